@@ -1,0 +1,116 @@
+"""Figures for the notebooks, the README and the CLI (matplotlib only; nothing here computes
+results that a test or the CLI relies on).
+
+Each section belongs to the notebook that uses it; every function takes an optional ``ax`` and
+returns the matplotlib objects it drew on, so notebooks can compose figures.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from fasolfa import config
+
+
+def _axes(ax=None, figsize=(9, 3)):
+    import matplotlib.pyplot as plt
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize, constrained_layout=True)
+    return ax
+
+
+def midi_to_hz(pitch) -> np.ndarray:
+    """Equal-tempered frequency (A4 = 440 Hz) of MIDI pitch numbers."""
+    return 440.0 * 2.0 ** ((np.asarray(pitch, dtype=np.float64) - 69) / 12)
+
+
+# --- MIDI and targets (notebook 01) -------------------------------------------------------
+
+def plot_piano_roll(notes, pedal=None, ax=None, *, frequency_axis=False, color="tab:blue",
+                    outline=False):
+    """Draw notes as bars (time in s against MIDI pitch, or against Hz if ``frequency_axis``).
+
+    Bar opacity follows velocity (1..127); pedal-down intervals are shaded along the bottom.
+    """
+    from matplotlib.patches import Rectangle
+    ax = _axes(ax)
+    for onset_s, offset_s, pitch, velocity in zip(notes.onset_s, notes.offset_s, notes.pitch,
+                                                  notes.velocity):
+        if frequency_axis:
+            low, high = midi_to_hz(pitch - 0.4), midi_to_hz(pitch + 0.4)
+        else:
+            low, high = pitch - 0.4, pitch + 0.4
+        style = (dict(fill=False, edgecolor=color, linewidth=1.0) if outline
+                 else dict(color=color, alpha=0.25 + 0.75 * velocity / 127, linewidth=0))
+        ax.add_patch(Rectangle((onset_s, low), offset_s - onset_s, high - low, **style))
+    if pedal is not None:
+        for onset_s, offset_s in zip(pedal.onset_s, pedal.offset_s):
+            ax.axvspan(onset_s, offset_s, ymin=0, ymax=0.03, color="tab:orange", alpha=0.8)
+    if len(notes):
+        end_s = max(notes.end_s, pedal.offset_s.max() if pedal is not None and len(pedal) else 0)
+        ax.set_xlim(0, end_s)
+        if not frequency_axis:
+            ax.set_ylim(notes.pitch.min() - 2, notes.pitch.max() + 2)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz)" if frequency_axis else "MIDI pitch")
+    return ax
+
+
+def plot_spectrogram_with_notes(audio, notes, pedal=None, sample_rate=config.SAMPLE_RATE,
+                                ax=None, *, n_fft=4096, fmax_hz=4200.0):
+    """Log-frequency STFT magnitude (dB) of ``audio`` (shape ``(n_samples,)``), with the notes
+    outlined at their fundamental frequencies and the pedal marked below.
+    """
+    import librosa
+    ax = _axes(ax, figsize=(10, 4))
+    spectrum_db = librosa.amplitude_to_db(
+        np.abs(librosa.stft(audio, n_fft=n_fft, hop_length=config.HOP_LENGTH)), ref=np.max,
+        top_db=80)
+    freqs_hz = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    times_s = np.arange(spectrum_db.shape[1]) * config.HOP_LENGTH / sample_rate
+    keep = (freqs_hz >= 20) & (freqs_hz <= fmax_hz)
+    mesh = ax.pcolormesh(times_s, freqs_hz[keep], spectrum_db[keep], shading="nearest",
+                         cmap="magma", rasterized=True)
+    ax.set_yscale("log")
+    plot_piano_roll(notes, pedal, ax=ax, frequency_axis=True, color="cyan", outline=True)
+    ax.set_xlim(0, times_s[-1])
+    ax.set_ylim(20, fmax_hz)
+    ax.figure.colorbar(mesh, ax=ax, label="magnitude (dB)")
+    return ax
+
+
+def plot_targets(targets, frames_per_second=config.FRAMES_PER_SECOND, pitch_range=None,
+                 axes=None):
+    """Show every frame target of a :class:`fasolfa.midi.Targets` as images over time.
+
+    ``pitch_range`` (low, high) MIDI pitches crops the key axis for readability.
+    """
+    import matplotlib.pyplot as plt
+    names = ("onset", "note", "velocity", "contour")
+    if axes is None:
+        _, axes = plt.subplots(len(names) + 1, 1, figsize=(9, 10), sharex=True,
+                               constrained_layout=True,
+                               gridspec_kw=dict(height_ratios=[3, 3, 3, 3, 1]))
+    n_frames = targets.n_frames
+    extent_s = n_frames / frames_per_second
+    low, high = pitch_range or (config.MIDI_PITCH_MIN, config.MIDI_PITCH_MAX)
+    for ax, name in zip(axes, names):
+        image = getattr(targets, name)
+        per_key = config.BINS_PER_SEMITONE if name == "contour" else 1
+        first = (low - config.MIDI_PITCH_MIN) * per_key
+        last = (high - config.MIDI_PITCH_MIN + 1) * per_key
+        ax.imshow(image[first:last], aspect="auto", origin="lower", interpolation="nearest",
+                  cmap="Greys", vmin=0, vmax=1,
+                  extent=(0, extent_s, low - 0.5, high + 0.5))
+        unit = f"{per_key} bins/semitone" if per_key > 1 else "one row per key"
+        ax.set_ylabel(f"{name}\nMIDI pitch")
+        ax.set_title(f"{name} target ({unit})", fontsize=9, loc="left")
+    pedal_ax = axes[len(names)]
+    times_s = np.arange(n_frames) / frames_per_second
+    pedal_ax.fill_between(times_s, targets.pedal, step="mid", color="tab:orange", alpha=0.5,
+                          label="pedal down")
+    pedal_ax.vlines(times_s[targets.pedal_onset > 0], 0, 1, color="green", label="press")
+    pedal_ax.vlines(times_s[targets.pedal_offset > 0], 0, 1, color="red", label="release")
+    pedal_ax.set_yticks([])
+    pedal_ax.set_xlabel("time (s)")
+    pedal_ax.legend(loc="upper right", fontsize=7, ncol=3)
+    return axes
