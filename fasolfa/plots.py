@@ -49,7 +49,7 @@ def plot_piano_roll(notes, pedal=None, ax=None, *, frequency_axis=False, color="
         end_s = max(notes.end_s, pedal.offset_s.max() if pedal is not None and len(pedal) else 0)
         ax.set_xlim(0, end_s)
         if not frequency_axis:
-            ax.set_ylim(notes.pitch.min() - 2, notes.pitch.max() + 2)
+            ax.set_ylim(notes.pitch.min() - 5, notes.pitch.max() + 2)   # room for the pedal
     ax.set_xlabel("time (s)")
     ax.set_ylabel("frequency (Hz)" if frequency_axis else "MIDI pitch")
     return ax
@@ -98,12 +98,22 @@ def plot_targets(targets, frames_per_second=config.FRAMES_PER_SECOND, pitch_rang
         per_key = config.BINS_PER_SEMITONE if name == "contour" else 1
         first = (low - config.MIDI_PITCH_MIN) * per_key
         last = (high - config.MIDI_PITCH_MIN + 1) * per_key
-        ax.imshow(image[first:last], aspect="auto", origin="lower", interpolation="nearest",
-                  cmap="Greys", vmin=0, vmax=1,
-                  extent=(0, extent_s, low - 0.5, high + 0.5))
+        if name in ("onset", "velocity"):     # one frame wide: draw as dots, coloured by value
+            key, frame = np.nonzero(image[first:last])
+            dots = ax.scatter(frame / frames_per_second, low + key, c=image[first:last][key, frame],
+                              s=12, marker="s", cmap="viridis" if name == "velocity" else "Greys",
+                              vmin=0, vmax=1)
+            if name == "velocity":
+                ax.figure.colorbar(dots, ax=list(axes), label="velocity / 127", pad=0.01,
+                                   shrink=0.3)
+            ax.set_ylim(low - 0.5, high + 0.5)
+        else:
+            ax.imshow(image[first:last], aspect="auto", origin="lower", interpolation="antialiased",
+                      cmap="Greys", vmin=0, vmax=1, extent=(0, extent_s, low - 0.5, high + 0.5))
         unit = f"{per_key} bins/semitone" if per_key > 1 else "one row per key"
         ax.set_ylabel(f"{name}\nMIDI pitch")
         ax.set_title(f"{name} target ({unit})", fontsize=9, loc="left")
+    axes[0].set_xlim(0, extent_s)
     pedal_ax = axes[len(names)]
     times_s = np.arange(n_frames) / frames_per_second
     pedal_ax.fill_between(times_s, targets.pedal, step="mid", color="tab:orange", alpha=0.5,
