@@ -1,0 +1,66 @@
+# fasolfa — the two commands a new user needs are `make demo` and `make test`.
+# Both call `make setup`, which installs what is missing: FluidSynth and three soundfonts
+# (apt, when run as root; otherwise it prints the exact command), then a virtual
+# environment in .venv with torch pinned to 2.13.0 and fasolfa installed in it.
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+APT_PACKAGES := fluidsynth fluid-soundfont-gm timgm6mb-soundfont musescore-general-soundfont-small
+TORCH_PIN := torch==2.13.0
+DEMO_MIDI := data/examples/phrase.mid
+DEMO_DIR := out/demo
+NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
+# hide pip's warnings about unreachable local index folders (pip's own exit status is kept)
+QUIET_PIP := 2> >(grep -v "^WARNING: Location" >&2)
+
+.PHONY: help setup system demo test test-fast bench notebooks clean
+
+help:
+	@echo "make demo   install what is missing, then run the demo on data/examples/"
+	@echo "make test   install what is missing, then run unit tests and notebook tests"
+	@echo "make bench  speed benchmarks (ratios against references measured in the same run)"
+	@echo "make notebooks  re-execute every notebook in place (full mode) with papermill"
+
+setup: system $(VENV)/.installed
+
+# System libraries: libfluidsynth and the soundfonts fasolfa renders with.
+system:
+	@missing=""; \
+	ldconfig -p 2>/dev/null | grep -q libfluidsynth || missing="$$missing fluidsynth"; \
+	[ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing="$$missing fluid-soundfont-gm"; \
+	[ -e /usr/share/sounds/sf2/TimGM6mb.sf2 ] || missing="$$missing timgm6mb-soundfont"; \
+	ls /usr/share/sounds/sf3/MuseScore_General*.sf3 >/dev/null 2>&1 || missing="$$missing musescore-general-soundfont-small"; \
+	$(PYTHON) -c "import ensurepip" 2>/dev/null || missing="$$missing python3-venv"; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if ! command -v apt-get >/dev/null; then \
+	  echo "fasolfa: missing system packages:$$missing. Without apt-get, use conda: conda env create -f environment.yml" >&2; exit 1; fi; \
+	if [ "$$(id -u)" = 0 ]; then \
+	  echo "fasolfa: installing system packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing >/dev/null || exit 1; \
+	else \
+	  echo "fasolfa: missing system packages. Run:  sudo apt-get install -y --no-install-recommends$$missing" >&2; exit 1; fi
+
+$(VENV)/.installed: pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip $(QUIET_PIP)
+	$(BIN)/python -m pip install -q "$(TORCH_PIN)" $(QUIET_PIP)
+	$(BIN)/python -m pip install -q -e ".[dev]" $(QUIET_PIP)
+	@touch $@
+	@echo "fasolfa: environment ready in $(VENV) ($$($(BIN)/python -c 'import torch; print("torch", torch.__version__)'))"
+
+demo: setup
+	$(BIN)/fasolfa render $(DEMO_MIDI) -o $(DEMO_DIR)/phrase.flac --figure $(DEMO_DIR)/phrase.png
+
+# Unit tests, then every notebook through nbval in QUICK mode (seconds each).
+test: setup
+	FASOLFA_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
+
+bench: setup
+	@for script in tests/bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+
+notebooks: setup
+	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && ../$(BIN)/papermill -k python3 --cwd . $$(basename $$nb) $$(basename $$nb) -p QUICK False) || exit 1; done
+
+clean:
+	rm -rf $(VENV) out .pytest_cache
