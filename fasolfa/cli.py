@@ -68,7 +68,7 @@ def command_render(args: argparse.Namespace) -> int:
     suffix = Path(args.output).suffix if args.output and len(inputs) == 1 else ".flac"
     if suffix and suffix.lower() not in AUDIO_SUFFIXES:
         raise FasolfaError(f"{args.output}: output must end in one of {', '.join(AUDIO_SUFFIXES)}")
-    soundfont = synth.resolve_soundfont(args.soundfont)
+    soundfont = synth.get_soundfont(args.soundfont)
     n_failed = 0
     for midi_path, audio_path in zip(inputs, _output_paths(inputs, args.output, suffix or ".flac")):
         try:
@@ -111,7 +111,7 @@ def command_soundfonts(args: argparse.Namespace) -> int:
     from fasolfa import synth
     soundfonts = synth.find_soundfonts()
     if not soundfonts:
-        raise FasolfaError("no soundfonts found; " + synth.INSTALL_SOUNDFONTS_HINT)
+        raise FasolfaError("no soundfonts found; " + synth.INSTALL_SOUNDFONTS)
     for soundfont in soundfonts:
         print(f"{soundfont.name}\t{soundfont.path}")
     return 0
