@@ -1,6 +1,6 @@
 """Load audio files as mono float32 at fasolfa's sample rate; write them atomically.
 
-Explained in ``notebooks/00_quickstart.ipynb`` (and used by every later notebook).
+Used by the command line and by every notebook that loads audio.
 """
 from __future__ import annotations
 
