@@ -1,0 +1,518 @@
+"""Tests for fasolfa.data: corpus readers, the render cache, windows and augmentation.
+
+Every test makes its own tiny MIDI files; none reads the shared corpus."""
+from __future__ import annotations
+
+import json
+import os
+import pickle
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+
+from fasolfa import config, data, synth
+from fasolfa.errors import FasolfaError
+from fasolfa.midi import Notes, Pedal, apply_sustain, read_midi, write_midi
+
+SR = config.SAMPLE_RATE
+HOP = config.HOP_LENGTH
+INSTALLED = synth.find_soundfonts()
+
+
+@pytest.fixture(scope="module")
+def soundfont():
+    if not INSTALLED:
+        pytest.skip("no soundfont installed (make setup)")
+    return min(INSTALLED, key=lambda s: s.path.stat().st_size)
+
+
+def one_line(error) -> str:
+    message = str(error.value)
+    assert "\n" not in message
+    return message
+
+
+def small_piece(seed=0, duration_s=3.0, n_notes=12) -> tuple[Notes, Pedal]:
+    rng = np.random.default_rng(seed)
+    onset_s = np.sort(rng.uniform(0.1, duration_s - 0.6, n_notes))
+    notes = Notes.from_arrays(onset_s, onset_s + rng.uniform(0.05, 0.5, n_notes),
+                              rng.integers(40, 90, n_notes), rng.integers(30, 120, n_notes))
+    return notes, Pedal.from_arrays([0.2, 1.5], [1.2, duration_s - 0.3])
+
+
+@pytest.fixture
+def corpus_dir(tmp_path):
+    """A tiny corpus: three MIDI files and a split.csv beside them."""
+    folder = tmp_path / "corpus"
+    rows = ["path,split,duration_s,composer,title"]
+    for i, split in enumerate(("train", "train", "test")):
+        notes, pedal = small_piece(i)
+        write_midi(folder / "midi" / f"piece{i}.mid", notes, pedal)
+        rows.append(f"midi/piece{i}.mid,{split},{3.0 + i},Composer{i % 2},Title {i}")
+    (folder / "split.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+@pytest.fixture
+def cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASOLFA_CACHE", str(tmp_path / "cache"))
+    return data.RenderCache()
+
+
+# --- the corpus ------------------------------------------------------------------------
+
+def test_split_csv_is_read_with_paths_beside_it(corpus_dir):
+    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    assert len(corpus) == 3 and len(corpus.split("train")) == 2 and len(corpus.split("test")) == 1
+    assert len(corpus.split("validation")) == 0
+    first = corpus[0]
+    assert first.path == corpus_dir / "midi" / "piece0.mid" and first.path.is_file()
+    assert (first.split, first.duration_s, first.composer, first.title) == ("train", 3.0, "Composer0", "Title 0")
+    assert [e.path.name for e in corpus] == ["piece0.mid", "piece1.mid", "piece2.mid"]
+    summary = corpus.summary()
+    assert summary["train"]["performances"] == 2 and summary["train"]["pieces"] == 2
+    assert summary["test"]["hours"] == pytest.approx(5.0 / 3600)
+    with pytest.raises(ValueError):
+        corpus.split("training")
+
+
+def test_split_csv_default_location_follows_fasolfa_data(corpus_dir, monkeypatch):
+    monkeypatch.setenv("FASOLFA_DATA", str(corpus_dir))
+    assert len(data.MidiCorpus.from_split_csv()) == 3
+    monkeypatch.setenv("FASOLFA_DATA", str(corpus_dir / "nowhere"))
+    with pytest.raises(FasolfaError) as error:
+        data.MidiCorpus.from_split_csv()
+    assert str(corpus_dir / "nowhere" / "split.csv") in one_line(error)
+    assert "FASOLFA_DATA" in str(error.value)
+
+
+@pytest.mark.parametrize("content, expected", [
+    ("path,split,title\nmidi/piece0.mid,train,x\n", "missing column(s) duration_s"),
+    ("path,split,duration_s\nmidi/piece0.mid,training,3.0\n", "line 2: unknown split 'training'"),
+    ("path,split,duration_s\nmidi/piece0.mid,train,long\n", "line 2: bad duration 'long'"),
+    ("path,split,duration_s\nmidi/piece0.mid,train\n", "line 2: wrong number of fields"),
+    ("path,split,duration_s\nmidi/missing.mid,train,3.0\n", "line 2: MIDI file midi/missing.mid not found"),
+    ("path,split,duration_s\n", "no rows"),
+    ("", "missing column(s) path, split, duration_s"),
+])
+def test_bad_split_csv_is_a_one_line_error_naming_it(corpus_dir, content, expected):
+    path = corpus_dir / "bad.csv"
+    path.write_text(content)
+    with pytest.raises(FasolfaError) as error:
+        data.MidiCorpus.from_split_csv(path)
+    message = one_line(error)
+    assert message.startswith(f"{path}: ") and expected in message
+
+
+def test_unreadable_split_csv_is_a_one_line_error(corpus_dir):
+    binary = corpus_dir / "binary.csv"
+    binary.write_bytes(b"\xff\xfe\x00\x81\x82 not text")
+    with pytest.raises(FasolfaError) as error:
+        data.MidiCorpus.from_split_csv(binary)
+    assert one_line(error).startswith(f"{binary}: cannot read")
+    with pytest.raises(FasolfaError) as error:          # a folder where the file should be
+        data.MidiCorpus.from_split_csv(corpus_dir / "midi")
+    assert one_line(error).startswith(f"{corpus_dir / 'midi'}: cannot read")
+
+
+MAESTRO_ROWS = [
+    {"canonical_composer": "Chopin", "canonical_title": "Ballade", "split": "train",
+     "year": 2018, "midi_filename": "2018/a.midi", "audio_filename": "2018/a.wav", "duration": 3.0},
+    {"canonical_composer": "Bach", "canonical_title": "Fugue", "split": "validation",
+     "year": 2017, "midi_filename": "2017/b.midi", "audio_filename": "2017/b.wav", "duration": 4.0},
+    {"canonical_composer": "Liszt", "canonical_title": "Etude", "split": "test",
+     "year": 2017, "midi_filename": "2017/c.midi", "audio_filename": "2017/c.wav", "duration": 5.0},
+]
+
+
+@pytest.fixture
+def maestro_dir(tmp_path):
+    root = tmp_path / "maestro-v3.0.0"
+    for i, row in enumerate(MAESTRO_ROWS):
+        write_midi(root / row["midi_filename"], *small_piece(i))
+    return root
+
+
+def _check_maestro(corpus, root):
+    assert [e.split for e in corpus] == ["train", "validation", "test"]
+    assert corpus[1].path == root / "2017" / "b.midi" and corpus[1].composer == "Bach"
+    assert corpus[2].duration_s == 5.0 and corpus[0].title == "Ballade"
+
+
+def test_maestro_csv(maestro_dir):
+    columns = list(MAESTRO_ROWS[0])
+    lines = [",".join(columns)] + [",".join(str(row[c]) for c in columns) for row in MAESTRO_ROWS]
+    (maestro_dir / "maestro-v3.0.0.csv").write_text("\n".join(lines) + "\n")
+    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir), maestro_dir)
+    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir / "maestro-v3.0.0.csv"), maestro_dir)
+
+
+def test_maestro_v3_json_is_column_oriented(maestro_dir):
+    columns = {c: {str(i): row[c] for i, row in enumerate(MAESTRO_ROWS)} for c in MAESTRO_ROWS[0]}
+    (maestro_dir / "maestro-v3.0.0.json").write_text(json.dumps(columns))
+    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir), maestro_dir)
+
+
+def test_maestro_v2_json_is_a_list_of_rows(maestro_dir):
+    (maestro_dir / "maestro-v2.0.0.json").write_text(json.dumps(MAESTRO_ROWS))
+    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir), maestro_dir)
+
+
+def test_maestro_errors_name_the_folder_or_file(maestro_dir, tmp_path):
+    with pytest.raises(FasolfaError) as error:
+        data.MidiCorpus.from_maestro(maestro_dir)            # no CSV or JSON yet
+    assert one_line(error).startswith(f"{maestro_dir}: no MAESTRO metadata")
+    with pytest.raises(FasolfaError) as error:
+        data.MidiCorpus.from_maestro(tmp_path / "not-there")
+    assert one_line(error).startswith(f"{tmp_path / 'not-there'}: no such MAESTRO folder")
+    broken = maestro_dir / "maestro-v3.0.0.json"
+    broken.write_text("{not json")
+    with pytest.raises(FasolfaError) as error:
+        data.MidiCorpus.from_maestro(maestro_dir)
+    assert one_line(error).startswith(f"{broken}: cannot read")
+    broken.write_text(json.dumps({"split": {"0": "train"}}))
+    with pytest.raises(FasolfaError, match="missing column"):
+        data.MidiCorpus.from_maestro(maestro_dir)
+
+
+# --- the render cache ------------------------------------------------------------------
+
+def test_cache_dir_follows_fasolfa_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("FASOLFA_CACHE", str(tmp_path / "elsewhere"))
+    assert data.RenderCache().cache_dir == tmp_path / "elsewhere"
+
+
+def test_cache_paths_are_stable_and_depend_on_what_changes_the_audio(corpus_dir, cache, tmp_path):
+    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    entry = corpus[0]
+    path = cache.path_for(entry, "TimGM6mb", 0)
+    assert path == data.RenderCache(cache.cache_dir).path_for(entry.path, "TimGM6mb", 0)
+    assert path.is_relative_to(cache.cache_dir) and path.suffix == ".flac"
+    others = {cache.path_for(entry, "TimGM6mb", 1), cache.path_for(entry, "FluidR3_GM", 0),
+              cache.path_for(corpus[1], "TimGM6mb", 0),
+              data.RenderCache(cache.cache_dir, gain=0.3).path_for(entry, "TimGM6mb", 0)}
+    assert path not in others and len(others) == 4
+    copy = tmp_path / "copy" / entry.path.name                # same bytes elsewhere: same key
+    copy.parent.mkdir()
+    copy.write_bytes(entry.path.read_bytes())
+    assert cache.path_for(copy, "TimGM6mb", 0) == path
+
+
+def test_render_all_renders_once_and_resumes(corpus_dir, cache, soundfont, monkeypatch):
+    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    items = cache.items(corpus, [soundfont], programs=(0, 1))
+    calls = []
+    real_render = synth.render
+
+    def counting_render(*args, **kwargs):
+        calls.append(args[2] if len(args) > 2 else kwargs.get("program"))
+        if len(calls) == 3:
+            raise KeyboardInterrupt                       # killed in the middle of the run
+        return real_render(*args, **kwargs)
+
+    monkeypatch.setattr(synth, "render", counting_render)
+    with pytest.raises(KeyboardInterrupt):
+        cache.render_all(items, progress=False)
+    flacs = sorted(cache.cache_dir.rglob("*.flac"))
+    assert len(flacs) == 2
+    assert not list(cache.cache_dir.rglob("*partial*"))   # nothing half-written
+    paths = cache.render_all(items, progress=False)
+    assert len(calls) == 3 + 4                            # the two done ones were not redone
+    assert all(p.is_file() for p in paths) and len(set(paths)) == 6
+    cache.render_all(items, progress=False)
+    assert len(calls) == 7
+    assert len(list(cache.cache_dir.rglob("*.npz"))) == 3  # notes stored once per piece
+
+
+def test_an_interrupted_write_leaves_no_file(corpus_dir, cache, soundfont, monkeypatch):
+    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    real_write = soundfile.write
+
+    def dying_write(file, audio, *args, **kwargs):
+        real_write(file, audio[: len(audio) // 2], *args, **kwargs)   # half the file is there
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(soundfile, "write", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        cache.render_all([(entry, soundfont, 0)], progress=False)
+    assert not cache.path_for(entry, soundfont, 0).exists()
+    assert not [p for p in cache.cache_dir.rglob("*") if p.is_file() and p.suffix != ".npz"]
+
+
+def test_leftovers_of_killed_runs_are_removed(corpus_dir, cache, soundfont):
+    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    final = cache.path_for(entry, soundfont, 0)
+    final.parent.mkdir(parents=True)
+    dead = final.with_name(f".{final.name}.{2 ** 22 + 17}.partial")   # above Linux's pid_max
+    dead.write_bytes(b"half a file")
+    alive = final.with_name(f".other.flac.{os.getpid()}.partial")      # a writer still running
+    alive.write_bytes(b"being written")
+    cache.render_all([(entry, soundfont, 0)], progress=False)
+    assert final.is_file() and not dead.exists() and alive.exists()
+
+
+def test_load_gives_the_rendering_and_notes(corpus_dir, cache, soundfont):
+    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[1]
+    audio = cache.load(entry, soundfont, 0)                 # rendered on demand
+    direct = synth.render(entry.path, soundfont, 0)
+    assert audio.dtype == np.float32 and audio.shape == direct.shape
+    assert np.max(np.abs(audio - direct)) <= 1.0 / 32768 + 1e-7   # 16-bit FLAC
+    notes, pedal, duration_s = cache.load_notes(entry)
+    performance = read_midi(entry.path)
+    np.testing.assert_array_equal(notes.onset_s, performance.notes.onset_s)
+    np.testing.assert_array_equal(notes.velocity, performance.notes.velocity)
+    np.testing.assert_array_equal(pedal.offset_s, performance.pedal.offset_s)
+    assert duration_s == performance.duration_s
+
+
+def test_corrupt_cached_flac_is_a_one_line_error_naming_it(corpus_dir, cache, soundfont):
+    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    cache.render_all([(entry, soundfont, 0)], progress=False)
+    path = cache.path_for(entry, soundfont, 0)
+    path.write_bytes(b"fLaC" + os.urandom(200))
+    with pytest.raises(FasolfaError) as error:
+        cache.load(entry, soundfont, 0)
+    message = one_line(error)
+    assert message.startswith(f"{path}: corrupt") and "delete it" in message
+    dataset = data.WindowDataset.from_cache(cache, [entry], [soundfont], n_windows=2, progress=False)
+    with pytest.raises(FasolfaError, match="corrupt"):
+        dataset[0]
+    path.unlink()                                          # deleting it is the cure
+    assert len(cache.load(entry, soundfont, 0)) > 0
+
+
+def test_corrupt_cached_notes_is_a_one_line_error(corpus_dir, cache):
+    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    cache.load_notes(entry)
+    path = cache.notes_path_for(entry)
+    path.write_bytes(b"PK\x03\x04 broken")
+    with pytest.raises(FasolfaError) as error:
+        cache.load_notes(entry)
+    assert one_line(error).startswith(f"{path}: corrupt")
+
+
+# --- windows ---------------------------------------------------------------------------
+
+@pytest.fixture
+def dataset_parts(corpus_dir, cache, soundfont):
+    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    cache.render_all(cache.items(corpus, [soundfont], (0, 1)), progress=False)
+    return cache, list(corpus), [soundfont]
+
+
+def make_dataset(dataset_parts, **kwargs):
+    cache, entries, soundfonts = dataset_parts
+    kwargs.setdefault("n_windows", 8)
+    return data.WindowDataset.from_cache(cache, entries, soundfonts, (0, 1), progress=False,
+                                         render_missing=False, **kwargs)
+
+
+def test_window_items_have_the_documented_shapes(dataset_parts):
+    dataset = make_dataset(dataset_parts, window_n_samples=64 * HOP)
+    assert len(dataset) == 8
+    item = dataset[3]
+    n_frames = 1 + 64 * HOP // HOP
+    expected = {"audio": (64 * HOP,), "onset": (88, n_frames), "note": (88, n_frames),
+                "velocity": (88, n_frames), "contour": (264, n_frames), "pedal": (n_frames,),
+                "pedal_onset": (n_frames,), "pedal_offset": (n_frames,)}
+    assert {k: tuple(v.shape) for k, v in item.items()} == expected
+    assert all(v.dtype == torch.float32 for v in item.values())
+    default = make_dataset(dataset_parts)[0]
+    assert default["audio"].shape == (config.WINDOW_N_SAMPLES,)
+    assert default["note"].shape == (88, 1 + config.WINDOW_N_SAMPLES // HOP)
+
+
+def test_windows_are_reproducible_from_the_seed(dataset_parts):
+    first = make_dataset(dataset_parts, seed=5)
+    second = make_dataset(dataset_parts, seed=5)
+    for i in (0, 7, 3):
+        a, b = first[i], second[i]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    other_seed = make_dataset(dataset_parts, seed=6)
+    assert not all(torch.equal(first[i]["audio"], other_seed[i]["audio"]) for i in range(8))
+    before = [first[i]["audio"] for i in range(8)]
+    first.set_epoch(1)
+    assert not all(torch.equal(before[i], first[i]["audio"]) for i in range(8))
+    first.set_epoch(0)
+    assert all(torch.equal(before[i], first[i]["audio"]) for i in range(8))
+    with pytest.raises(IndexError):
+        first.window(8)
+
+
+def test_windows_pick_every_rendition_and_stay_inside_the_piece(dataset_parts):
+    dataset = make_dataset(dataset_parts, n_windows=60, window_n_samples=32 * HOP,
+                           augmentation=data.Augmentation.none())
+    windows = [dataset.window(i) for i in range(60)]
+    assert {(w.rendition.soundfont, w.rendition.program) for w in windows} == \
+        {(dataset.pieces[0].renditions[0].soundfont, p) for p in (0, 1)}
+    assert len({w.piece for w in windows}) == 3
+    for w in windows:
+        assert w.start_sample % HOP == 0
+        assert 0 <= w.start_sample <= dataset.pieces[w.piece].n_samples - 32 * HOP
+
+
+def test_window_audio_is_the_cached_audio_at_its_start(dataset_parts):
+    cache, entries, soundfonts = dataset_parts
+    dataset = make_dataset(dataset_parts, augmentation=data.Augmentation.none(),
+                           window_n_samples=32 * HOP)
+    for i in range(4):
+        window = dataset.window(i)
+        entry = entries[window.piece]
+        full = cache.load(entry, soundfonts[0], window.rendition.program)
+        np.testing.assert_array_equal(window.audio, window.clean_audio)
+        np.testing.assert_array_equal(window.audio, full[window.start_sample:window.start_sample + 32 * HOP])
+
+
+def test_note_targets_sit_where_the_rendered_energy_is(tmp_path, cache, soundfont):
+    """A lone note: its onset frame in the target is where the audio's energy appears."""
+    onset_s = 1.0 + 100 / SR                                # between frame centres on purpose
+    path = write_midi(tmp_path / "lone.mid", Notes.from_arrays([onset_s], [onset_s + 0.4], [69], [100]))
+    dataset = data.WindowDataset.from_cache(cache, [path], [soundfont], n_windows=40, seed=1,
+                                            window_n_samples=64 * HOP, progress=False,
+                                            augmentation=data.Augmentation.none())
+    stored_onset_s = float(cache.load_notes(path)[0].onset_s[0])    # to the MIDI tick (~1 ms)
+    checked = 0
+    for i in range(len(dataset)):
+        window = dataset.window(i)
+        onset_frames = np.flatnonzero(window.targets.onset.max(axis=0))
+        if len(onset_frames) != 1 or not 2 <= onset_frames[0] <= 60:
+            continue
+        frame = onset_frames[0]
+        assert np.flatnonzero(window.targets.onset[:, frame]) == [69 - config.MIDI_PITCH_MIN]
+        # energy in frame i: samples centred on i * HOP (frame 0 centred on the first sample)
+        padded = np.pad(window.audio, HOP // 2)
+        energy = np.array([np.sum(padded[j * HOP:(j + 1) * HOP] ** 2) for j in range(65)])
+        first_loud = np.argmax(energy > 1e-3 * energy.max())
+        assert abs(int(first_loud) - int(frame)) <= 1
+        assert window.start_s + frame * HOP / SR == pytest.approx(stored_onset_s, abs=HOP / SR / 2)
+        checked += 1
+    assert checked >= 3
+
+
+def test_sustain_extends_note_targets_and_can_be_turned_off(dataset_parts):
+    with_pedal = make_dataset(dataset_parts, augmentation=data.Augmentation.none())
+    without = make_dataset(dataset_parts, augmentation=data.Augmentation.none(), sustain=False)
+    a = [with_pedal.window(i) for i in range(8)]
+    b = [without.window(i) for i in range(8)]
+    total_a = sum(w.targets.note.sum() for w in a)
+    total_b = sum(w.targets.note.sum() for w in b)
+    assert total_a > total_b
+    for wa, wb in zip(a, b):
+        np.testing.assert_array_equal(wa.targets.onset, wb.targets.onset)
+        np.testing.assert_array_equal(wa.targets.pedal, wb.targets.pedal)
+        assert np.all(wa.targets.note >= wb.targets.note)
+    # the targets are what notes_to_targets gives for the sustained notes
+    cache, entries, _ = dataset_parts
+    notes, pedal, _ = cache.load_notes(entries[a[0].piece])
+    from fasolfa.midi import notes_to_targets
+    expected = notes_to_targets(apply_sustain(notes, pedal), pedal, with_pedal.n_frames, a[0].start_s)
+    np.testing.assert_array_equal(a[0].targets.note, expected.note)
+    np.testing.assert_array_equal(a[0].targets.pedal_onset, expected.pedal_onset)
+
+
+# --- augmentation ----------------------------------------------------------------------
+
+def _only(**kwargs) -> data.Augmentation:
+    none = data.Augmentation.none()
+    return data.Augmentation(**{**none.__dict__, **kwargs})
+
+
+def _rms(x):
+    return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
+
+
+def test_no_augmentation_changes_nothing_and_keeps_the_same_windows(dataset_parts):
+    plain = make_dataset(dataset_parts, augmentation=data.Augmentation.none())
+    augmented = make_dataset(dataset_parts, augmentation=data.Augmentation())
+    for i in range(8):
+        p, a = plain.window(i), augmented.window(i)
+        np.testing.assert_array_equal(p.audio, p.clean_audio)
+        assert p.augmentation == {"gain_db": None, "eq": None, "reverb": None, "noise": None}
+        assert (p.piece, p.rendition, p.start_sample) == (a.piece, a.rendition, a.start_sample)
+        np.testing.assert_array_equal(p.clean_audio, a.clean_audio)
+
+
+def test_gain_stays_in_its_range(dataset_parts):
+    dataset = make_dataset(dataset_parts, n_windows=12,
+                           augmentation=_only(gain_probability=1.0, gain_db=(-9.0, -3.0)))
+    drawn = []
+    for i in range(12):
+        window = dataset.window(i)
+        gain_db = window.augmentation["gain_db"]
+        assert -9.0 <= gain_db <= -3.0
+        drawn.append(gain_db)
+        if _rms(window.clean_audio) > 1e-5:
+            measured_db = 20 * np.log10(_rms(window.audio) / _rms(window.clean_audio))
+            assert measured_db == pytest.approx(gain_db, abs=1e-3)
+    assert np.ptp(drawn) > 1.0                                # it does vary
+
+
+def test_noise_is_added_at_the_drawn_snr(dataset_parts):
+    dataset = make_dataset(dataset_parts, n_windows=10,
+                           augmentation=_only(noise_probability=1.0, noise_snr_db=(10.0, 20.0)))
+    colors = set()
+    for i in range(10):
+        window = dataset.window(i)
+        snr_db = window.augmentation["noise"]["snr_db"]
+        assert 10.0 <= snr_db <= 20.0
+        colors.add(window.augmentation["noise"]["color"])
+        noise = window.audio - window.clean_audio
+        if _rms(window.clean_audio) > 1e-3:
+            measured = 20 * np.log10(_rms(window.clean_audio) / _rms(noise))
+            assert measured == pytest.approx(snr_db, abs=0.05)
+    assert colors == {"white", "pink"}
+
+
+def test_eq_stays_within_its_limit(dataset_parts):
+    augmentation = _only(eq_probability=1.0, eq_max_db=6.0, eq_shelf_db=(-20.0, 20.0),
+                         eq_tilt_db_per_octave=(-4.0, 4.0))
+    dataset = make_dataset(dataset_parts, n_windows=8, augmentation=augmentation)
+    changed = 0
+    for i in range(8):
+        window = dataset.window(i)
+        eq = window.augmentation["eq"]
+        assert -4.0 <= eq["tilt_db_per_octave"] <= 4.0 and 80 <= eq["low_hz"] <= 400
+        clean, out = np.fft.rfft(window.clean_audio), np.fft.rfft(window.audio)
+        strong = np.abs(clean) > 1e-3 * np.abs(clean).max()
+        ratio_db = 20 * np.log10(np.abs(out[strong]) / np.abs(clean[strong]))
+        assert np.all(np.abs(ratio_db) <= 6.0 + 1e-3)
+        changed += not np.allclose(window.audio, window.clean_audio)
+    assert changed == 8
+    gains = data.eq_gain_db(np.array([50.0, 1000.0, 10000.0]), 0.0, 6.0, 200.0, -6.0, 4000.0)
+    assert gains[0] > 5.0 and abs(gains[1]) < 0.5 and gains[2] < -5.0   # low shelf up, high down
+
+
+def test_reverb_adds_a_decaying_tail(dataset_parts):
+    dataset = make_dataset(dataset_parts, n_windows=6,
+                           augmentation=_only(reverb_probability=1.0, reverb_rt60_s=(0.3, 0.8),
+                                              reverb_wet=(0.3, 0.5)))
+    for i in range(6):
+        window = dataset.window(i)
+        reverb = window.augmentation["reverb"]
+        assert 0.3 <= reverb["rt60_s"] <= 0.8 and 0.3 <= reverb["wet"] <= 0.5
+        assert np.all(np.isfinite(window.audio))
+        assert not np.allclose(window.audio, window.clean_audio)
+    response = data.reverb_impulse_response(0.5, seed=0)
+    assert len(response) == round(0.5 * SR) and np.sum(response ** 2) == pytest.approx(1.0, rel=1e-5)
+    early = _rms(response[: SR // 20])
+    late = _rms(response[len(response) - SR // 20:])
+    assert 20 * np.log10(early / late) > 40                   # decays by ~55 dB over the window
+
+
+# --- workers ---------------------------------------------------------------------------
+
+def test_dataset_pickles_without_state_and_workers_give_the_same_batches(dataset_parts):
+    dataset = make_dataset(dataset_parts, n_windows=4, window_n_samples=32 * HOP)
+    reference = [dataset[i] for i in range(4)]
+    clone = pickle.loads(pickle.dumps(dataset))
+    assert clone._notes == {}
+    assert torch.equal(clone[2]["audio"], reference[2]["audio"])
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2)
+    batches = list(loader)
+    assert len(batches) == 2 and batches[0]["audio"].shape == (2, 32 * HOP)
+    for b, batch in enumerate(batches):
+        for k in range(2):
+            assert torch.equal(batch["note"][k], reference[2 * b + k]["note"])
+            assert torch.equal(batch["audio"][k], reference[2 * b + k]["audio"])
