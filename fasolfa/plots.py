@@ -124,3 +124,126 @@ def plot_targets(targets, frames_per_second=config.FRAMES_PER_SECOND, pitch_rang
     pedal_ax.set_xlabel("time (s)")
     pedal_ax.legend(loc="upper right", fontsize=7, ncol=3)
     return axes
+
+
+# --- rendering and data figures (notebook 04) ---------------------------------------------
+
+def _stft_db(audio, sample_rate, n_fft):
+    import librosa
+    magnitude = np.abs(librosa.stft(np.asarray(audio, np.float32), n_fft=n_fft,
+                                    hop_length=config.HOP_LENGTH))
+    return librosa.amplitude_to_db(magnitude, ref=1.0, top_db=None)
+
+
+def plot_average_spectra(audios: dict, sample_rate=config.SAMPLE_RATE, ax=None, *, n_fft=4096,
+                         fmin_hz=25.0):
+    """Long-term average spectrum (dB, mean power over time) of each named audio array
+    (``{name: audio of shape (n_samples,)}``), on a log-frequency axis."""
+    ax = _axes(ax, figsize=(6, 3.5))
+    freqs_hz = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    keep = freqs_hz >= fmin_hz
+    for name, audio in audios.items():
+        import librosa
+        power = np.abs(librosa.stft(np.asarray(audio, np.float32), n_fft=n_fft,
+                                    hop_length=config.HOP_LENGTH)) ** 2
+        ax.plot(freqs_hz[keep], 10 * np.log10(power.mean(axis=1)[keep] + 1e-12), label=name,
+                linewidth=1)
+    ax.set_xscale("log")
+    ax.set_xlim(fmin_hz, sample_rate / 2)
+    ax.set_xlabel("frequency (Hz)")
+    ax.set_ylabel("mean power (dB)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_velocity_response(velocities, rms_db: dict, ax=None):
+    """Loudness (RMS in dB) of one rendered note against its MIDI velocity, per soundfont
+    (``rms_db``: ``{name: values of shape (len(velocities),)}``)."""
+    ax = _axes(ax, figsize=(5, 3.5))
+    for name, values in rms_db.items():
+        ax.plot(velocities, values, marker="o", markersize=3, label=name)
+    ax.set_xlabel("MIDI velocity")
+    ax.set_ylabel("RMS of the note (dB)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_window(window, ax=None, *, n_fft=2048, fmax_hz=4200.0, sample_rate=config.SAMPLE_RATE,
+                title=None):
+    """A training window (:class:`fasolfa.data.Window`): the spectrogram of its audio (dB, log
+    frequency) with its ``note`` target outlined at each key's fundamental (cyan), onsets as
+    white ticks and the pedal target as an orange band along the bottom. Time axis: seconds
+    into the piece, so frame ``i`` sits at ``start_s + i * HOP_LENGTH / sample_rate``."""
+    from matplotlib.patches import Rectangle
+    ax = _axes(ax, figsize=(7, 3.5))
+    spectrum_db = _stft_db(window.audio, sample_rate, n_fft)
+    freqs_hz = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    frame_s = config.HOP_LENGTH / sample_rate
+    times_s = window.start_s + np.arange(spectrum_db.shape[1]) * frame_s
+    keep = (freqs_hz >= 25) & (freqs_hz <= fmax_hz)
+    peak_db = spectrum_db.max() if spectrum_db.size else 0.0
+    ax.pcolormesh(times_s, freqs_hz[keep], spectrum_db[keep], shading="nearest", cmap="magma",
+                  vmin=peak_db - 80, vmax=peak_db, rasterized=True)
+    targets = window.targets
+    target_times_s = window.start_s + np.arange(targets.n_frames) * frame_s
+    for key in np.flatnonzero(targets.note.any(axis=1)):
+        pitch = key + config.MIDI_PITCH_MIN
+        low, high = midi_to_hz(pitch - 0.4), midi_to_hz(pitch + 0.4)
+        active = np.concatenate([[0], targets.note[key] > 0, [0]]).astype(int)
+        starts, stops = np.flatnonzero(np.diff(active) == 1), np.flatnonzero(np.diff(active) == -1)
+        for first, last in zip(starts, stops):
+            ax.add_patch(Rectangle((target_times_s[first] - frame_s / 2, low),
+                                   (last - first) * frame_s, high - low, fill=False,
+                                   edgecolor="cyan", linewidth=0.8))
+        for frame in np.flatnonzero(targets.onset[key]):
+            ax.plot([target_times_s[frame]] * 2, [low, high], color="white", linewidth=1.5)
+    pedal = targets.pedal > 0
+    if pedal.any():
+        ax.fill_between(target_times_s, 25, 25 * 1.25, where=pedal, color="tab:orange",
+                        step="mid", alpha=0.9)
+    ax.set_yscale("log")
+    ax.set_ylim(25, fmax_hz)
+    ax.set_xlim(target_times_s[0] - frame_s / 2, target_times_s[-1] + frame_s / 2)
+    ax.set_xlabel("time in the piece (s)")
+    ax.set_ylabel("frequency (Hz)")
+    if title is not None:
+        ax.set_title(title, fontsize=9, loc="left")
+    return ax
+
+
+def plot_augmentation(clean, augmented, params: dict, axes=None, *, n_fft=2048, fmax_hz=8000.0,
+                      sample_rate=config.SAMPLE_RATE):
+    """A window before and after augmentation (spectrograms in dB on one colour scale), and
+    the EQ curve that was drawn (flat when none). ``params`` as from
+    :meth:`fasolfa.data.Augmentation.draw`."""
+    import matplotlib.pyplot as plt
+    from fasolfa.data import eq_gain_db
+    if axes is None:
+        _, axes = plt.subplots(1, 3, figsize=(12, 3.5), constrained_layout=True,
+                               gridspec_kw=dict(width_ratios=[2, 2, 1.4]))
+    freqs_hz = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    keep = (freqs_hz >= 25) & (freqs_hz <= fmax_hz)
+    spectra = [_stft_db(x, sample_rate, n_fft) for x in (clean, augmented)]
+    top_db = max(s.max() for s in spectra)
+    times_s = np.arange(spectra[0].shape[1]) * config.HOP_LENGTH / sample_rate
+    for ax, spectrum_db, name in zip(axes[:2], spectra, ("before", "after")):
+        mesh = ax.pcolormesh(times_s, freqs_hz[keep], spectrum_db[keep], shading="nearest",
+                             cmap="magma", vmin=top_db - 90, vmax=top_db, rasterized=True)
+        ax.set_yscale("log")
+        ax.set_xlabel("time in the window (s)")
+        ax.set_ylabel("frequency (Hz)")
+        ax.set_title(f"{name} augmentation", fontsize=9, loc="left")
+    axes[1].figure.colorbar(mesh, ax=axes[1], label="magnitude (dB)")
+    curve_hz = np.geomspace(25, sample_rate / 2, 400)
+    eq = params.get("eq")
+    gain_db = params.get("gain_db") or 0.0
+    curve_db = (eq_gain_db(curve_hz, **eq) if eq else np.zeros_like(curve_hz)) + gain_db
+    axes[2].plot(curve_hz, curve_db, color="tab:green")
+    axes[2].set_xscale("log")
+    axes[2].set_xlabel("frequency (Hz)")
+    axes[2].set_ylabel("gain (dB)")
+    axes[2].set_title("EQ + gain drawn", fontsize=9, loc="left")
+    axes[2].grid(True, which="both", alpha=0.3)
+    return axes

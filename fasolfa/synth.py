@@ -439,3 +439,12 @@ def render(notes_or_midi, soundfont: "Soundfont | str | Path | None" = None, pro
         else:
             handle.delete()
     return stereo.mean(axis=1, dtype=np.float32)
+
+
+def preset_name(soundfont: "Soundfont | str | Path | None" = None, program: int = 0,
+                bank: int = 0) -> str | None:
+    """The name a soundfont gives its preset ``program`` in ``bank`` (e.g. ``"Yamaha Grand
+    Piano"``), or ``None`` if it has none. Explained in notebooks/04_rendering_a_dataset.ipynb."""
+    soundfont = get_soundfont(soundfont)
+    handle = _synth_for(soundfont, config.SAMPLE_RATE, DEFAULT_GAIN, None, None)
+    return handle.synth.sfpreset_name(handle.soundfont_id, int(bank), int(program))

@@ -211,3 +211,10 @@ def test_reverb_is_an_option_and_stays_deterministic(soundfont):
     assert rms(wet, 0.6, 1.2) > rms(dry, 0.6, 1.2)       # the room rings after the note
     chorus = synth.render(notes, soundfont, chorus=True)
     assert not np.allclose(dry, chorus)
+
+
+def test_preset_names_come_from_the_soundfont(soundfont):
+    name = synth.preset_name(soundfont, 0)
+    assert isinstance(name, str) and name.strip()
+    assert synth.preset_name(soundfont, 0) != synth.preset_name(soundfont, 4)
+    assert synth.preset_name(soundfont, 0, bank=77) is None
