@@ -60,7 +60,7 @@ bench: setup
 	@for script in tests/bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 notebooks: setup
-	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && ../$(BIN)/papermill -k python3 --cwd . $$(basename $$nb) $$(basename $$nb) -p QUICK False) || exit 1; done
+	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && FASOLFA_QUICK=0 ../$(BIN)/papermill -k python3 --cwd . $$(basename $$nb) $$(basename $$nb)) || exit 1; done
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
