@@ -1,0 +1,37 @@
+"""Structure every fasolfa notebook shares (nbval checks their outputs; this checks their shape).
+
+A notebook must: set up Colab in its first code cell, have a papermill ``parameters`` cell with
+``QUICK``, carry no papermill-injected parameters (they would override ``FASOLFA_QUICK`` under
+nbval), contain no absolute paths of the machine it ran on, and stay small.
+"""
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+MAX_BYTES = 1_500_000
+
+
+def test_there_are_notebooks():
+    assert NOTEBOOKS
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[path.stem for path in NOTEBOOKS])
+def test_notebook_structure(path):
+    notebook = json.loads(path.read_text())
+    code_cells = [cell for cell in notebook["cells"] if cell["cell_type"] == "code"]
+    sources = ["".join(cell["source"]) for cell in code_cells]
+    assert "google.colab" in sources[0], "first code cell sets up Colab"
+    tagged = [source for cell, source in zip(code_cells, sources)
+              if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    assert len(tagged) == 1 and "QUICK" in tagged[0], "one parameters cell defining QUICK"
+    injected = [cell for cell in code_cells
+                if "injected-parameters" in cell.get("metadata", {}).get("tags", [])]
+    assert not injected, "re-run with `make notebooks`: an injected cell overrides FASOLFA_QUICK"
+    text = path.read_text()
+    assert not re.search(r"(?<![\w.])/(work|root|tmp|home)/", text), "absolute machine path"
+    assert path.stat().st_size < MAX_BYTES
+    assert any("NBVAL_CHECK_OUTPUT" in source for source in sources), "checks some stable facts"
+    assert all(cell.get("execution_count") for cell in code_cells), "committed executed"
