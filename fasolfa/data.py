@@ -173,7 +173,7 @@ def _read_csv(path: Path, required, hint: str) -> list[tuple[int, dict]]:
     if not path.exists():
         raise FasolfaError(f"{path}: no such file" + (f"; {hint}" if hint else ""))
     try:
-        with open(path, newline="", encoding="utf-8") as handle:
+        with open(path, newline="", encoding="utf-8-sig") as handle:   # -sig: Excel BOM
             reader = csv.DictReader(handle)
             columns = reader.fieldnames or []
             rows = [(reader.line_num, row) for row in reader]
@@ -380,7 +380,8 @@ class RenderCache:
     def render_all(self, items, progress: bool = True, *, workers: int = 1) -> list[Path]:
         """Render every ``(entry_or_midi, soundfont, program)`` in ``items`` not yet cached.
 
-        Shows a tqdm bar (``progress``); ``workers > 1`` renders in that many processes.
+        Shows a tqdm bar (``progress``); ``workers > 1`` renders in that many processes
+        (started with ``spawn``, so each loads its soundfonts once).
         Cached files are skipped, so an interrupted run resumes where it stopped; leftovers of
         killed runs (``.*.partial``) are deleted first. Returns the FLAC paths, in order.
         Explained in notebooks/04_rendering_a_dataset.ipynb.
@@ -400,8 +401,12 @@ class RenderCache:
                     self._render_one(*items[i])
                     bar.update(1)
             else:
+                import multiprocessing
                 from concurrent.futures import ProcessPoolExecutor, as_completed
-                with ProcessPoolExecutor(max_workers=workers) as pool:
+                # spawn, not fork: libfluidsynth loads soundfonts with OpenMP threads, and a
+                # forked copy of a process that already used them hangs in its first sfload
+                context = multiprocessing.get_context("spawn")
+                with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
                     futures = [pool.submit(_render_in_worker, self, items[i]) for i in todo]
                     for future in as_completed(futures):
                         future.result()

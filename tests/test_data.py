@@ -516,3 +516,26 @@ def test_dataset_pickles_without_state_and_workers_give_the_same_batches(dataset
         for k in range(2):
             assert torch.equal(batch["note"][k], reference[2 * b + k]["note"])
             assert torch.equal(batch["audio"][k], reference[2 * b + k]["audio"])
+
+
+def test_rendering_in_worker_processes_gives_the_same_files(corpus_dir, tmp_path, soundfont):
+    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    items = data.RenderCache.items(corpus[:2], [soundfont], (0,))
+    serial = data.RenderCache(tmp_path / "serial").render_all(items, progress=False)
+    parallel = data.RenderCache(tmp_path / "parallel").render_all(items, progress=False, workers=2)
+    for a, b in zip(serial, parallel):
+        assert a.relative_to(tmp_path / "serial") == b.relative_to(tmp_path / "parallel")
+        np.testing.assert_array_equal(data.read_flac(a), data.read_flac(b))
+
+
+def test_pieces_know_their_rendered_length(dataset_parts):
+    dataset = make_dataset(dataset_parts)
+    for piece in dataset.pieces:
+        for rendition in piece.renditions:
+            assert soundfile.info(str(rendition.audio_path)).frames == piece.n_samples
+
+
+def test_split_csv_saved_by_a_spreadsheet_with_a_bom(corpus_dir):
+    text = (corpus_dir / "split.csv").read_text()
+    (corpus_dir / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
+    assert len(data.MidiCorpus.from_split_csv(corpus_dir / "bom.csv")) == 3

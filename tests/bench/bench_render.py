@@ -94,6 +94,9 @@ def main() -> int:
     parser.add_argument("--output", default=str(config.FIGURES_DIR / "render_bench.json"))
     args = parser.parse_args()
 
+    load_at_start = os.getloadavg()[0]
+    if load_at_start > 0.5:
+        print(f"note: the machine is busy (load average {load_at_start:.1f}); timings will be lower")
     soundfonts = synth.find_soundfonts()
     if not soundfonts:
         print("no soundfonts installed; " + synth.INSTALL_SOUNDFONTS, file=sys.stderr)
@@ -136,7 +139,8 @@ def main() -> int:
               "piece": {"minutes": args.minutes, "notes": len(notes), "pedal_presses": len(pedal)},
               "sample_rate": config.SAMPLE_RATE, "polyphony": synth.POLYPHONY,
               "machine": {"processor": platform.processor() or platform.machine(),
-                          "cpu_count": os.cpu_count(), "python": platform.python_version()},
+                          "cpu_count": os.cpu_count(),
+                          "load_average_1min_at_start": round(load_at_start, 2), "python": platform.python_version()},
               "results": results}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")

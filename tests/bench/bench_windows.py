@@ -58,6 +58,9 @@ def main() -> int:
     parser.add_argument("--output", default=str(config.FIGURES_DIR / "data_bench.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
+    load_at_start = os.getloadavg()[0]
+    if load_at_start > 0.5:
+        print(f"note: the machine is busy (load average {load_at_start:.1f}); worker timings suffer most")
     soundfonts = synth.find_soundfonts()
     if not soundfonts:
         print("no soundfonts installed; " + synth.INSTALL_SOUNDFONTS, file=sys.stderr)
@@ -129,7 +132,8 @@ def main() -> int:
               "references_one_process": {"raw_flac_window_reads_per_s": round(flac_rate, 1),
                                          "targets_only_per_s": round(targets_rate, 1)},
               "machine": {"processor": platform.processor() or platform.machine(),
-                          "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()},
+                          "cpu_count": os.cpu_count(),
+                          "load_average_1min_at_start": round(load_at_start, 2), "torch_threads": torch.get_num_threads()},
               "results": results}
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
