@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import scipy.fft
 import soundfile
 import torch
 
@@ -555,11 +556,13 @@ def eq_gain_db(frequencies_hz: np.ndarray, tilt_db_per_octave: float, low_shelf_
 
 def apply_eq(audio: np.ndarray, sample_rate: int = config.SAMPLE_RATE, max_db: float = 15.0,
              **eq) -> np.ndarray:
-    """Filter ``audio`` (shape ``(n_samples,)``) with :func:`eq_gain_db` (zero phase, FFT)."""
-    spectrum = np.fft.rfft(audio)
-    frequencies_hz = np.fft.rfftfreq(len(audio), 1.0 / sample_rate)
-    spectrum *= 10.0 ** (eq_gain_db(frequencies_hz, max_db=max_db, **eq) / 20.0)
-    return np.fft.irfft(spectrum, n=len(audio)).astype(np.float32)
+    """Filter ``audio`` (shape ``(n_samples,)``) with :func:`eq_gain_db`: zero phase, applied
+    to the window's FFT (a circular filter; the smooth curve's response lasts a few ms)."""
+    n_fft = len(audio)
+    spectrum = scipy.fft.rfft(np.asarray(audio, np.float32), n_fft)
+    frequencies_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    spectrum *= (10.0 ** (eq_gain_db(frequencies_hz, max_db=max_db, **eq) / 20.0)).astype(np.float32)
+    return scipy.fft.irfft(spectrum, n_fft)[:len(audio)].astype(np.float32)
 
 
 def reverb_impulse_response(rt60_s: float, seed: int, sample_rate: int = config.SAMPLE_RATE) -> np.ndarray:
@@ -573,13 +576,27 @@ def reverb_impulse_response(rt60_s: float, seed: int, sample_rate: int = config.
 
 
 def _colored_noise(n_samples: int, color: str, seed: int) -> np.ndarray:
-    white = np.random.default_rng(seed).standard_normal(n_samples)
+    white = np.random.default_rng(seed).standard_normal(n_samples, dtype=np.float32)
     if color == "pink":                # 1/f power: divide the amplitude spectrum by sqrt(f)
-        spectrum = np.fft.rfft(white)
-        spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum)))
+        n_fft = scipy.fft.next_fast_len(n_samples, real=True)
+        spectrum = scipy.fft.rfft(white, n_fft)
+        spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum), dtype=np.float32))
         spectrum[0] = 0
-        white = np.fft.irfft(spectrum, n=n_samples)
-    return (white / np.sqrt(np.mean(white ** 2))).astype(np.float32)
+        white = scipy.fft.irfft(spectrum, n_fft)[:n_samples]
+    return (white / np.sqrt(np.mean(white.astype(np.float64) ** 2))).astype(np.float32)
+
+
+def _reverberate(audio: np.ndarray, response: np.ndarray, preroll: np.ndarray | None) -> np.ndarray:
+    """The last ``len(audio)`` samples of ``concat(preroll, audio) * response`` (convolution),
+    with silence before ``preroll``. A circular FFT convolution over just the needed span
+    suffices: wrap-around only reaches outputs earlier than ``len(response) - 1`` samples."""
+    n_history = len(response) - 1
+    before = np.zeros(0, np.float32) if preroll is None else np.asarray(preroll[len(preroll) - n_history:]
+                                                                        if n_history else preroll[:0], np.float32)
+    source = np.concatenate([np.zeros(n_history - len(before), np.float32), before, audio])
+    n_fft = scipy.fft.next_fast_len(len(source), real=True)
+    wet = scipy.fft.irfft(scipy.fft.rfft(source, n_fft) * scipy.fft.rfft(response, n_fft), n_fft)
+    return wet[n_history:n_history + len(audio)].astype(np.float32)
 
 
 def augment(audio: np.ndarray, params: dict, sample_rate: int = config.SAMPLE_RATE,
@@ -591,12 +608,9 @@ def augment(audio: np.ndarray, params: dict, sample_rate: int = config.SAMPLE_RA
     """
     out = audio.astype(np.float32, copy=True)
     if params.get("reverb"):
-        from scipy.signal import fftconvolve
         response = reverb_impulse_response(params["reverb"]["rt60_s"], params["reverb"]["seed"],
                                            sample_rate)
-        before = preroll[-(len(response) - 1):] if preroll is not None and len(response) > 1 else None
-        source = out if before is None or not len(before) else np.concatenate([before, out])
-        wet = fftconvolve(source, response)[len(source) - len(out):len(source)]
+        wet = _reverberate(out, response, preroll)
         dry_rms = np.sqrt(np.mean(out ** 2)) + 1e-12
         wet_rms = np.sqrt(np.mean(wet ** 2)) + 1e-12
         mix = params["reverb"]["wet"]
