@@ -247,3 +247,22 @@ def plot_augmentation(clean, augmented, params: dict, axes=None, *, n_fft=2048, 
     axes[2].set_title("EQ + gain drawn", fontsize=9, loc="left")
     axes[2].grid(True, which="both", alpha=0.3)
     return axes
+
+
+def audio_player(audio, sample_rate=config.SAMPLE_RATE, *, normalize=True):
+    """An ``IPython.display.Audio`` player that embeds the audio as MP3 (about a sixth of the
+    WAV that ``Audio(array)`` embeds, so notebooks stay small). ``normalize`` scales the peak
+    to 0.9 as ``Audio`` does; otherwise samples are clipped to [-1, 1] (so levels compare)."""
+    import io
+
+    import soundfile
+    from IPython.display import Audio
+    samples = np.asarray(audio, dtype=np.float32)
+    peak = float(np.max(np.abs(samples))) if samples.size else 0.0
+    samples = samples * np.float32(0.9 / peak) if normalize and peak > 0 else np.clip(samples, -1, 1)
+    buffer = io.BytesIO()
+    soundfile.write(buffer, samples, int(sample_rate), format="MP3", subtype="MPEG_LAYER_III",
+                    compression_level=0.2)
+    player = Audio(data=buffer.getvalue())
+    player.mimetype = "audio/mpeg"
+    return player
