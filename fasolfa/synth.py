@@ -5,9 +5,11 @@ Explained in ``notebooks/04_rendering_a_dataset.ipynb``.
 FluidSynth is a software synthesizer: it plays MIDI events with the recorded instrument samples
 of a *soundfont* (``.sf2``, or ``.sf3`` with compressed samples). :func:`render` drives it event
 by event: it sorts every note-on, note-off and sustain-pedal (CC64) event, asks FluidSynth for
-exactly the samples between two events, sends the event, and so on. FluidSynth applies an event
-at its next 64-sample block, so a note sounds within 64 samples (2.9 ms at 22050 Hz) of its
-onset, and the same input always gives the same samples (no dither, no wall-clock timing).
+exactly the samples up to the next event (as float32, ``fluid_synth_write_float``), sends the
+event, and so on. FluidSynth applies events at the start of its 64-sample blocks, so each event
+is sent at the block boundary nearest its time: a note sounds within 32 samples (1.5 ms at
+22050 Hz) of its onset, and the same input always gives the same samples (no dither, no
+wall-clock timing).
 
 Each soundfont is loaded once per process and its synthesizer reused (:func:`clear_synth_cache`
 frees them); every render starts from a reset synth (all sounds off, controllers reset, silence
@@ -226,6 +228,30 @@ def _fluidsynth():
     return fluidsynth
 
 
+@contextlib.contextmanager
+def _one_openmp_thread():
+    """Run the enclosed code with one OpenMP thread. libfluidsynth loads soundfont samples in
+    an OpenMP parallel region; in a process forked after OpenMP's thread pool started (a
+    multiprocessing worker, say) that region waits forever for threads the fork did not copy.
+    With one thread the region runs inline; loading is no slower (measured)."""
+    runtime = None
+    for name in ("libgomp.so.1", "libomp.so", "libomp.dylib", "libgomp.1.dylib"):
+        try:   # only a runtime already in this process (the one libfluidsynth uses)
+            runtime = ctypes.CDLL(name, mode=getattr(os, "RTLD_NOLOAD", 0) | ctypes.RTLD_GLOBAL)
+            break
+        except OSError:
+            continue
+    if runtime is None or not hasattr(runtime, "omp_set_num_threads"):
+        yield
+        return
+    previous = runtime.omp_get_max_threads()
+    runtime.omp_set_num_threads(1)
+    try:
+        yield
+    finally:
+        runtime.omp_set_num_threads(previous)
+
+
 class _SynthHandle:
     """One FluidSynth synthesizer with one soundfont loaded (per process, per settings)."""
 
@@ -247,7 +273,8 @@ class _SynthHandle:
                              "synth.chorus.depth": float(chorus.depth_ms)})
         self.synth = fluidsynth.Synth(gain=float(gain), samplerate=float(sample_rate), channels=16,
                                       **settings)
-        self.soundfont_id = self.synth.sfload(str(soundfont.path))
+        with _one_openmp_thread():
+            self.soundfont_id = self.synth.sfload(str(soundfont.path))
         if self.soundfont_id < 0:
             self.synth.delete()
             raise FasolfaError(f"{soundfont.path}: FluidSynth cannot load this soundfont "
@@ -276,11 +303,10 @@ class _SynthHandle:
         # the same state whatever was rendered before.
         for channel in range(16):
             self.synth.program_select(channel, self.soundfont_id, 0, 0)
-        for key in range(128):
-            for channel in range(16):
-                if self.synth.get_active_voice_count() >= POLYPHONY:
-                    break
-                self.synth.noteon(channel, key, 64)
+        for index in range(16 * 128):
+            if self.synth.get_active_voice_count() >= POLYPHONY:
+                break
+            self.synth.noteon(index % 16, index // 16, 64)
         self.pull(scratch, 0, 2 * BLOCK_SIZE)
         self._silence(scratch)
 

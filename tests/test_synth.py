@@ -218,3 +218,20 @@ def test_preset_names_come_from_the_soundfont(soundfont):
     assert isinstance(name, str) and name.strip()
     assert synth.preset_name(soundfont, 0) != synth.preset_name(soundfont, 4)
     assert synth.preset_name(soundfont, 0, bank=77) is None
+
+
+def _render_in_child(path):
+    return float(np.abs(synth.render(one_note(0.05, 0.2), path)).max())
+
+
+@pytest.mark.skipif(sys.platform != "linux", reason="fork start method")
+def test_rendering_works_in_a_forked_process(soundfont):
+    """libfluidsynth loads soundfonts with OpenMP; a forked child must not hang in it."""
+    import multiprocessing
+    parent_peak = _render_in_child(soundfont.path)               # the parent has loaded it
+    pool = multiprocessing.get_context("fork").Pool(1)
+    try:
+        child_peak = pool.apply_async(_render_in_child, (soundfont.path,)).get(timeout=60)
+    finally:
+        pool.terminate()
+    assert child_peak == parent_peak
