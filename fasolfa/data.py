@@ -245,7 +245,8 @@ _HASHES: dict[tuple, str] = {}
 
 
 def midi_hash(path: str | Path) -> str:
-    """SHA-256 of a MIDI file's bytes (memoised by path, size and modification time)."""
+    """SHA-256 of a MIDI file's bytes (memoised by path, size and modification time).
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
     path = Path(path)
     try:
         stat = path.stat()
@@ -448,7 +449,8 @@ def _render_in_worker(cache: RenderCache, item) -> Path:
 
 def read_flac(path: str | Path, start: int = 0, frames: int = -1) -> np.ndarray:
     """Samples ``start .. start + frames`` of a cached rendering (float32, zero-padded past
-    the end). Raises :class:`FasolfaError` naming the file if it is missing or corrupt."""
+    the end). Raises :class:`FasolfaError` naming the file if it is missing or corrupt.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
     path = Path(path)
     try:
         audio = soundfile.read(path, start=start, frames=frames, dtype="float32",
@@ -464,7 +466,8 @@ def read_flac(path: str | Path, start: int = 0, frames: int = -1) -> np.ndarray:
 
 
 def read_notes(path: str | Path) -> tuple[Notes, Pedal, float]:
-    """``(notes, pedal, duration_s)`` from a cache ``.npz``; :class:`FasolfaError` if corrupt."""
+    """``(notes, pedal, duration_s)`` from a cache ``.npz``; :class:`FasolfaError` if corrupt.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
     path = Path(path)
     try:
         with np.load(path) as data:
@@ -546,7 +549,8 @@ class Augmentation:
 def eq_gain_db(frequencies_hz: np.ndarray, tilt_db_per_octave: float, low_shelf_db: float,
                low_hz: float, high_shelf_db: float, high_hz: float,
                max_db: float = 15.0) -> np.ndarray:
-    """Gain in dB of the augmentation EQ at ``frequencies_hz`` (smooth shelves, one octave wide)."""
+    """Gain in dB of the augmentation EQ at ``frequencies_hz`` (smooth shelves, one octave wide).
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
     octaves = np.log2(np.maximum(frequencies_hz, 1.0) / 1000.0)
     low = 1.0 / (1.0 + np.exp(4.0 * (np.log2(np.maximum(frequencies_hz, 1.0) / low_hz))))
     high = 1.0 / (1.0 + np.exp(-4.0 * (np.log2(np.maximum(frequencies_hz, 1.0) / high_hz))))
@@ -557,7 +561,8 @@ def eq_gain_db(frequencies_hz: np.ndarray, tilt_db_per_octave: float, low_shelf_
 def apply_eq(audio: np.ndarray, sample_rate: int = config.SAMPLE_RATE, max_db: float = 15.0,
              **eq) -> np.ndarray:
     """Filter ``audio`` (shape ``(n_samples,)``) with :func:`eq_gain_db`: zero phase, applied
-    to the window's FFT (a circular filter; the smooth curve's response lasts a few ms)."""
+    to the window's FFT (a circular filter; the smooth curve's response lasts a few ms).
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
     n_fft = len(audio)
     spectrum = scipy.fft.rfft(np.asarray(audio, np.float32), n_fft)
     frequencies_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
@@ -567,7 +572,8 @@ def apply_eq(audio: np.ndarray, sample_rate: int = config.SAMPLE_RATE, max_db: f
 
 def reverb_impulse_response(rt60_s: float, seed: int, sample_rate: int = config.SAMPLE_RATE) -> np.ndarray:
     """A synthetic room: Gaussian noise decaying by 60 dB over ``rt60_s`` seconds, unit energy.
-    Shape ``(round(rt60_s * sample_rate),)``."""
+    Shape ``(round(rt60_s * sample_rate),)``.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
     n_samples = max(int(round(rt60_s * sample_rate)), 1)
     time_s = np.arange(n_samples) / sample_rate
     envelope = 10.0 ** (-3.0 * time_s / rt60_s)            # -60 dB at rt60_s
@@ -591,8 +597,9 @@ def _reverberate(audio: np.ndarray, response: np.ndarray, preroll: np.ndarray | 
     with silence before ``preroll``. A circular FFT convolution over just the needed span
     suffices: wrap-around only reaches outputs earlier than ``len(response) - 1`` samples."""
     n_history = len(response) - 1
-    before = np.zeros(0, np.float32) if preroll is None else np.asarray(preroll[len(preroll) - n_history:]
-                                                                        if n_history else preroll[:0], np.float32)
+    before = np.zeros(0, np.float32)
+    if preroll is not None and n_history:
+        before = np.asarray(preroll[max(len(preroll) - n_history, 0):], np.float32)
     source = np.concatenate([np.zeros(n_history - len(before), np.float32), before, audio])
     n_fft = scipy.fft.next_fast_len(len(source), real=True)
     wet = scipy.fft.irfft(scipy.fft.rfft(source, n_fft) * scipy.fft.rfft(response, n_fft), n_fft)
@@ -605,6 +612,7 @@ def augment(audio: np.ndarray, params: dict, sample_rate: int = config.SAMPLE_RA
 
     Order: reverb (fed by ``preroll``, the audio just before the window, so notes struck
     earlier ring into it), EQ, gain, noise. Returns float32 of the same shape as ``audio``.
+    Explained in notebooks/04_rendering_a_dataset.ipynb.
     """
     out = audio.astype(np.float32, copy=True)
     if params.get("reverb"):
@@ -631,7 +639,8 @@ def augment(audio: np.ndarray, params: dict, sample_rate: int = config.SAMPLE_RA
 
 @dataclass(frozen=True)
 class Rendition:
-    """One cached rendering of a piece: its FLAC file, soundfont name and program."""
+    """One cached rendering of a piece: its FLAC file, soundfont name and program.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
 
     audio_path: Path
     soundfont: str
@@ -641,7 +650,8 @@ class Rendition:
 @dataclass(frozen=True)
 class Piece:
     """A piece for :class:`WindowDataset`: its cached notes (``.npz``), its length in samples
-    (every rendition has this length) and its renditions."""
+    (every rendition has this length) and its renditions.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
 
     notes_path: Path
     n_samples: int
@@ -659,7 +669,8 @@ class Window:
 
     ``audio`` / ``clean_audio``: shape ``(window_n_samples,)``, after / before augmentation;
     ``targets``: :class:`fasolfa.midi.Targets` with ``1 + window_n_samples // HOP_LENGTH``
-    frames, frame ``i`` centred at ``start_s + i * HOP_LENGTH / SAMPLE_RATE``."""
+    frames, frame ``i`` centred at ``start_s + i * HOP_LENGTH / SAMPLE_RATE``.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
 
     audio: np.ndarray
     clean_audio: np.ndarray

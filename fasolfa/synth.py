@@ -77,6 +77,7 @@ def soundfont_dirs(extra_dirs=()) -> list[Path]:
     ``extra_dirs`` first, then ``$FASOLFA_SOUNDFONTS`` (``os.pathsep``-separated), the Debian /
     Colab folders ``/usr/share/sounds/sf2``, ``/usr/share/sounds/sf3``,
     ``/usr/share/soundfonts``, and conda's ``$CONDA_PREFIX/share/soundfonts``.
+    Explained in notebooks/04_rendering_a_dataset.ipynb.
     """
     places = [Path(p).expanduser() for p in extra_dirs]
     places += [Path(p).expanduser() for p in os.environ.get("FASOLFA_SOUNDFONTS", "").split(os.pathsep) if p]
@@ -128,6 +129,7 @@ def get_soundfont(soundfont: "Soundfont | str | Path | None" = None) -> Soundfon
     found) into a :class:`Soundfont` whose file exists.
 
     Raises :class:`FasolfaError` naming the path (or name) and how to install soundfonts.
+    Explained in notebooks/04_rendering_a_dataset.ipynb.
     """
     if isinstance(soundfont, Soundfont):
         if not Path(soundfont.path).is_file():
@@ -162,7 +164,8 @@ def get_soundfont(soundfont: "Soundfont | str | Path | None" = None) -> Soundfon
 
 @dataclass(frozen=True)
 class Reverb:
-    """FluidSynth's built-in reverb (``synth.reverb.*`` settings), off unless asked for."""
+    """FluidSynth's built-in reverb (``synth.reverb.*`` settings), off unless asked for.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
 
     room_size: float = 0.6      # 0..1
     damping: float = 0.3        # 0..1
@@ -173,7 +176,8 @@ class Reverb:
 
 @dataclass(frozen=True)
 class Chorus:
-    """FluidSynth's built-in chorus (``synth.chorus.*`` settings), off unless asked for."""
+    """FluidSynth's built-in chorus (``synth.chorus.*`` settings), off unless asked for.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
 
     n_voices: int = 3           # 0..99
     level: float = 1.0          # 0..10
@@ -338,7 +342,8 @@ def _synth_for(soundfont: Soundfont, sample_rate: int, gain: float, reverb, chor
 
 
 def clear_synth_cache() -> None:
-    """Free every synthesizer (and loaded soundfont) this process keeps for reuse."""
+    """Free every synthesizer (and loaded soundfont) this process keeps for reuse.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
     for key, handle in list(_SYNTHS.items()):
         if key[0] == os.getpid():
             handle.delete()
@@ -366,7 +371,8 @@ def _as_notes_and_pedal(notes_or_midi) -> tuple[Notes, Pedal, float]:
 def render_length(notes: Notes, pedal: Pedal | None = None, *, end_s: float = 0.0,
                   sample_rate: int = config.SAMPLE_RATE, tail_s: float = DEFAULT_TAIL_S) -> int:
     """Number of samples :func:`render` returns: up to the last note-off, pedal release or
-    ``end_s``, whichever is latest, plus ``tail_s`` seconds."""
+    ``end_s``, whichever is latest, plus ``tail_s`` seconds.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
     notes, _ = notes.drop_invalid()
     last_s = max(notes.end_s, float(pedal.offset_s.max()) if pedal is not None and len(pedal) else 0.0,
                  float(end_s))

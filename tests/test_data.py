@@ -539,3 +539,17 @@ def test_split_csv_saved_by_a_spreadsheet_with_a_bom(corpus_dir):
     text = (corpus_dir / "split.csv").read_text()
     (corpus_dir / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
     assert len(data.MidiCorpus.from_split_csv(corpus_dir / "bom.csv")) == 3
+
+
+def test_reverb_of_a_window_is_the_reverb_of_the_continuous_audio():
+    """Notes before the window ring into it: the window's wet signal equals a slice of the
+    convolution of the whole audio (preroll + window) with the room."""
+    from scipy.signal import fftconvolve
+    rng = np.random.default_rng(3)
+    response = data.reverb_impulse_response(0.4, seed=1)
+    window = rng.standard_normal(4000).astype(np.float32)
+    for n_before in (0, 50, len(response) + 100):
+        before = rng.standard_normal(n_before).astype(np.float32)
+        expected = fftconvolve(np.concatenate([before, window]), response)[n_before:n_before + 4000]
+        got = data._reverberate(window, response, before)
+        assert np.max(np.abs(got - expected)) < 1e-4 * np.max(np.abs(expected))
