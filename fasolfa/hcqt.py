@@ -1,0 +1,90 @@
+"""Harmonic stacking of CQT bins: the model's input.
+
+Explained in notebooks/03_harmonic_stacking.ipynb.
+
+A piano note at ``f0`` sounds partials near ``2 f0, 3 f0, ...``. On a CQT with
+``bins_per_octave`` bins per octave, harmonic ``h`` of the note in bin ``b`` lies
+``bins_per_octave * log2(h)`` bins higher, wherever ``b`` is. Shifting the CQT down by that many
+bins, once per harmonic, lines every note's partials up on its fundamental's bin: a small
+convolution kernel then sees, at one place, whether the harmonics a fundamental needs are there.
+
+:class:`HCQT` computes one CQT (``N_CQT_BINS`` bins from ``FMIN_HZ``, every bin below Nyquist),
+turns it into a log magnitude (:func:`log_magnitude`), and stacks, for each ``h`` in
+``HARMONICS = (0.5, 1, 2, 3, 4, 5, 6, 7)``, the CQT shifted by ``round(bins_per_octave * log2 h)``
+bins (-36, 0, 36, 57, 72, 84, 93, 101 at 36 bins per octave; the rounding moves partial 5 by 0.41
+bins, the others by less than 0.07), cropped to the ``N_CONTOUR_BINS = 264`` output bins A0..C8 + 2/3 semitone.
+Where a shifted bin falls outside the CQT (below A0 for ``h = 0.5``, above the top CQT bin near
+Nyquist for high ``h``) the stack holds 0, the value of silence.
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+
+from fasolfa import config
+from fasolfa.cqt import CQT
+
+TOP_DB = 80.0        # dynamic range kept by log_magnitude, in dB below a full-scale sine
+
+
+def harmonic_shifts(harmonics=config.HARMONICS, bins_per_octave: int = config.BINS_PER_OCTAVE) -> list[int]:
+    """Bins between a fundamental and each harmonic: ``round(bins_per_octave * log2 h)``.
+
+    Explained in notebooks/03_harmonic_stacking.ipynb.
+    """
+    return [int(round(bins_per_octave * math.log2(h))) for h in harmonics]
+
+
+def log_magnitude(values: torch.Tensor, lengths, top_db: float = TOP_DB) -> torch.Tensor:
+    """CQT values ``(..., n_bins, n_frames)`` -> log magnitude in ``[0, 1]``, same shape (float32).
+
+    The level of each bin in dB relative to a full-scale sine at that bin's frequency (whose
+    CQT magnitude is ``sqrt(L_k) / 2``, see :mod:`fasolfa.cqt`), clipped to ``[-top_db, 0]`` and
+    mapped linearly to ``[0, 1]``: 1 is a full-scale sine, 0 is ``top_db`` dB below it (or
+    silence). A fixed reference, not the loudest value of each input, so a soft passage stays
+    soft (the velocity head needs that) and chunks of a long recording are scaled alike.
+    ``lengths``: the filter lengths ``L_k``, shape ``(n_bins,)``.
+    Explained in notebooks/03_harmonic_stacking.ipynb.
+    """
+    full_scale = torch.as_tensor(np.sqrt(np.asarray(lengths, np.float64)) / 2, dtype=torch.float32,
+                                 device=values.device)[:, None]
+    floor = 10.0 ** (-top_db / 20)
+    level_db = 20 * torch.log10(torch.clamp(values.abs() / full_scale, min=floor))
+    return level_db / top_db + 1
+
+
+class HCQT(torch.nn.Module):
+    """Harmonic CQT: audio ``(batch, n_samples)`` -> ``(batch, n_harmonics, n_output_bins, n_frames)``.
+
+    Values are :func:`log_magnitude` in ``[0, 1]`` (float32); channel ``i`` holds harmonic
+    ``harmonics[i]``: ``out[:, i, b] = log_magnitude(cqt)[:, b + shift_i]``, or 0 where that bin
+    does not exist. Frames as :class:`fasolfa.cqt.CQT` (``1 + n_samples // hop_length``).
+    Explained in notebooks/03_harmonic_stacking.ipynb.
+    """
+
+    def __init__(self, harmonics=config.HARMONICS, n_output_bins: int = config.N_CONTOUR_BINS, *,
+                 sample_rate: float = config.SAMPLE_RATE, hop_length: int = config.HOP_LENGTH,
+                 fmin_hz: float = config.FMIN_HZ, n_bins: int = config.N_CQT_BINS,
+                 bins_per_octave: int = config.BINS_PER_OCTAVE, top_db: float = TOP_DB):
+        super().__init__()
+        self.harmonics = tuple(harmonics)
+        self.n_output_bins, self.top_db = int(n_output_bins), float(top_db)
+        self.cqt = CQT(sample_rate, hop_length, fmin_hz, n_bins, bins_per_octave)
+        self.shifts = harmonic_shifts(self.harmonics, bins_per_octave)
+        # gather index into the log magnitude padded with one zero row (index n_bins)
+        source = np.arange(self.n_output_bins)[None, :] + np.array(self.shifts)[:, None]
+        source = np.where((source >= 0) & (source < n_bins), source, n_bins)
+        self.register_buffer("source_bins", torch.from_numpy(source.reshape(-1)))
+
+    @property
+    def freqs_hz(self) -> np.ndarray:
+        """Centre frequency of each output bin (the fundamental's), shape ``(n_output_bins,)``."""
+        return self.cqt.freqs_hz[:self.n_output_bins]
+
+    def forward(self, audio: torch.Tensor) -> torch.Tensor:
+        values = log_magnitude(self.cqt(audio), self.cqt.lengths, self.top_db)   # (batch, bins, frames)
+        padded = torch.nn.functional.pad(values, (0, 0, 0, 1))                     # a row of silence
+        stacked = padded.index_select(1, self.source_bins)
+        return stacked.view(values.shape[0], len(self.harmonics), self.n_output_bins, values.shape[-1])
