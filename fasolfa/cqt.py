@@ -57,6 +57,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from torch.profiler import record_function
 
 from fasolfa import config
 from fasolfa.errors import FasolfaError
@@ -504,17 +505,22 @@ class CQT(torch.nn.Module):
         out = torch.empty(batch, frames, self.n_bins, dtype=torch.complex64, device=audio.device)
         first = self.early if self.early is not None else self.halfband
         tail = max(self.frame_tail, first.block_size(n_samples) if first is not None else 0)
-        signal = _Signal.pad(audio.to(torch.float32), self.margin, tail)
+        # (profiler labels: tests/bench/bench_cqt.py reports where the time goes)
+        with record_function("cqt.pad"):
+            signal = _Signal.pad(audio.to(torch.float32), self.margin, tail)
         if self.early is not None:
-            signal = self.early(signal, self.early_taps.to(torch.float32), self.frame_tail)
+            with record_function("cqt.decimate"):
+                signal = self.early(signal, self.early_taps.to(torch.float32), self.frame_tail)
         for i, octave in enumerate(self.octaves):
             target = out[:, :, octave.lo:octave.hi]
-            if self.methods[i] == "direct":
-                self._direct(i, octave, signal, target)
-            else:
-                self._fold(i, octave, signal, target)
+            with record_function(f"cqt.octave.{self.methods[i]}"):
+                if self.methods[i] == "direct":
+                    self._direct(i, octave, signal, target)
+                else:
+                    self._fold(i, octave, signal, target)
             if octave.decimate_after:
-                signal = self.halfband(signal, self.halfband_taps.to(torch.float32), self.frame_tail)
+                with record_function("cqt.decimate"):
+                    signal = self.halfband(signal, self.halfband_taps.to(torch.float32), self.frame_tail)
         return out.transpose(1, 2)
 
     def _direct(self, i: int, octave: Octave, signal: _Signal, target: torch.Tensor) -> None:

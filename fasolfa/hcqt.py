@@ -38,7 +38,7 @@ def harmonic_shifts(harmonics=config.HARMONICS, bins_per_octave: int = config.BI
 
 
 def log_magnitude(values: torch.Tensor, lengths, top_db: float = TOP_DB) -> torch.Tensor:
-    """CQT values ``(..., n_bins, n_frames)`` -> log magnitude in ``[0, 1]``, same shape (float32).
+    """CQT values ``(..., n_bins, n_frames)`` -> log magnitude in ``[0, 1]``, same shape (float32, contiguous).
 
     The level of each bin in dB relative to a full-scale sine at that bin's frequency (whose
     CQT magnitude is ``sqrt(L_k) / 2``, see :mod:`fasolfa.cqt`), clipped to ``[-top_db, 0]`` and
@@ -48,11 +48,12 @@ def log_magnitude(values: torch.Tensor, lengths, top_db: float = TOP_DB) -> torc
     ``lengths``: the filter lengths ``L_k``, shape ``(n_bins,)``.
     Explained in notebooks/03_harmonic_stacking.ipynb.
     """
-    full_scale = torch.as_tensor(np.sqrt(np.asarray(lengths, np.float64)) / 2, dtype=torch.float32,
-                                 device=values.device)[:, None]
-    floor = 10.0 ** (-top_db / 20)
-    level_db = 20 * torch.log10(torch.clamp(values.abs() / full_scale, min=floor))
-    return level_db / top_db + 1
+    inverse_full_scale = torch.as_tensor(2 / np.sqrt(np.asarray(lengths, np.float64)), dtype=torch.float32,
+                                         device=values.device)[:, None]
+    level = torch.empty(values.shape, dtype=torch.float32, device=values.device)   # contiguous
+    torch.abs(values, out=level)
+    level.mul_(inverse_full_scale).clamp_(min=10.0 ** (-top_db / 20))
+    return level.log10_().mul_(20 / top_db).add_(1)
 
 
 class HCQT(torch.nn.Module):
@@ -73,10 +74,8 @@ class HCQT(torch.nn.Module):
         self.n_output_bins, self.top_db = int(n_output_bins), float(top_db)
         self.cqt = CQT(sample_rate, hop_length, fmin_hz, n_bins, bins_per_octave)
         self.shifts = harmonic_shifts(self.harmonics, bins_per_octave)
-        # gather index into the log magnitude padded with one zero row (index n_bins)
-        source = np.arange(self.n_output_bins)[None, :] + np.array(self.shifts)[:, None]
-        source = np.where((source >= 0) & (source < n_bins), source, n_bins)
-        self.register_buffer("source_bins", torch.from_numpy(source.reshape(-1)))
+        # output bins lo:hi of channel i copy CQT bins lo + shift : hi + shift; the rest is 0
+        self.spans = [(max(0, -shift), min(self.n_output_bins, n_bins - shift)) for shift in self.shifts]
 
     @property
     def freqs_hz(self) -> np.ndarray:
@@ -84,7 +83,11 @@ class HCQT(torch.nn.Module):
         return self.cqt.freqs_hz[:self.n_output_bins]
 
     def forward(self, audio: torch.Tensor) -> torch.Tensor:
-        values = log_magnitude(self.cqt(audio), self.cqt.lengths, self.top_db)   # (batch, bins, frames)
-        padded = torch.nn.functional.pad(values, (0, 0, 0, 1))                     # a row of silence
-        stacked = padded.index_select(1, self.source_bins)
-        return stacked.view(values.shape[0], len(self.harmonics), self.n_output_bins, values.shape[-1])
+        level = log_magnitude(self.cqt(audio), self.cqt.lengths, self.top_db)
+        batch, _, frames = level.shape                                  # (batch, n_bins, frames)
+        stacked = level.new_empty(batch, len(self.harmonics), self.n_output_bins, frames)
+        for i, (shift, (lo, hi)) in enumerate(zip(self.shifts, self.spans)):
+            stacked[:, i, :lo] = 0
+            stacked[:, i, lo:hi] = level[:, lo + shift:hi + shift]
+            stacked[:, i, hi:] = 0
+        return stacked
