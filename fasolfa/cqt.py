@@ -6,7 +6,7 @@ Explained in notebooks/02_cqt_from_scratch.ipynb.
 is centred on ``f_k = fmin_hz * 2**(k / bins_per_octave)``. All bins share one quality factor
 ``Q = filter_scale / alpha``, where ``alpha = (r**2 - 1) / (r**2 + 1)`` and
 ``r = 2**(1 / bins_per_octave)``, so bin ``k`` looks at ``L_k = Q * sample_rate / f_k`` samples
-(a float; 41 697 samples at A0, 108 at the top bin). Its window ``w_k`` is a periodic Hann window
+(a float; 41 649 samples at A0, 106.5 at the top bin). Its window ``w_k`` is a periodic Hann window
 of ``l_k = floor(L_k/2) - floor(-L_k/2)`` samples, laid on offsets ``n = -floor(L_k/2) ...
 l_k - 1 - floor(L_k/2)`` around the frame centre (window sample ``j = n + floor(L_k/2)``).
 Frame ``m`` is centred on sample ``m * hop_length`` and the audio is zero outside itself::
@@ -19,11 +19,12 @@ gives white noise the same expected power in every bin. A full-scale sine of amp
 ``f_k`` gives ``|X| = a * sqrt(L_k) / 2``. :func:`textbook_cqt` computes exactly this sum.
 
 **The fast transform** (Schoerkhuber & Klapuri 2010, as ``librosa.cqt`` computes it): the
-lowest bins need windows of 41 697 samples but only look at frequencies below 55 Hz, so each
+lowest bins need windows of 41 649 samples but only look at frequencies below 55 Hz, so each
 octave below the top one is computed on a copy of the audio decimated by 2 (and ``hop_length``
-halved), where its windows are only 200..420 samples long. librosa decimates with soxr's
-"HQ" low-pass filter; :func:`decimation_filter` measures that filter's impulse response from
-soxr itself, and :class:`CQT` applies it with FFTs, so fasolfa decimates the way librosa does.
+halved) once more than the octave above, where its windows are only 105..210 samples long.
+librosa decimates with soxr's "HQ" low-pass filter; :func:`decimation_filter` measures that
+filter's impulse response from soxr itself, and :class:`CQT` applies it with FFTs, so fasolfa
+decimates the way librosa does.
 Two consequences of the multirate scheme are part of what ``librosa.cqt`` returns, and fasolfa
 returns them too (notebook 02 maps them):
 

@@ -266,3 +266,175 @@ def audio_player(audio, sample_rate=config.SAMPLE_RATE, *, normalize=True):
     player = Audio(data=buffer.getvalue())
     player.mimetype = "audio/mpeg"
     return player
+
+
+# --- CQT and HCQT figures (notebooks 02 and 03) -------------------------------------------
+
+def _note_ticks(ax, freqs_hz, axis="y", every_octave_from="A"):
+    """Label a bin axis with the A (or C) of every octave (``freqs_hz``: centre of each bin)."""
+    import librosa
+    names = librosa.hz_to_note(np.asarray(freqs_hz), unicode=False)
+    ticks = [i for i, name in enumerate(names) if name[0] == every_octave_from and name[1].isdigit()
+             and np.isclose(np.asarray(freqs_hz)[i], midi_to_hz(librosa.note_to_midi(name)), rtol=1e-3)]
+    labels = [f"{names[i]}\n{freqs_hz[i]:.0f} Hz" if axis == "x" else f"{names[i]} {freqs_hz[i]:.0f} Hz"
+              for i in ticks]
+    (ax.set_yticks if axis == "y" else ax.set_xticks)(ticks)
+    (ax.set_yticklabels if axis == "y" else ax.set_xticklabels)(labels, fontsize=7)
+
+
+def plot_cqt_db(values, freqs_hz, ax=None, *, hop_length=config.HOP_LENGTH,
+                sample_rate=config.SAMPLE_RATE, range_db=80.0, title=None, colorbar=True):
+    """A CQT ``(n_bins, n_frames)`` (complex or magnitude) as dB against time (s) and bin
+    (labelled with notes), the top ``range_db`` dB shown."""
+    ax = _axes(ax, figsize=(9, 3.5))
+    level_db = 20 * np.log10(np.maximum(np.abs(values), 1e-10))
+    top = level_db.max()
+    seconds = np.asarray(values).shape[1] * hop_length / sample_rate
+    image = ax.imshow(level_db, origin="lower", aspect="auto", cmap="magma", vmin=top - range_db, vmax=top,
+                      extent=(0, seconds, -0.5, len(freqs_hz) - 0.5), interpolation="nearest")
+    _note_ticks(ax, freqs_hz)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("CQT bin (note, Hz)")
+    if title:
+        ax.set_title(title, fontsize=9, loc="left")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, label="|X| (dB)", pad=0.01)
+    return image
+
+
+def plot_stft_vs_cqt(audio, cqt_values, freqs_hz, axes=None, *, sample_rate=config.SAMPLE_RATE,
+                     n_fft=2048, fmax_hz=5000.0, range_db=80.0):
+    """The same audio as an STFT (linear frequency axis, ``n_fft`` samples per frame) and as a
+    CQT (one row per bin, log-spaced): the piano's notes are evenly spaced only in the second."""
+    import matplotlib.pyplot as plt
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.8), constrained_layout=True)
+    stft_db = _stft_db(audio, sample_rate, n_fft)
+    freqs_stft = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+    keep = freqs_stft <= fmax_hz
+    seconds = len(audio) / sample_rate
+    top = stft_db.max()
+    axes[0].imshow(stft_db[keep], origin="lower", aspect="auto", cmap="magma", vmin=top - range_db, vmax=top,
+                   extent=(0, seconds, 0, freqs_stft[keep][-1]), interpolation="nearest")
+    axes[0].set_xlabel("time (s)")
+    axes[0].set_ylabel("frequency (Hz)")
+    axes[0].set_title(f"STFT ({n_fft} samples, {sample_rate / n_fft:.1f} Hz per bin)", fontsize=9, loc="left")
+    plot_cqt_db(cqt_values, freqs_hz, axes[1], sample_rate=sample_rate, range_db=range_db,
+                title="CQT (36 bins per octave)", colorbar=False)
+    return axes
+
+
+def plot_cqt_kernels(bins, freqs_hz, lengths, axes=None, *, sample_rate=config.SAMPLE_RATE, n_fft=1 << 17):
+    """Kernels of a few bins: the real part over time (ms, the Hann envelope dashed) and the
+    magnitude of their spectrum over frequency (log axis): longer in time, narrower in frequency."""
+    import matplotlib.pyplot as plt
+    from fasolfa.cqt import cqt_kernel
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.5), constrained_layout=True)
+    for k in bins:
+        offsets, kernel = cqt_kernel(freqs_hz[k], lengths[k], sample_rate)
+        t_ms = offsets / sample_rate * 1e3
+        line, = axes[0].plot(t_ms, kernel.real, linewidth=0.6, label=f"bin {k}: {freqs_hz[k]:.0f} Hz")
+        axes[0].plot(t_ms, np.abs(kernel), "--", color=line.get_color(), linewidth=0.8)
+        spectrum = np.abs(np.fft.rfft(kernel.real, n_fft))
+        f = np.fft.rfftfreq(n_fft, 1 / sample_rate)
+        axes[1].plot(f[1:], 20 * np.log10(spectrum[1:] / spectrum.max() + 1e-12), color=line.get_color(), linewidth=0.8)
+    axes[0].set_xlabel("time from the frame centre (ms)")
+    axes[0].set_ylabel("kernel (real part)")
+    axes[0].legend(fontsize=7)
+    axes[1].set_xscale("log")
+    axes[1].set_ylim(-80, 3)
+    axes[1].set_xlim(20, sample_rate / 2)
+    axes[1].set_xlabel("frequency (Hz)")
+    axes[1].set_ylabel("|spectrum| (dB re peak)")
+    axes[1].grid(True, which="both", alpha=0.3)
+    return axes
+
+
+def plot_cqt_error_map(values, reference, freqs_hz, ax=None, *, hop_length=config.HOP_LENGTH,
+                       sample_rate=config.SAMPLE_RATE, range_db=60.0, vmax_db=None, title=None):
+    """Where two CQTs differ: ``|20 log10|values| - 20 log10|reference||`` in dB, on the bins
+    where the reference lies within ``range_db`` of its maximum (grey elsewhere)."""
+    import matplotlib.pyplot as plt
+    ax = _axes(ax, figsize=(9, 3.5))
+    ours_db = 20 * np.log10(np.maximum(np.abs(values), 1e-12))
+    ref_db = 20 * np.log10(np.maximum(np.abs(reference), 1e-12))
+    diff = np.ma.masked_where(ref_db < ref_db.max() - range_db, np.abs(ours_db - ref_db))
+    cmap = plt.get_cmap("viridis").copy()
+    cmap.set_bad("0.85")
+    seconds = diff.shape[1] * hop_length / sample_rate
+    image = ax.imshow(diff, origin="lower", aspect="auto", cmap=cmap, vmin=0,
+                      vmax=vmax_db if vmax_db is not None else max(float(diff.max()), 1e-6),
+                      extent=(0, seconds, -0.5, len(freqs_hz) - 0.5), interpolation="nearest")
+    _note_ticks(ax, freqs_hz)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("CQT bin (note, Hz)")
+    if title:
+        ax.set_title(title, fontsize=9, loc="left")
+    ax.figure.colorbar(image, ax=ax, label="|difference| (dB)", pad=0.01)
+    return image
+
+
+def plot_decimation_response(taps, ax=None, *, bins_hz=None, sample_rate=config.SAMPLE_RATE / 2):
+    """Gain (dB) of a decimation low-pass (``taps`` centred, at its input rate) near the new
+    Nyquist frequency, with the centre frequencies ``bins_hz`` of the bins computed after it."""
+    ax = _axes(ax, figsize=(6, 3.2))
+    n_fft = 1 << 18
+    gain_db = 20 * np.log10(np.abs(np.fft.rfft(taps, n_fft)) + 1e-12)
+    f = np.fft.rfftfreq(n_fft, 1 / (2 * sample_rate))          # input rate = 2 x output rate
+    nyquist = sample_rate / 2
+    keep = (f > 0.8 * nyquist) & (f < 1.05 * nyquist)
+    ax.plot(f[keep], gain_db[keep], color="tab:blue", label="decimation filter")
+    if bins_hz is not None:
+        for i, freq in enumerate(b for b in bins_hz if 0.8 * nyquist < b < 1.05 * nyquist):
+            ax.axvline(freq, color="tab:red", alpha=0.4, linewidth=0.8, label="bin centres" if i == 0 else None)
+    ax.axvline(nyquist, color="k", linestyle=":", linewidth=1, label="new Nyquist")
+    ax.set_ylim(-60, 3)
+    ax.set_xlabel("frequency (Hz, at the first decimation)")
+    ax.set_ylabel("gain (dB)")
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7, loc="lower left")
+    return ax
+
+
+def plot_hcqt(stack, harmonics, freqs_hz, axes=None, *, hop_length=config.HOP_LENGTH,
+              sample_rate=config.SAMPLE_RATE):
+    """Each channel of a harmonic stack ``(n_harmonics, n_bins, n_frames)`` (values in [0, 1])
+    against time (s) and bin (labelled with the fundamental's note)."""
+    import matplotlib.pyplot as plt
+    n = len(harmonics)
+    if axes is None:
+        _, axes = plt.subplots(2, (n + 1) // 2, figsize=(11, 5), sharex=True, sharey=True,
+                               constrained_layout=True)
+    axes = np.ravel(axes)
+    seconds = stack.shape[-1] * hop_length / sample_rate
+    for ax, h, channel in zip(axes, harmonics, stack):
+        image = ax.imshow(channel, origin="lower", aspect="auto", cmap="magma", vmin=0, vmax=1,
+                          extent=(0, seconds, -0.5, len(freqs_hz) - 0.5), interpolation="nearest")
+        ax.set_title(f"h = {h:g}", fontsize=9, loc="left")
+    for ax in axes[len(harmonics):]:
+        ax.axis("off")
+    _note_ticks(axes[0], freqs_hz)
+    _note_ticks(axes[(n + 1) // 2], freqs_hz)
+    for ax in axes[(n + 1) // 2:]:
+        ax.set_xlabel("time (s)")
+    axes[0].figure.colorbar(image, ax=list(axes), label="log magnitude (0 silence .. 1 full scale)",
+                            shrink=0.8, pad=0.01)
+    return axes
+
+
+def plot_harmonic_columns(stack, frame, harmonics, freqs_hz, ax=None, *, marks_hz=()):
+    """One frame of a harmonic stack: each channel's values over the bins, offset vertically,
+    with the fundamentals ``marks_hz`` marked: partials line up on them across channels."""
+    ax = _axes(ax, figsize=(9, 4))
+    for i, (h, channel) in enumerate(zip(harmonics, stack[:, :, frame])):
+        ax.plot(np.arange(len(freqs_hz)), channel + i, linewidth=0.9)
+        ax.text(len(freqs_hz) + 1, i + 0.1, f"h = {h:g}", fontsize=8, va="bottom")
+    for freq in marks_hz:
+        ax.axvline(np.argmin(np.abs(np.asarray(freqs_hz) - freq)), color="k", alpha=0.3, linewidth=0.8)
+    _note_ticks(ax, freqs_hz, axis="x")
+    ax.set_xlim(0, len(freqs_hz) + 12)
+    ax.set_yticks([])
+    ax.set_xlabel("output bin (fundamental's note, Hz)")
+    ax.set_ylabel("channel (log magnitude, offset)")
+    return ax

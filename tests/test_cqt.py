@@ -117,7 +117,7 @@ def test_fast_equals_textbook_when_nothing_is_decimated(hop_length, fmin_hz, n_b
         fast = module(torch.from_numpy(audio)[None])[0].numpy()
     slow = textbook_cqt(audio, SR, hop_length, fmin_hz, n_bins, BPO)
     assert fast.shape == slow.shape
-    assert np.abs(fast - slow).max() <= 2e-6 * np.abs(slow).max()
+    assert np.abs(fast - slow).max() <= 1e-5 * np.abs(slow).max()     # float32 rounding
 
 
 def test_textbook_formula_is_librosas_without_its_shortcuts():
