@@ -121,7 +121,10 @@ def cqt_kernel(freq_hz: float, filter_length: float,
 
 
 def n_frames(n_samples: int, hop_length: int = config.HOP_LENGTH) -> int:
-    """Frames of a centred transform: ``1 + n_samples // hop_length`` (frame ``m`` at ``m * hop_length``)."""
+    """Frames of a centred transform: ``1 + n_samples // hop_length`` (frame ``m`` at ``m * hop_length``).
+
+    Explained in notebooks/02_cqt_from_scratch.ipynb.
+    """
     return 1 + int(n_samples) // int(hop_length)
 
 
@@ -139,6 +142,7 @@ def check_cqt_parameters(sample_rate: float, fmin_hz: float, n_bins: int, bins_p
     """Raise :class:`FasolfaError` unless the top bin's filter stays below Nyquist (as librosa).
 
     A filter centred on ``f`` reaches ``f * (1 + HANN_BANDWIDTH / (2 Q))``.
+    Explained in notebooks/02_cqt_from_scratch.ipynb.
     """
     if n_bins < 1 or bins_per_octave < 1 or fmin_hz <= 0 or sample_rate <= 0:
         raise FasolfaError(f"invalid CQT parameters: n_bins={n_bins}, bins_per_octave="
