@@ -96,7 +96,9 @@ def main() -> int:
         print("no soundfonts installed; " + synth.INSTALL_SOUNDFONTS, file=sys.stderr)
         return 1
     notes, pedal = piano_like_performance(args.seconds / 60, seed=0)
-    audio = synth.render((notes, pedal), soundfonts[0], tail_s=0.0)[: int(args.seconds * config.SAMPLE_RATE)]
+    n_samples = int(args.seconds * config.SAMPLE_RATE)
+    audio = synth.render((notes, pedal), soundfonts[0], tail_s=1.0)[:n_samples]
+    audio = np.pad(audio, (0, n_samples - len(audio)))
     audio_t = torch.from_numpy(audio)[None]
     print(f"audio: {len(audio) / config.SAMPLE_RATE:.1f} s of piano ({soundfonts[0].name}), "
           f"{args.threads} threads, median of {args.runs} alternating runs")
