@@ -14,13 +14,14 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 # hide pip's warnings about unreachable local index folders (pip's own exit status is kept)
 QUIET_PIP := 2> >(grep -v "^WARNING: Location" >&2)
 
-.PHONY: help setup system demo test test-fast bench notebooks clean
+.PHONY: help setup system demo test bench notebooks figures clean
 
 help:
 	@echo "make demo   install what is missing, then run the demo on data/examples/"
 	@echo "make test   install what is missing, then run unit tests and notebook tests"
 	@echo "make bench  speed benchmarks (ratios against references measured in the same run)"
 	@echo "make notebooks  re-execute every notebook in place (full mode) with papermill"
+	@echo "make figures  redraw the README's figures"
 
 setup: system $(VENV)/.installed
 
@@ -58,9 +59,14 @@ test: setup
 
 bench: setup
 	@for script in tests/bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	$(BIN)/python tests/bench/report.py
 
 notebooks: setup
 	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && FASOLFA_QUICK=0 ../$(BIN)/papermill -k python3 --cwd . $$(basename $$nb) $$(basename $$nb)) || exit 1; done
+
+# The README's figures, each drawn by code in this repository.
+figures: setup
+	$(BIN)/fasolfa render $(DEMO_MIDI) -o $(DEMO_DIR)/phrase.flac --figure figures/phrase_render.png
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

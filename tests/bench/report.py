@@ -1,0 +1,96 @@
+"""Write the benchmark tables into README.md from the JSON files `make bench` leaves in figures/.
+
+Run after the bench scripts (``make bench`` does): it replaces the text between
+``<!-- bench:start -->`` and ``<!-- bench:end -->`` in README.md, so the numbers a reader sees
+are the ones the scripts measured, on the machine named in the table.
+"""
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+FIGURES = ROOT / "figures"
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def load(name: str) -> dict | None:
+    path = FIGURES / name
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def machine_line(result: dict) -> str:
+    machine = result.get("machine", {})
+    return f"{machine.get('cpu_count', '?')} cores, {machine.get('processor', '?')}"
+
+
+def cqt_table(result: dict) -> list[str]:
+    lines = [f"**CQT** (`tests/bench/bench_cqt.py`): {result['audio']['seconds']:.0f} s of rendered "
+             f"piano, hop {result['settings']['hop_length']}, {result['settings']['bins_per_octave']} "
+             f"bins/octave from {result['settings']['fmin_hz']} Hz, "
+             f"{result['machine'].get('torch_threads', '?')} threads, median of "
+             f"{result['results'][0]['librosa']['runs']} runs, {machine_line(result)}.", "",
+             "| bins | librosa.cqt (s) | fasolfa CQT (s) | speed-up | fasolfa vs librosa, median / p99 dB |",
+             "|---|---|---|---|---|"]
+    for row in result["results"]:
+        agreement = row.get("agreement_with_librosa_db", {})
+        lines.append(f"| {row['n_bins']} | {row['librosa']['median_s']:.3f} | "
+                     f"{row['fasolfa_cpu']['median_s']:.4f} | {row['speedup']:.1f}× | "
+                     f"{agreement.get('median_db', float('nan')):.1e} / {agreement.get('p99_db', float('nan')):.1e} |")
+    for row in result["results"]:
+        for key, label in (("fasolfa_clean_cpu", "fasolfa CQT, clean mode (model front end)"),
+                           ("hcqt_cpu", "HCQT (8 harmonics × 264 bins)")):
+            if key in row:
+                ratio = row["librosa"]["median_s"] / row[key]["median_s"]
+                lines.append(f"| {row['n_bins']} | | {row[key]['median_s']:.4f} | {ratio:.1f}× | {label} |")
+    return lines
+
+
+def render_table(result: dict) -> list[str]:
+    piece = result["piece"]
+    lines = [f"**Rendering** (`tests/bench/bench_render.py`): {piece['minutes']:.0f} min, "
+             f"{piece['notes']} notes, {piece['pedal_presses']} pedal presses, one process, "
+             f"{machine_line(result)}.", "",
+             "| soundfont | × real time | `fluidsynth` program, × real time | ratio |", "|---|---|---|---|"]
+    for row in result["results"]:
+        lines.append(f"| {row['soundfont']} | {row['times_real_time']:.0f}× | "
+                     f"{row['fluidsynth_cli_times_real_time']:.0f}× | {row['ratio_to_cli']:.2f} |")
+    return lines
+
+
+def windows_table(result: dict) -> list[str]:
+    reference = result["references_one_process"]["raw_flac_window_reads_per_s"]
+    lines = [f"**Training windows** (`tests/bench/bench_windows.py`): {result['window_n_samples']} samples "
+             f"each, from a warm FLAC cache, batch {result['batch_size']}, {machine_line(result)}; "
+             f"reference: raw FLAC window reads, {reference:.0f}/s in the same run.", "",
+             "| augmentation | DataLoader workers | windows/s | ratio to raw reads |", "|---|---|---|---|"]
+    for row in result["results"]:
+        lines.append(f"| {row['augmentation']} | {row['workers']} | {row['windows_per_s']:.0f} | "
+                     f"{row['ratio_to_raw_flac_reads']:.2f} |")
+    return lines
+
+
+def main() -> int:
+    sections = []
+    for name, table in (("cqt_bench.json", cqt_table), ("render_bench.json", render_table),
+                        ("data_bench.json", windows_table)):
+        result = load(name)
+        if result is not None:
+            sections.append("\n".join(table(result)))
+    readme = ROOT / "README.md"
+    text = readme.read_text()
+    if START not in text or END not in text:
+        print(f"README.md has no {START} … {END} section", file=sys.stderr)
+        return 1
+    body = "\n\n".join(sections) if sections else "(run `make bench`)"
+    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{body}\n{END}",
+                  text, flags=re.S)
+    readme.write_text(text)
+    print(body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
