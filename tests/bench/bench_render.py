@@ -13,9 +13,6 @@ shows. Results go to ``figures/render_bench.json``.
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import shutil
 import subprocess
 import sys
@@ -26,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from common import busy_warning, machine_info, write_report
 from fasolfa import config, synth
 from fasolfa.midi import Notes, Pedal, read_midi, write_midi
 
@@ -94,9 +92,7 @@ def main() -> int:
     parser.add_argument("--output", default=str(config.FIGURES_DIR / "render_bench.json"))
     args = parser.parse_args()
 
-    load_at_start = os.getloadavg()[0]
-    if load_at_start > 0.5:
-        print(f"note: the machine is busy (load average {load_at_start:.1f}); timings will be lower")
+    load_at_start = busy_warning()
     soundfonts = synth.find_soundfonts()
     if not soundfonts:
         print("no soundfonts installed; " + synth.INSTALL_SOUNDFONTS, file=sys.stderr)
@@ -138,13 +134,9 @@ def main() -> int:
     report = {"benchmark": "render", "unit": "seconds of audio per wall-clock second, one process",
               "piece": {"minutes": args.minutes, "notes": len(notes), "pedal_presses": len(pedal)},
               "sample_rate": config.SAMPLE_RATE, "polyphony": synth.POLYPHONY,
-              "machine": {"processor": platform.processor() or platform.machine(),
-                          "cpu_count": os.cpu_count(),
-                          "load_average_1min_at_start": round(load_at_start, 2), "python": platform.python_version()},
+              "machine": machine_info(load_at_start),
               "results": results}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {os.path.relpath(args.output)}")
+    write_report(args.output, report)
     return 0
 
 

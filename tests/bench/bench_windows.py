@@ -13,9 +13,7 @@ and computing the targets only (``notes_to_targets`` on sustained notes). Result
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import platform
 import shutil
 import sys
 import tempfile
@@ -23,13 +21,13 @@ import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import soundfile
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_render import piano_like_performance  # noqa: E402
 
+from common import busy_warning, machine_info, write_report
 from fasolfa import config, data, synth  # noqa: E402
 from fasolfa.midi import apply_sustain, notes_in_window, notes_to_targets, write_midi  # noqa: E402
 
@@ -58,9 +56,7 @@ def main() -> int:
     parser.add_argument("--output", default=str(config.FIGURES_DIR / "data_bench.json"))
     args = parser.parse_args()
     torch.set_num_threads(1)
-    load_at_start = os.getloadavg()[0]
-    if load_at_start > 0.5:
-        print(f"note: the machine is busy (load average {load_at_start:.1f}); worker timings suffer most")
+    load_at_start = busy_warning()
     soundfonts = synth.find_soundfonts()
     if not soundfonts:
         print("no soundfonts installed; " + synth.INSTALL_SOUNDFONTS, file=sys.stderr)
@@ -131,13 +127,9 @@ def main() -> int:
                         "soundfonts": [s.name for s in soundfonts]},
               "references_one_process": {"raw_flac_window_reads_per_s": round(flac_rate, 1),
                                          "targets_only_per_s": round(targets_rate, 1)},
-              "machine": {"processor": platform.processor() or platform.machine(),
-                          "cpu_count": os.cpu_count(),
-                          "load_average_1min_at_start": round(load_at_start, 2), "torch_threads": torch.get_num_threads()},
+              "machine": machine_info(load_at_start, torch_threads=torch.get_num_threads()),
               "results": results}
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.output).write_text(json.dumps(report, indent=2) + "\n")
-    print(f"wrote {os.path.relpath(args.output)}")
+    write_report(args.output, report)
     return 0
 
 

@@ -1,0 +1,30 @@
+"""What every benchmark script shares: the machine it ran on, and writing its JSON report."""
+from __future__ import annotations
+
+import json
+import os
+import platform
+from pathlib import Path
+
+
+def busy_warning() -> float:
+    """The 1-minute load average now; warns when other work would slow the timings."""
+    load = os.getloadavg()[0]
+    if load > 0.5:
+        print(f"note: the machine is busy (load average {load:.1f}); timings will be lower")
+    return load
+
+
+def machine_info(load_at_start: float, **extra) -> dict:
+    """Processor, core count, Python and the load average when the benchmark started."""
+    return {"processor": platform.processor() or platform.machine(), "cpu_count": os.cpu_count(),
+            "python": platform.python_version(), "load_average_1min_at_start": round(load_at_start, 2),
+            **extra}
+
+
+def write_report(path: str | Path, report: dict) -> None:
+    """Write ``report`` as indented JSON (for tests/bench/report.py and the notebooks)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"wrote {os.path.relpath(path)}")
