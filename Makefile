@@ -28,7 +28,7 @@ setup: system $(VENV)/.installed
 # System libraries: libfluidsynth and the soundfonts fasolfa renders with.
 system:
 	@missing=""; \
-	ldconfig -p 2>/dev/null | grep -q libfluidsynth || missing="$$missing fluidsynth"; \
+	{ ldconfig -p 2>/dev/null || /sbin/ldconfig -p 2>/dev/null; } | grep -q libfluidsynth || missing="$$missing fluidsynth"; \
 	[ -e /usr/share/sounds/sf2/FluidR3_GM.sf2 ] || missing="$$missing fluid-soundfont-gm"; \
 	[ -e /usr/share/sounds/sf2/TimGM6mb.sf2 ] || missing="$$missing timgm6mb-soundfont"; \
 	ls /usr/share/sounds/sf3/MuseScore_General*.sf3 >/dev/null 2>&1 || missing="$$missing musescore-general-soundfont-small"; \
