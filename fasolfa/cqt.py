@@ -232,6 +232,43 @@ def decimation_filter(factor: int = 2) -> np.ndarray:
     return values[keep]
 
 
+CLEAN_PASSBAND = 0.85          # clean mode: every decimated bin's cutoff <= 0.85 of its Nyquist
+CLEAN_TRANSITION = 0.1         # clean low-pass: flat to 0.9 of the new Nyquist, stopband from 1.1
+CLEAN_STOPBAND_DB = 100.0      # clean low-pass: stopband attenuation (Kaiser design target)
+
+
+@functools.lru_cache(maxsize=None)
+def clean_decimation_filter(factor: int = 2, transition: float = CLEAN_TRANSITION,
+                            stopband_db: float = CLEAN_STOPBAND_DB) -> np.ndarray:
+    """A linear-phase low-pass for decimating by ``factor``, designed here (no soxr): the clean mode.
+
+    A Kaiser-windowed sinc (Kaiser 1974): ideal low-pass ``h[n] = sinc(n / factor) / factor`` cut
+    at the new Nyquist ``nyq = sample_rate / (2 factor)``, times a Kaiser window of
+    ``beta = 0.1102 (A - 8.7)`` for ``A = stopband_db``. Its transition band is symmetric about
+    the cutoff, from ``(1 - transition) nyq`` (passband: ripple ~ ``10**(-A/20)``, a few
+    thousandths of a dB at most) to ``(1 + transition) nyq`` (stopband: at least ``A`` dB down);
+    Kaiser's formula ``N = (A - 7.95) / (2.285 * 2 pi * transition / factor)`` gives its length
+    (131 taps for ``factor = 2``, 0.1 and 100 dB, every other one 0). For ``factor = 2`` it is a half-band filter
+    (every other tap is 0). Taps are scaled to unit DC gain.
+
+    Why aliasing is harmless: decimating folds ``[nyq, (1 + transition) nyq]`` (attenuated by
+    0..``A`` dB) onto ``[(1 - transition) nyq, nyq]``; everything above is ``A`` dB down. The clean
+    plan (:func:`multirate_plan` with ``passband``) only computes, at a decimated rate, bins
+    whose cutoff ``f_k (1 + HANN_BANDWIDTH / (2 Q))`` is at most ``CLEAN_PASSBAND = 0.85 nyq``:
+    their kernels see the flat passband, and the folded band lies above their cutoff, where
+    their Hann response is falling into its side lobes. ``tests/test_cqt.py`` measures the
+    result against :func:`textbook_cqt`. Returns float64 ``(2 * half + 1,)``, tap ``i`` at
+    offset ``i - half``. Explained in notebooks/02_cqt_from_scratch.ipynb.
+    """
+    factor = int(factor)
+    n_taps = (stopband_db - 7.95) / (2.285 * 2 * np.pi * transition / factor)
+    half = int(math.ceil(n_taps / 2))
+    offsets = np.arange(-half, half + 1)
+    beta = 0.1102 * (stopband_db - 8.7)
+    taps = np.sinc(offsets / factor) * np.kaiser(2 * half + 1, beta)
+    return taps / taps.sum()
+
+
 def _decimate(audio: torch.Tensor, factor: int, taps: torch.Tensor) -> torch.Tensor:
     """Low-pass with ``taps`` (centred) and keep every ``factor``-th sample: ``(batch, n)`` ->
     ``(batch, ceil(n / factor))``. The audio is zero outside itself and output ``q`` is input
@@ -271,16 +308,22 @@ class _Signal:
 
 class _Decimator:
     """FFT overlap-save low-pass and decimation by ``factor`` (in blocks of ``DECIMATION_BLOCK``),
-    output times ``gain``. The taps are passed at each call (a module's buffer, wherever it is)."""
+    output times ``gain``. The taps are passed at each call (a module's buffer, wherever it is).
 
-    def __init__(self, n_taps: int, factor: int, gain: float):
+    ``keep_tails=False`` (soxr, librosa): the output is cut to the audio's ``ceil(n / factor)``
+    samples. ``keep_tails=True`` (the clean mode): the low-pass's response reaching up to
+    ``overlap`` input samples before and after the audio is kept too (it is part of the
+    band-limited signal the textbook kernels see)."""
+
+    def __init__(self, n_taps: int, factor: int, gain: float, keep_tails: bool = False):
         self.factor, self.gain = factor, gain
         half = (n_taps - 1) // 2
         self.overlap = -(-half // factor) * factor             # >= half, a multiple of factor
+        self.lead = self.overlap if keep_tails else 0          # input samples kept on each side
         self._responses: dict = {}
 
     def block_size(self, length: int) -> int:
-        need = 1 << max(int(math.ceil(math.log2(length + 2 * self.overlap))), 1)
+        need = 1 << max(int(math.ceil(math.log2(length + 2 * self.lead + 2 * self.overlap))), 1)
         block = min(max(DECIMATION_BLOCK, 4 * self.overlap), need)
         return -(-block // (2 * self.factor)) * (2 * self.factor)
 
@@ -298,22 +341,23 @@ class _Decimator:
         return self._responses[key]
 
     def __call__(self, signal: _Signal, taps: torch.Tensor, tail: int) -> _Signal:
-        factor, overlap = self.factor, self.overlap
+        factor, overlap, lead = self.factor, self.overlap, self.lead
         block = self.block_size(signal.length)
         step = block - 2 * overlap
-        n_blocks = -(-signal.length // step)
+        n_blocks = -(-(signal.length + 2 * lead) // step)
         n_out = -(-signal.length // factor)
-        blocks = signal.span(-overlap, (n_blocks - 1) * step + block - overlap).unfold(-1, block, step)
+        blocks = signal.span(-overlap - lead, (n_blocks - 1) * step + block - overlap - lead).unfold(-1, block, step)
         spectrum = torch.fft.rfft(blocks)[..., :block // (2 * factor) + 1] * self.response(block, taps)
         decimated = torch.fft.irfft(spectrum, n=block // factor)
         start, per_block = overlap // factor, step // factor
         batch, margin = blocks.shape[0], signal.margin
-        tail = max(tail, self.block_size(n_out))
-        buffer = decimated.new_empty(batch, margin + max(n_blocks * per_block, n_out + tail))
-        buffer[:, :margin] = 0
-        buffer[:, margin:margin + n_blocks * per_block].view(batch, n_blocks, per_block).copy_(
+        first, stop = margin - lead // factor, margin + n_out + lead // factor   # kept: first:stop
+        tail = max(tail, self.block_size(n_out)) + lead // factor
+        buffer = decimated.new_empty(batch, max(first + n_blocks * per_block, margin + n_out + tail))
+        buffer[:, :first] = 0
+        buffer[:, first:first + n_blocks * per_block].view(batch, n_blocks, per_block).copy_(
             decimated[..., start:start + per_block])
-        buffer[:, margin + n_out:] = 0
+        buffer[:, stop:] = 0
         return _Signal(buffer, margin, n_out)
 
 
@@ -340,31 +384,47 @@ def _two_factors(value: int) -> int:
 
 
 def multirate_plan(sample_rate: float, hop_length: int, fmin_hz: float, n_bins: int,
-                   bins_per_octave: int, filter_scale: float = config.CQT_FILTER_SCALE
-                   ) -> tuple[int, list[Octave]]:
-    """librosa's plan: an early decimation factor and the octaves, top octave first.
+                   bins_per_octave: int, filter_scale: float = config.CQT_FILTER_SCALE,
+                   passband: float | None = None) -> tuple[int, list[Octave]]:
+    """Which bins at which rate: an early decimation factor and the octaves, top octave first.
 
-    Early decimation (by a power of two, before any bin) happens only when the top filter lies
-    far below Nyquist; after each octave the audio is decimated by 2 while the hop stays even.
-    Explained in notebooks/02_cqt_from_scratch.ipynb.
+    ``passband=None``: librosa's plan. Octaves are ``bins_per_octave`` bins counted down from the
+    top bin; early decimation (by a power of two, before any bin) happens only when the top filter
+    lies far below Nyquist; after each octave the audio is decimated by 2 while the hop stays even.
+    The top bins of every decimated octave then sit at its Nyquist, in the low-pass's roll-off.
+
+    ``passband=p`` (the clean mode, ``p = CLEAN_PASSBAND``): a bin is computed at a decimated rate
+    only if its cutoff ``f_k (1 + HANN_BANDWIDTH / (2 Q))`` is at most ``p`` times that rate's
+    Nyquist. Each rate takes the bins the next (half) rate cannot, so the top rate takes a few
+    more than an octave and each decimated rate one octave of bins, all well inside the
+    decimation filter's flat passband. Explained in notebooks/02_cqt_from_scratch.ipynb.
     """
     check_cqt_parameters(sample_rate, fmin_hz, n_bins, bins_per_octave, filter_scale)
     freqs_hz = cqt_frequencies(n_bins, fmin_hz, bins_per_octave)
     q_factor = quality_factor(bins_per_octave, filter_scale)
-    n_octaves = int(math.ceil(n_bins / bins_per_octave))
-    cutoff_hz = freqs_hz[-1] * (1 + 0.5 * config.HANN_BANDWIDTH / q_factor)
-    count_nyquist = max(0, int(math.ceil(math.log2(sample_rate / 2 / cutoff_hz))) - 2)
+    cutoffs_hz = freqs_hz * (1 + 0.5 * config.HANN_BANDWIDTH / q_factor)
+    if passband is None:
+        n_octaves = int(math.ceil(n_bins / bins_per_octave))
+        count_nyquist = max(0, int(math.ceil(math.log2(sample_rate / 2 / cutoffs_hz[-1]))) - 2)
+    else:   # octaves: bins whose cutoff lies in (p nyq / 2, p nyq], down from the top rate
+        n_octaves = 1 + max(0, int(math.ceil(math.log2(passband * sample_rate / 4 / cutoffs_hz[0]))))
+        count_nyquist = max(0, int(math.floor(math.log2(passband * sample_rate / 2 / cutoffs_hz[-1]))))
     count_hop = max(0, _two_factors(hop_length) - n_octaves + 1)
     early = 2 ** min(count_nyquist, count_hop)
     rate, hop = sample_rate / early, hop_length // early
     octaves = []
-    for i in range(n_octaves):
-        hi = n_bins - i * bins_per_octave
-        lo = max(0, hi - bins_per_octave)
+    hi = n_bins
+    while hi > 0:
+        decimate = hop % 2 == 0 and len(octaves) < n_octaves - 1
+        if passband is None:
+            lo = max(0, hi - bins_per_octave)
+        else:       # the bins the next rate takes (cutoff <= p * rate / 4), if there is one
+            lo = int(np.searchsorted(cutoffs_hz, passband * rate / 4, side="right")) if decimate else 0
+            decimate = decimate and lo > 0
         longest = q_factor * rate / freqs_hz[lo]
         n_fft = int(2 ** math.ceil(math.log2(longest)))
-        decimate = hop % 2 == 0 and i < n_octaves - 1
         octaves.append(Octave(lo, hi, rate, hop, n_fft, decimate))
+        hi = lo
         if hop % 2 == 0:
             rate, hop = rate / 2, hop // 2
     return early, octaves
@@ -372,7 +432,8 @@ def multirate_plan(sample_rate: float, hop_length: int, fmin_hz: float, n_bins: 
 
 def octave_kernel_spectra(octave: Octave, freqs_hz: np.ndarray, bins_per_octave: int,
                           filter_scale: float = config.CQT_FILTER_SCALE,
-                          sparsity: float = LIBROSA_SPARSITY) -> np.ndarray:
+                          sparsity: float = LIBROSA_SPARSITY, exact_at_hz: float | None = None
+                          ) -> np.ndarray:
     """One octave's kernels as librosa builds them, in the frequency domain.
 
     Each kernel is the formula's Hann-windowed complex exponential at the octave's (decimated)
@@ -380,20 +441,30 @@ def octave_kernel_spectra(octave: Octave, freqs_hz: np.ndarray, bins_per_octave:
     non-negative frequencies ``0..n_fft/2`` and the smallest values adding up to ``sparsity``
     of its L1 norm are set to zero. Returns complex128 ``(hi - lo, n_fft // 2 + 1)``:
     ``sum_p spectra[k, p] * FFT(frame)[p]`` is bin ``lo + k`` before scaling.
+
+    ``exact_at_hz`` (the clean mode: the input's sample rate): the textbook kernel, laid on that
+    rate's grid (its window, length and L1 norm), is sampled at the octave's rate (every
+    ``exact_at_hz / octave.sample_rate``-th tap; exact for audio band-limited below the octave's
+    Nyquist, by the sampling theorem) and all ``n_fft`` frequencies are kept (two-sided
+    spectra ``(hi - lo, n_fft)``). librosa instead builds a new, shorter Hann window at each rate,
+    which differs from the textbook's by up to a tap's rounding (about 1 % of its values).
     Explained in notebooks/02_cqt_from_scratch.ipynb.
     """
     q_factor = quality_factor(bins_per_octave, filter_scale)
     n_fft = octave.n_fft
     basis = np.zeros((octave.hi - octave.lo, n_fft), np.complex128)
+    rate = exact_at_hz or octave.sample_rate
+    step = int(round(rate / octave.sample_rate))                 # 1 for librosa's kernels
     for row, freq_hz in enumerate(freqs_hz[octave.lo:octave.hi]):
-        length = q_factor * octave.sample_rate / freq_hz
+        length = q_factor * rate / freq_hz
         first = math.floor(-length / 2)
         n_taps = math.floor(length / 2) - first
         window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_taps) / n_taps)
-        kernel = window * np.exp(2j * np.pi * freq_hz * (first + np.arange(n_taps)) / octave.sample_rate)
-        start = (n_fft - n_taps) // 2
-        basis[row, start:start + n_taps] = kernel / window.sum() * (length / n_fft)
-    spectra = np.fft.fft(basis, axis=1)[:, :n_fft // 2 + 1]
+        offsets = first + np.arange(n_taps)                       # at `rate`; 0 at n_fft // 2
+        kept = offsets % step == 0
+        kernel = window[kept] * np.exp(2j * np.pi * freq_hz * offsets[kept] / rate)
+        basis[row, n_fft // 2 + offsets[kept] // step] = kernel / window.sum() * (length / n_fft)
+    spectra = np.fft.fft(basis, axis=1)[:, :n_fft // 2 + 1 if exact_at_hz is None else n_fft]
     if sparsity > 0:
         mags = np.abs(spectra)
         ordered = np.sort(mags, axis=1)
@@ -408,9 +479,13 @@ def octave_kernel_spectra(octave: Octave, freqs_hz: np.ndarray, bins_per_octave:
 class CQT(torch.nn.Module):
     """Batched constant-Q transform, ``(batch, n_samples)`` float -> ``(batch, n_bins, n_frames)`` complex64.
 
-    Same meaning, scaling, centring and frame count as ``librosa.cqt`` with the same arguments
-    (and ``scale=True``, ``sparsity``), computed with librosa's multirate scheme (see the module
-    docstring). Kernels and decimation filters are built once, in float64, and kept as real float32
+    ``match_librosa=True`` (default): same meaning, scaling, centring and frame count as
+    ``librosa.cqt`` with the same arguments (and ``scale=True``, ``sparsity``), computed with
+    librosa's multirate scheme, notches at the top of every decimated octave included (see the
+    module docstring). ``match_librosa=False``, the clean mode (the model's front end): the
+    same formula and frames, with the clean plan (``multirate_plan(..., passband=CLEAN_PASSBAND)``),
+    the low-pass of :func:`clean_decimation_filter` and exact (two-sided, ``sparsity=0``)
+    kernels: the textbook transform (:func:`textbook_cqt`) to within a few thousandths of a dB. Kernels and decimation filters are built once, in float64, and kept as real float32
     buffers (complex values as re/im pairs), so ``.to(device)`` moves them; ``forward`` runs on the
     input's device (CPU or CUDA) and always computes in float32 (complex64 out).
     Explained in notebooks/02_cqt_from_scratch.ipynb.
@@ -419,37 +494,44 @@ class CQT(torch.nn.Module):
     def __init__(self, sample_rate: float = config.SAMPLE_RATE, hop_length: int = config.HOP_LENGTH,
                  fmin_hz: float = config.FMIN_HZ, n_bins: int = config.N_CQT_BINS,
                  bins_per_octave: int = config.BINS_PER_OCTAVE, *,
-                 filter_scale: float = config.CQT_FILTER_SCALE, sparsity: float = LIBROSA_SPARSITY,
-                 method: str = "auto"):
+                 filter_scale: float = config.CQT_FILTER_SCALE, sparsity: float | None = None,
+                 method: str = "auto", match_librosa: bool = True):
         super().__init__()
         if method not in ("auto", "direct", "fold"):
             raise ValueError(f"method must be 'auto', 'direct' or 'fold', got {method!r}")
+        self.match_librosa = bool(match_librosa)
+        if sparsity is None:      # librosa's default, or none for the exact kernels
+            sparsity = LIBROSA_SPARSITY if self.match_librosa else 0.0
         self.sample_rate, self.hop_length = float(sample_rate), int(hop_length)
         self.fmin_hz, self.n_bins, self.bins_per_octave = float(fmin_hz), int(n_bins), int(bins_per_octave)
-        self.early_factor, self.octaves = multirate_plan(self.sample_rate, self.hop_length, self.fmin_hz,
-                                                         self.n_bins, self.bins_per_octave, filter_scale)
+        self.early_factor, self.octaves = multirate_plan(
+            self.sample_rate, self.hop_length, self.fmin_hz, self.n_bins, self.bins_per_octave, filter_scale,
+            passband=None if self.match_librosa else CLEAN_PASSBAND)
+        low_pass = decimation_filter if self.match_librosa else clean_decimation_filter
         self.freqs_hz = cqt_frequencies(self.n_bins, self.fmin_hz, self.bins_per_octave)
         self.lengths = filter_lengths(self.freqs_hz, self.sample_rate, self.bins_per_octave, filter_scale)
         self.methods = []
         self.early = self.halfband = None
         if self.early_factor > 1:
-            self.register_buffer("early_taps", _as_float(decimation_filter(self.early_factor)))
-            self.early = _Decimator(self.early_taps.shape[0], self.early_factor, math.sqrt(self.early_factor))
+            self.register_buffer("early_taps", _as_float(low_pass(self.early_factor)))
+            self.early = _Decimator(self.early_taps.shape[0], self.early_factor, math.sqrt(self.early_factor),
+                                    keep_tails=not self.match_librosa)
         if any(o.decimate_after for o in self.octaves):
-            self.register_buffer("halfband_taps", _as_float(decimation_filter(2)))
-            self.halfband = _Decimator(self.halfband_taps.shape[0], 2, math.sqrt(2))
+            self.register_buffer("halfband_taps", _as_float(low_pass(2)))
+            self.halfband = _Decimator(self.halfband_taps.shape[0], 2, math.sqrt(2), keep_tails=not self.match_librosa)
         # zeros kept around every signal: frames reach n_fft/2 before the first sample, and
         # after the last up to a frame (direct) or two FFT blocks (fold); the decimation
         # filters reach `overlap` samples
-        overlaps = [d.overlap for d in (self.early, self.halfband) if d is not None]
+        overlaps = [d.overlap + d.lead for d in (self.early, self.halfband) if d is not None]
         self.margin = max([o.n_fft // 2 for o in self.octaves] + overlaps)
         self.frame_tail = max(o.n_fft + o.hop_length + 2 * _fold_sizes(o)[0] for o in self.octaves)
         rate_after_early = self.sample_rate / self.early_factor
         lengths_after_early = self.lengths / self.early_factor
         for i, octave in enumerate(self.octaves):
             spectra = octave_kernel_spectra(octave, self.freqs_hz, self.bins_per_octave, filter_scale,
-                                            sparsity)
-            # as librosa: kernels * sqrt(rate ratio) here, the audio * sqrt(factor) at each
+                                            sparsity,
+                                            exact_at_hz=None if self.match_librosa else self.sample_rate)
+            # (both modes) as librosa: kernels * sqrt(rate ratio) here, the audio * sqrt(factor) at each
             # decimation (forward), the result / sqrt(L at the early-decimated rate)
             gain = math.sqrt(rate_after_early / octave.sample_rate)
             spectra = spectra * (gain / np.sqrt(lengths_after_early[octave.lo:octave.hi]))[:, None]
@@ -509,7 +591,7 @@ class CQT(torch.nn.Module):
         frames = self.n_frames(n_samples)
         out = torch.empty(batch, frames, self.n_bins, dtype=torch.complex64, device=audio.device)
         first = self.early if self.early is not None else self.halfband
-        tail = max(self.frame_tail, first.block_size(n_samples) if first is not None else 0)
+        tail = max(self.frame_tail, first.block_size(n_samples) + first.lead if first is not None else 0)
         # (profiler labels: tests/bench/bench_cqt.py reports where the time goes)
         with record_function("cqt.pad"):
             signal = _Signal.pad(audio.to(torch.float32), self.margin, tail)
@@ -592,25 +674,27 @@ def _as_float(array: np.ndarray) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_module(sample_rate, hop_length, fmin_hz, n_bins, bins_per_octave) -> CQT:
-    return CQT(sample_rate, hop_length, fmin_hz, n_bins, bins_per_octave)
+def _cached_module(sample_rate, hop_length, fmin_hz, n_bins, bins_per_octave, match_librosa) -> CQT:
+    return CQT(sample_rate, hop_length, fmin_hz, n_bins, bins_per_octave, match_librosa=match_librosa)
 
 
 def cqt(audio, sample_rate: float = config.SAMPLE_RATE, hop_length: int = config.HOP_LENGTH,
         fmin_hz: float = config.FMIN_HZ, n_bins: int = config.N_CQT_BINS,
-        bins_per_octave: int = config.BINS_PER_OCTAVE) -> np.ndarray:
+        bins_per_octave: int = config.BINS_PER_OCTAVE, *, match_librosa: bool = True) -> np.ndarray:
     """The CQT of mono audio as numpy: complex64 ``(n_bins, 1 + n_samples // hop_length)``.
 
     Same meaning, scaling, centring and frame count as ``librosa.cqt(audio, sr=sample_rate,
     hop_length=hop_length, fmin=fmin_hz, n_bins=n_bins, bins_per_octave=bins_per_octave)``;
-    the :class:`CQT` module for this configuration is built once and cached.
+    with ``match_librosa=False``, the clean mode of :class:`CQT` (the textbook transform, without
+    librosa's notches at the top of each octave). The module for this configuration is built
+    once and cached.
     Explained in notebooks/02_cqt_from_scratch.ipynb.
     """
     audio = _check_mono(audio)
     if not np.all(np.isfinite(audio)):
         raise FasolfaError("the audio contains NaN or infinite samples")
     module = _cached_module(float(sample_rate), int(hop_length), float(fmin_hz), int(n_bins),
-                            int(bins_per_octave))
+                            int(bins_per_octave), bool(match_librosa))
     with torch.no_grad():
         values = module(torch.from_numpy(np.ascontiguousarray(audio, dtype=np.float32))[None])
     return values[0].numpy()

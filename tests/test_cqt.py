@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from fasolfa import config
-from fasolfa.cqt import (CQT, compare_magnitudes_db, cqt, cqt_frequencies, decimation_filter,
+from fasolfa.cqt import (CLEAN_PASSBAND, CLEAN_STOPBAND_DB, CLEAN_TRANSITION, CQT, clean_decimation_filter,
+                         compare_magnitudes_db, cqt, cqt_frequencies, decimation_filter,
                          filter_lengths, multirate_plan, n_frames, quality_factor, textbook_cqt,
                          _decimate)
 from fasolfa.errors import FasolfaError
@@ -222,3 +223,71 @@ def test_methods_agree_and_buffers_follow_the_module():
         moved = CQT().to("cpu", torch.float64)(audio)      # buffers move; compute stays float32
     assert torch.allclose(direct, fold, rtol=0, atol=2e-6 * direct.abs().max().item())
     assert moved.dtype == torch.complex64
+
+
+# --- the clean mode (match_librosa=False): the textbook transform, no notches ----------------
+
+CLEAN_SECONDS = 0.5
+
+
+def _clean_signals():
+    rng = np.random.default_rng(3)
+    at_centres = sum(_tone(FREQS[k], CLEAN_SECONDS, 0.1) for k in (130, 166, 202, 237, 238, 273, 274, 300))
+    between = sum(_tone(FMIN * 2 ** ((k + 0.5) / BPO), CLEAN_SECONDS, 0.1) for k in (93, 165, 201, 237, 266, 290))
+    return {"tones at bin centres": at_centres, "tones between bin centres": between,
+            "white noise": (0.1 * rng.standard_normal(int(CLEAN_SECONDS * SR))).astype(np.float32)}
+
+
+@pytest.fixture(scope="module")
+def clean_cqt():
+    return CQT(match_librosa=False)
+
+
+@pytest.mark.parametrize("kind", list(_clean_signals()))
+def test_clean_mode_is_the_textbook_transform(clean_cqt, kind):
+    audio = _clean_signals()[kind]
+    with torch.no_grad():
+        fast = clean_cqt(torch.from_numpy(audio)[None])[0].numpy()
+    slow = textbook_cqt(audio)
+    stats = compare_magnitudes_db(fast, slow, range_db=60)
+    # noise: float32 and the low-pass's 100 dB stopband. Tones: bins 40..60 dB below the
+    # maximum are the skirts of tones (and of their abrupt starts and ends), where the textbook's
+    # far side lobes still see what the decimation removed: a few tenths of a dB at most there
+    median_db, p99_db = (0.002, 0.1) if kind == "white noise" else (0.03, 0.4)
+    assert stats["median_db"] <= median_db and stats["p99_db"] <= p99_db, stats
+    assert np.abs(fast - slow).max() <= 3e-3 * np.abs(slow).max()
+
+
+def test_clean_mode_has_no_notches(clean_cqt):
+    # a tone at any bin's centre reads a * sqrt(L_k) / 2 there (the textbook's value), top bins
+    # of every decimated librosa octave (236..238, 272..274, ...) included
+    lengths = filter_lengths(FREQS, SR, BPO)
+    bins = (130, 166, 200, 201, 202, 230, 231, 236, 237, 238, 266, 267, 272, 273, 274, 300)
+    audio = np.stack([_tone(FREQS[k], CLEAN_SECONDS, 0.5) for k in bins])
+    with torch.no_grad():
+        values = clean_cqt(torch.from_numpy(audio)).numpy()
+    middle = values.shape[-1] // 2
+    gains_db = [20 * np.log10(np.abs(values[i, k, middle]) / (0.5 * np.sqrt(lengths[k]) / 2))
+                for i, k in enumerate(bins)]
+    assert np.max(np.abs(gains_db)) <= 0.01, dict(zip(bins, np.round(gains_db, 4)))
+    librosa_mode = cqt(_tone(FREQS[238], CLEAN_SECONDS, 0.5))
+    clean_mode = cqt(_tone(FREQS[238], CLEAN_SECONDS, 0.5), match_librosa=False)
+    notch_db = 20 * np.log10(np.abs(librosa_mode[238, middle]) / np.abs(clean_mode[238, middle]))
+    assert notch_db <= -10, notch_db               # librosa's notch, documented by a test
+
+
+def test_clean_plan_keeps_every_decimated_bin_in_the_passband():
+    early, octaves = multirate_plan(SR, HOP, FMIN, N_BINS, BPO, passband=CLEAN_PASSBAND)
+    cutoffs_hz = FREQS * (1 + 0.5 * config.HANN_BANDWIDTH / quality_factor(BPO))
+    assert early == 1 and octaves[0].hi == N_BINS and octaves[-1].lo == 0
+    for above, below in zip(octaves, octaves[1:]):
+        assert below.hi == above.lo and below.sample_rate == above.sample_rate / 2
+        assert cutoffs_hz[below.hi - 1] <= CLEAN_PASSBAND * below.sample_rate / 2
+    assert octaves[0].hi - octaves[0].lo > BPO               # the top rate takes a few more bins
+    taps = clean_decimation_filter(2)
+    assert taps.sum() == pytest.approx(1.0) and np.allclose(taps, taps[::-1])
+    assert np.all(taps[len(taps) // 2 + 2::2] == pytest.approx(0, abs=1e-15))   # half-band
+    gain_db = 20 * np.log10(np.abs(np.fft.rfft(taps, 1 << 15)) + 1e-30)
+    freqs = np.linspace(0, 1, len(gain_db))                   # in units of the input's Nyquist
+    assert np.abs(gain_db[freqs <= 0.5 * (1 - CLEAN_TRANSITION)]).max() < 1e-3   # flat passband
+    assert gain_db[freqs >= 0.5 * (1 + CLEAN_TRANSITION)].max() < -CLEAN_STOPBAND_DB + 1
