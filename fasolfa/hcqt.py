@@ -15,6 +15,11 @@ bins (-36, 0, 36, 57, 72, 84, 93, 101 at 36 bins per octave; the rounding moves 
 bins, the others by less than 0.07), cropped to the ``N_CONTOUR_BINS = 264`` output bins A0..C8 + 2/3 semitone.
 Where a shifted bin falls outside the CQT (below A0 for ``h = 0.5``, above the top CQT bin near
 Nyquist for high ``h``) the stack holds 0, the value of silence.
+
+The CQT is :class:`fasolfa.cqt.CQT`'s clean mode (``match_librosa=False``): the textbook
+transform, every bin at full gain. librosa's multirate scheme would notch the top three bins of
+every octave below the highest (0.5, 6 and 25 dB: the E's of every octave), so every E and its
+harmonics would read quieter; ``HCQT(match_librosa=True)`` still gives librosa's values.
 """
 from __future__ import annotations
 
@@ -62,17 +67,19 @@ class HCQT(torch.nn.Module):
     Values are :func:`log_magnitude` in ``[0, 1]`` (float32); channel ``i`` holds harmonic
     ``harmonics[i]``: ``out[:, i, b] = log_magnitude(cqt)[:, b + shift_i]``, or 0 where that bin
     does not exist. Frames as :class:`fasolfa.cqt.CQT` (``1 + n_samples // hop_length``).
+    ``match_librosa``: passed to :class:`fasolfa.cqt.CQT` (default ``False``, the clean mode).
     Explained in notebooks/03_harmonic_stacking.ipynb.
     """
 
     def __init__(self, harmonics=config.HARMONICS, n_output_bins: int = config.N_CONTOUR_BINS, *,
                  sample_rate: float = config.SAMPLE_RATE, hop_length: int = config.HOP_LENGTH,
                  fmin_hz: float = config.FMIN_HZ, n_bins: int = config.N_CQT_BINS,
-                 bins_per_octave: int = config.BINS_PER_OCTAVE, top_db: float = TOP_DB):
+                 bins_per_octave: int = config.BINS_PER_OCTAVE, top_db: float = TOP_DB,
+                 match_librosa: bool = False):
         super().__init__()
         self.harmonics = tuple(harmonics)
         self.n_output_bins, self.top_db = int(n_output_bins), float(top_db)
-        self.cqt = CQT(sample_rate, hop_length, fmin_hz, n_bins, bins_per_octave)
+        self.cqt = CQT(sample_rate, hop_length, fmin_hz, n_bins, bins_per_octave, match_librosa=match_librosa)
         self.shifts = harmonic_shifts(self.harmonics, bins_per_octave)
         # output bins lo:hi of channel i copy CQT bins lo + shift : hi + shift; the rest is 0
         self.spans = [(max(0, -shift), min(self.n_output_bins, n_bins - shift)) for shift in self.shifts]

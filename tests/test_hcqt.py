@@ -58,11 +58,11 @@ def test_channels_are_shifted_copies_of_the_cqt(hcqt):
         assert torch.equal(stack[i, lo:hi], base[lo + shift:hi + shift])
 
 
-@pytest.mark.parametrize("f0_bin", [24, 140, 150])
+@pytest.mark.parametrize("f0_bin", [24, 140, 150, 129, 165])
 def test_harmonics_line_up_on_the_fundamental(hcqt, f0_bin):
     # partial k has amplitude 0.3 / k; through channel h, partial h must sit on the fundamental's
-    # bin, as a peak at its own level. (Fundamentals chosen so that no partial falls in the top
-    # 3 bins of an octave, which librosa's decimation filter attenuates, see test_cqt.py.)
+    # bin, as a peak at its own level. (129 and 165: E's, whose octaves and harmonics 2, 4 fall
+    # on bins that librosa's multirate CQT notches; the clean CQT does not.)
     f0_hz = cqt_frequencies(config.N_CQT_BINS)[f0_bin]
     audio = torch.from_numpy(_harmonic_tone(f0_hz, 7))[None]
     with torch.no_grad():
@@ -91,3 +91,14 @@ def test_log_magnitude_reference_and_floor():
     assert torch.allclose(scaled[:, 0], torch.ones(4))                 # a full-scale sine -> 1
     assert torch.allclose(scaled[:, 1], torch.full((4,), 1 - 20 / 80))  # -20 dB
     assert torch.all(scaled[:, 2:] == 0)                               # below -80 dB, silence -> 0
+
+
+def test_librosa_mode_notches_what_the_clean_mode_keeps():
+    # an E (bin 237 = top bins of a decimated librosa octave): clean mode at full level, librosa's ~6 dB down
+    tone = torch.from_numpy(_harmonic_tone(cqt_frequencies(config.N_CQT_BINS)[237], 1, seconds=0.5))[None]
+    with torch.no_grad():
+        clean = HCQT()(tone)[0, 1, 237]
+        notched = HCQT(match_librosa=True)(tone)[0, 1, 237]
+    middle = clean.shape[-1] // 2
+    assert (clean[middle] - 1) * 80 == pytest.approx(20 * np.log10(0.3), abs=0.05)
+    assert (clean[middle] - notched[middle]) * 80 > 5
