@@ -6,7 +6,8 @@ Renders 60 s of random piano-like music (``bench_render.piano_like_performance``
 the first installed soundfont, then times, in this one process with ``torch.set_num_threads(2)``,
 ``librosa.cqt`` and :class:`fasolfa.cqt.CQT` with the model's settings (A0, 36 bins per octave,
 hop 256) at 311 bins (every bin below Nyquist) and at 288 bins (8 octaves). Runs alternate
-between the two and the medians are compared. Also timed: :class:`fasolfa.hcqt.HCQT` (the
+between the two and the medians are compared. Also timed: the clean mode
+(``CQT(match_librosa=False)``, the model's front end) against the librosa mode at 311 bins, :class:`fasolfa.hcqt.HCQT` (the
 model's input), the GPU when there is one, and nnAudio's CQTs when nnAudio is installed
 (``pip install nnAudio``; it is not a fasolfa dependency). A profile of one fasolfa call says
 where its time goes. Results go to ``figures/cqt_bench.json``.
@@ -119,6 +120,13 @@ def main() -> int:
                "agreement_with_librosa_db": {k: (round(v, 6) if isinstance(v, float) else v)
                                              for k, v in agreement.items()}}
         if n_bins == config.N_CQT_BINS:
+            clean = CQT(n_bins=n_bins, match_librosa=False)     # the model's front end
+            with torch.no_grad():
+                clean_times = interleaved({"librosa mode": lambda: module(audio_t),
+                                           "clean": lambda: clean(audio_t)}, args.runs)
+            row["fasolfa_clean_cpu"] = {**summary(clean_times["clean"]),
+                                        "librosa_mode_same_rounds_median_s": summary(clean_times["librosa mode"])["median_s"],
+                                        "methods_by_octave": clean.methods}
             profile["stages_ms"], profile["top_ops"] = profile_breakdown(module, audio_t)
             hcqt = HCQT()
             with torch.no_grad():
@@ -168,6 +176,7 @@ def main() -> int:
     for row in results:
         print(f"{'CQT, ' + str(row['n_bins']) + ' bins':>24}{row['librosa']['median_s']:>11.4f}"
               f"{row['fasolfa_cpu']['median_s']:>11.4f}{row['speedup']:>9.1f}x")
+    print(f"{'CQT clean mode, 311':>24}{'':>11}{results[0]['fasolfa_clean_cpu']['median_s']:>11.4f}")
     print(f"{'HCQT (8 x 264 bins)':>24}{'':>11}{results[0]['hcqt_cpu']['median_s']:>11.4f}")
     if gpu:
         for row in gpu["results"]:
