@@ -46,6 +46,12 @@ cheaper for that octave (both are float32 and tested against each other and agai
   samples is the same as summing (folding) the spectrum's ``hop`` slices of ``block / hop`` bins
   before a small inverse FFT.
 
+**The clean mode** (``CQT(match_librosa=False)``, the model's front end through
+:class:`fasolfa.hcqt.HCQT`) drops both: rates planned so every decimated bin lies in the flat
+passband of a low-pass designed here (:func:`clean_decimation_filter`), filter tails kept at the
+audio's ends, and exact (textbook) kernels sampled at each rate. It is :func:`textbook_cqt` to
+within ~0.001 dB (median) on noise and tones; tones at bin centres read within 0.01 dB.
+
 When the plan decimates nothing (an odd ``hop_length``, or one octave high enough to need no
 early decimation) and ``sparsity=0``, the fast transform is the textbook sum up to float32
 rounding; ``tests/test_cqt.py`` checks that, and checks every configuration against librosa.
