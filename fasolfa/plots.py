@@ -282,6 +282,19 @@ def _note_ticks(ax, freqs_hz, axis="y", every_octave_from="A"):
     (ax.set_yticklabels if axis == "y" else ax.set_xticklabels)(labels, fontsize=7)
 
 
+def _bins_over_time(ax, image, freqs_hz, hop_length, sample_rate, title, **imshow_kwargs):
+    """Draw ``image`` ``(n_bins, n_frames)`` against time (s) and CQT bin, with note ticks."""
+    seconds = image.shape[1] * hop_length / sample_rate
+    drawn = ax.imshow(image, origin="lower", aspect="auto", interpolation="nearest",
+                      extent=(0, seconds, -0.5, len(freqs_hz) - 0.5), **imshow_kwargs)
+    _note_ticks(ax, freqs_hz)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("CQT bin (note, Hz)")
+    if title:
+        ax.set_title(title, fontsize=9, loc="left")
+    return drawn
+
+
 def plot_cqt_db(values, freqs_hz, ax=None, *, hop_length=config.HOP_LENGTH,
                 sample_rate=config.SAMPLE_RATE, range_db=80.0, title=None, colorbar=True):
     """A CQT ``(n_bins, n_frames)`` (complex or magnitude) as dB against time (s) and bin
@@ -289,14 +302,8 @@ def plot_cqt_db(values, freqs_hz, ax=None, *, hop_length=config.HOP_LENGTH,
     ax = _axes(ax, figsize=(9, 3.5))
     level_db = 20 * np.log10(np.maximum(np.abs(values), 1e-10))
     top = level_db.max()
-    seconds = np.asarray(values).shape[1] * hop_length / sample_rate
-    image = ax.imshow(level_db, origin="lower", aspect="auto", cmap="magma", vmin=top - range_db, vmax=top,
-                      extent=(0, seconds, -0.5, len(freqs_hz) - 0.5), interpolation="nearest")
-    _note_ticks(ax, freqs_hz)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("CQT bin (note, Hz)")
-    if title:
-        ax.set_title(title, fontsize=9, loc="left")
+    image = _bins_over_time(ax, level_db, freqs_hz, hop_length, sample_rate, title,
+                            cmap="magma", vmin=top - range_db, vmax=top)
     if colorbar:
         ax.figure.colorbar(image, ax=ax, label="|X| (dB)", pad=0.01)
     return image
@@ -362,15 +369,8 @@ def plot_cqt_error_map(values, reference, freqs_hz, ax=None, *, hop_length=confi
     diff = np.ma.masked_where(ref_db < ref_db.max() - range_db, np.abs(ours_db - ref_db))
     cmap = plt.get_cmap("viridis").copy()
     cmap.set_bad("0.85")
-    seconds = diff.shape[1] * hop_length / sample_rate
-    image = ax.imshow(diff, origin="lower", aspect="auto", cmap=cmap, vmin=0,
-                      vmax=vmax_db if vmax_db is not None else max(float(diff.max()), 1e-6),
-                      extent=(0, seconds, -0.5, len(freqs_hz) - 0.5), interpolation="nearest")
-    _note_ticks(ax, freqs_hz)
-    ax.set_xlabel("time (s)")
-    ax.set_ylabel("CQT bin (note, Hz)")
-    if title:
-        ax.set_title(title, fontsize=9, loc="left")
+    image = _bins_over_time(ax, diff, freqs_hz, hop_length, sample_rate, title, cmap=cmap, vmin=0,
+                            vmax=vmax_db if vmax_db is not None else max(float(diff.max()), 1e-6))
     ax.figure.colorbar(image, ax=ax, label="|difference| (dB)", pad=0.01)
     return image
 
