@@ -1,0 +1,31 @@
+"""The set-up files agree: conda users get the same pins as `make setup` (pyproject.toml)."""
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_torch_is_pinned_to_the_local_cpu_wheel_version():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert "torch==2.13.0" in project["dependencies"]
+    assert "TORCH_PIN := torch==2.13.0" in (ROOT / "Makefile").read_text()
+
+
+def test_environment_yml_pip_section_carries_the_same_pins():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = set(project["dependencies"])
+    for extra in ("notebooks", "dev"):
+        wanted |= {r for r in project["optional-dependencies"][extra] if not r.startswith("fasolfa")}
+    environment = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip_section = next(item["pip"] for item in environment["dependencies"] if isinstance(item, dict))
+    assert "-e ." in pip_section
+    listed = {r for r in pip_section if not r.startswith("-e")}
+    assert {r.replace(" ", "") for r in listed} == {r.replace(" ", "") for r in wanted}
+    assert any(str(item).startswith("fluidsynth") for item in environment["dependencies"])
+
+
+def test_console_script_is_declared():
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    assert project["scripts"]["fasolfa"] == "fasolfa.cli:main"
