@@ -385,19 +385,23 @@ def notes_to_targets(notes: Notes, pedal: Pedal | None, n_frames: int, start_s: 
                            on_frame + 1)
     key = notes.pitch - config.MIDI_PITCH_MIN
     inside = (off_frame > 0) & (on_frame < n_frames) & (key >= 0) & (key < config.N_KEYS)
+    first, last = on_frame[inside], off_frame[inside]
+    k, vel = key[inside], notes.velocity[inside]
+    # note: +1 where a note starts sounding, -1 where it stops, summed along time
+    changes = np.zeros((config.N_KEYS, n_frames + 1), np.int32)
+    np.add.at(changes, (k, np.maximum(first, 0)), 1)
+    np.add.at(changes, (k, np.minimum(last, n_frames)), -1)
+    note[:] = np.cumsum(changes[:, :n_frames], axis=1) > 0
+    struck = first >= 0
+    onset[k[struck], first[struck]] = 1.0
+    np.maximum.at(velocity, (k[struck], first[struck]), vel[struck] / np.float32(127.0))
+    # contour: key k's rows of the note target, spread over bins 3k + offset with the Gaussian
     bin_offsets, profile = _contour_profile(sigma_bins)
-    for first, last, k, vel in zip(on_frame[inside], off_frame[inside], key[inside],
-                                   notes.velocity[inside]):
-        lo, hi = max(first, 0), min(last, n_frames)
-        note[k, lo:hi] = 1.0
-        centre = k * config.BINS_PER_SEMITONE
-        for offset, weight in zip(bin_offsets, profile):
-            b = centre + offset
-            if 0 <= b < config.N_CONTOUR_BINS:
-                np.maximum(contour[b, lo:hi], weight, out=contour[b, lo:hi])
-        if first >= 0:
-            onset[k, first] = 1.0
-            velocity[k, first] = max(velocity[k, first], vel / 127.0)
+    key_bins = np.arange(config.N_KEYS) * config.BINS_PER_SEMITONE
+    for offset, weight in zip(bin_offsets, profile):
+        rows = key_bins + offset
+        valid = (rows >= 0) & (rows < config.N_CONTOUR_BINS)
+        contour[rows[valid]] = np.maximum(contour[rows[valid]], weight * note[valid])
 
     pedal_frame = np.zeros(n_frames, np.float32)
     pedal_onset = np.zeros_like(pedal_frame)
