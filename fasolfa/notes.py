@@ -119,7 +119,9 @@ def _check_posteriorgrams(posteriorgrams: Mapping[str, np.ndarray], velocity: bo
     for name in ("onset", "note", "velocity", "contour") + PEDAL_KEYS:
         if name not in posteriorgrams:
             continue
-        array = np.asarray(posteriorgrams[name], dtype=np.float64)
+        array = np.asarray(posteriorgrams[name])
+        if name != "contour":                # contour is shape-checked only, never read
+            array = array.astype(np.float64)
         if name in PEDAL_KEYS:
             expected = (n_frames,)
         elif name == "contour":
@@ -129,7 +131,7 @@ def _check_posteriorgrams(posteriorgrams: Mapping[str, np.ndarray], velocity: bo
         if array.shape != expected:
             raise ValueError(f"posteriorgram {name!r} has shape {array.shape}, expected "
                              f"{expected} (frequency first, time last)")
-        if not np.all(np.isfinite(array)):
+        if name != "contour" and not np.all(np.isfinite(array)):
             raise ValueError(f"posteriorgram {name!r} holds NaN or infinite values")
         arrays[name] = array
     return arrays, n_frames

@@ -208,6 +208,8 @@ def test_bad_inputs_raise_value_error():
     with pytest.raises(ValueError, match="shape"):
         posteriorgrams_to_notes({**grams, "pedal": np.zeros(29)})
     with pytest.raises(ValueError, match="shape"):
+        posteriorgrams_to_notes({**grams, "contour": grams["onset"]})
+    with pytest.raises(ValueError, match="shape"):
         posteriorgrams_to_notes({**grams, "onset": grams["onset"].T})
     with pytest.raises(ValueError, match="lack"):
         posteriorgrams_to_notes({"onset": grams["onset"], "note": grams["note"]})
