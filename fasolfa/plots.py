@@ -217,7 +217,7 @@ def plot_augmentation(clean, augmented, params: dict, axes=None, *, n_fft=2048, 
                       sample_rate=config.SAMPLE_RATE):
     """A window before and after augmentation (spectrograms in dB on one colour scale), and
     the EQ curve that was drawn (flat when none). ``params`` as from
-    :meth:`fasolfa.data.Augmentation.draw`."""
+    :meth:`fasolfa.augment.Augmentation.draw`."""
     import matplotlib.pyplot as plt
     from fasolfa.data import eq_gain_db
     if axes is None:

@@ -13,6 +13,9 @@ import soundfile
 import torch
 
 from fasolfa import config, data, synth
+from fasolfa.atomic import temporary_path
+from fasolfa.augment import Augmentation, _reverberate, eq_gain_db, reverb_impulse_response
+from fasolfa.corpus import MidiCorpus
 from fasolfa.errors import FasolfaError
 from fasolfa.midi import Notes, Pedal, apply_sustain, read_midi, write_midi
 
@@ -64,7 +67,7 @@ def cache(tmp_path, monkeypatch):
 # --- the corpus ------------------------------------------------------------------------
 
 def test_split_csv_is_read_with_paths_beside_it(corpus_dir):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     assert len(corpus) == 3 and len(corpus.split("train")) == 2 and len(corpus.split("test")) == 1
     assert len(corpus.split("validation")) == 0
     first = corpus[0]
@@ -80,10 +83,10 @@ def test_split_csv_is_read_with_paths_beside_it(corpus_dir):
 
 def test_split_csv_default_location_follows_fasolfa_data(corpus_dir, monkeypatch):
     monkeypatch.setenv("FASOLFA_DATA", str(corpus_dir))
-    assert len(data.MidiCorpus.from_split_csv()) == 3
+    assert len(MidiCorpus.from_split_csv()) == 3
     monkeypatch.setenv("FASOLFA_DATA", str(corpus_dir / "nowhere"))
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_split_csv()
+        MidiCorpus.from_split_csv()
     assert str(corpus_dir / "nowhere" / "split.csv") in one_line(error)
     assert "FASOLFA_DATA" in str(error.value)
 
@@ -101,7 +104,7 @@ def test_bad_split_csv_is_a_one_line_error_naming_it(corpus_dir, content, expect
     path = corpus_dir / "bad.csv"
     path.write_text(content)
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_split_csv(path)
+        MidiCorpus.from_split_csv(path)
     message = one_line(error)
     assert message.startswith(f"{path}: ") and expected in message
 
@@ -110,10 +113,10 @@ def test_unreadable_split_csv_is_a_one_line_error(corpus_dir):
     binary = corpus_dir / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00\x81\x82 not text")
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_split_csv(binary)
+        MidiCorpus.from_split_csv(binary)
     assert one_line(error).startswith(f"{binary}: cannot read")
     with pytest.raises(FasolfaError) as error:          # a folder where the file should be
-        data.MidiCorpus.from_split_csv(corpus_dir / "midi")
+        MidiCorpus.from_split_csv(corpus_dir / "midi")
     assert one_line(error).startswith(f"{corpus_dir / 'midi'}: cannot read")
 
 
@@ -145,36 +148,36 @@ def test_maestro_csv(maestro_dir):
     columns = list(MAESTRO_ROWS[0])
     lines = [",".join(columns)] + [",".join(str(row[c]) for c in columns) for row in MAESTRO_ROWS]
     (maestro_dir / "maestro-v3.0.0.csv").write_text("\n".join(lines) + "\n")
-    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir), maestro_dir)
-    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir / "maestro-v3.0.0.csv"), maestro_dir)
+    _check_maestro(MidiCorpus.from_maestro(maestro_dir), maestro_dir)
+    _check_maestro(MidiCorpus.from_maestro(maestro_dir / "maestro-v3.0.0.csv"), maestro_dir)
 
 
 def test_maestro_v3_json_is_column_oriented(maestro_dir):
     columns = {c: {str(i): row[c] for i, row in enumerate(MAESTRO_ROWS)} for c in MAESTRO_ROWS[0]}
     (maestro_dir / "maestro-v3.0.0.json").write_text(json.dumps(columns))
-    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir), maestro_dir)
+    _check_maestro(MidiCorpus.from_maestro(maestro_dir), maestro_dir)
 
 
 def test_maestro_v2_json_is_a_list_of_rows(maestro_dir):
     (maestro_dir / "maestro-v2.0.0.json").write_text(json.dumps(MAESTRO_ROWS))
-    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir), maestro_dir)
+    _check_maestro(MidiCorpus.from_maestro(maestro_dir), maestro_dir)
 
 
 def test_maestro_errors_name_the_folder_or_file(maestro_dir, tmp_path):
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_maestro(maestro_dir)            # no CSV or JSON yet
+        MidiCorpus.from_maestro(maestro_dir)            # no CSV or JSON yet
     assert one_line(error).startswith(f"{maestro_dir}: no MAESTRO metadata")
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_maestro(tmp_path / "not-there")
+        MidiCorpus.from_maestro(tmp_path / "not-there")
     assert one_line(error).startswith(f"{tmp_path / 'not-there'}: no such MAESTRO folder")
     broken = maestro_dir / "maestro-v3.0.0.json"
     broken.write_text("{not json")
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_maestro(maestro_dir)
+        MidiCorpus.from_maestro(maestro_dir)
     assert one_line(error).startswith(f"{broken}: cannot read")
     broken.write_text(json.dumps({"split": {"0": "train"}}))
     with pytest.raises(FasolfaError, match="missing column"):
-        data.MidiCorpus.from_maestro(maestro_dir)
+        MidiCorpus.from_maestro(maestro_dir)
 
 
 # --- the render cache ------------------------------------------------------------------
@@ -185,7 +188,7 @@ def test_cache_dir_follows_fasolfa_cache(tmp_path, monkeypatch):
 
 
 def test_cache_paths_are_stable_and_depend_on_what_changes_the_audio(corpus_dir, cache, tmp_path):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     entry = corpus[0]
     path = cache.path_for(entry, "TimGM6mb", 0)
     assert path == data.RenderCache(cache.cache_dir).path_for(entry.path, "TimGM6mb", 0)
@@ -201,7 +204,7 @@ def test_cache_paths_are_stable_and_depend_on_what_changes_the_audio(corpus_dir,
 
 
 def test_render_all_renders_once_and_resumes(corpus_dir, cache, soundfont, monkeypatch):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     items = cache.items(corpus, [soundfont], programs=(0, 1))
     calls = []
     real_render = synth.render
@@ -227,7 +230,7 @@ def test_render_all_renders_once_and_resumes(corpus_dir, cache, soundfont, monke
 
 
 def test_an_interrupted_write_leaves_no_file(corpus_dir, cache, soundfont, monkeypatch):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
     real_write = soundfile.write
 
     def dying_write(file, audio, *args, **kwargs):
@@ -242,19 +245,19 @@ def test_an_interrupted_write_leaves_no_file(corpus_dir, cache, soundfont, monke
 
 
 def test_leftovers_of_killed_runs_are_removed(corpus_dir, cache, soundfont):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
     final = cache.path_for(entry, soundfont, 0)
     final.parent.mkdir(parents=True)
-    dead = final.with_name(f".{final.name}.{2 ** 22 + 17}.partial")   # above Linux's pid_max
+    dead = temporary_path(final, pid=2 ** 22 + 17)                      # above Linux's pid_max
     dead.write_bytes(b"half a file")
-    alive = final.with_name(f".other.flac.{os.getpid()}.partial")      # a writer still running
+    alive = temporary_path(final.with_name("other.flac"), pid=os.getpid())   # a writer still running
     alive.write_bytes(b"being written")
     cache.render_all([(entry, soundfont, 0)], progress=False)
     assert final.is_file() and not dead.exists() and alive.exists()
 
 
 def test_load_gives_the_rendering_and_notes(corpus_dir, cache, soundfont):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[1]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[1]
     audio = cache.load(entry, soundfont, 0)                 # rendered on demand
     direct = synth.render(entry.path, soundfont, 0)
     assert audio.dtype == np.float32 and audio.shape == direct.shape
@@ -268,7 +271,7 @@ def test_load_gives_the_rendering_and_notes(corpus_dir, cache, soundfont):
 
 
 def test_corrupt_cached_flac_is_a_one_line_error_naming_it(corpus_dir, cache, soundfont):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
     cache.render_all([(entry, soundfont, 0)], progress=False)
     path = cache.path_for(entry, soundfont, 0)
     path.write_bytes(b"fLaC" + os.urandom(200))
@@ -284,7 +287,7 @@ def test_corrupt_cached_flac_is_a_one_line_error_naming_it(corpus_dir, cache, so
 
 
 def test_corrupt_cached_notes_is_a_one_line_error(corpus_dir, cache):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
     cache.load_notes(entry)
     path = cache.notes_path_for(entry)
     path.write_bytes(b"PK\x03\x04 broken")
@@ -297,7 +300,7 @@ def test_corrupt_cached_notes_is_a_one_line_error(corpus_dir, cache):
 
 @pytest.fixture
 def dataset_parts(corpus_dir, cache, soundfont):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     cache.render_all(cache.items(corpus, [soundfont], (0, 1)), progress=False)
     return cache, list(corpus), [soundfont]
 
@@ -316,7 +319,7 @@ def test_window_items_have_the_documented_shapes(dataset_parts):
     n_frames = 1 + 64 * HOP // HOP
     expected = {"audio": (64 * HOP,), "onset": (88, n_frames), "note": (88, n_frames),
                 "velocity": (88, n_frames), "contour": (264, n_frames), "pedal": (n_frames,),
-                "pedal_onset": (n_frames,), "pedal_offset": (n_frames,)}
+                "pedal_onset": (n_frames,), "pedal_offset": (n_frames,), "pedal_known": ()}
     assert {k: tuple(v.shape) for k, v in item.items()} == expected
     assert all(v.dtype == torch.float32 for v in item.values())
     default = make_dataset(dataset_parts)[0]
@@ -343,7 +346,7 @@ def test_windows_are_reproducible_from_the_seed(dataset_parts):
 
 def test_windows_pick_every_rendition_and_stay_inside_the_piece(dataset_parts):
     dataset = make_dataset(dataset_parts, n_windows=60, window_n_samples=32 * HOP,
-                           augmentation=data.Augmentation.none())
+                           augmentation=Augmentation.none())
     windows = [dataset.window(i) for i in range(60)]
     assert {(w.rendition.soundfont, w.rendition.program) for w in windows} == \
         {(dataset.pieces[0].renditions[0].soundfont, p) for p in (0, 1)}
@@ -355,7 +358,7 @@ def test_windows_pick_every_rendition_and_stay_inside_the_piece(dataset_parts):
 
 def test_window_audio_is_the_cached_audio_at_its_start(dataset_parts):
     cache, entries, soundfonts = dataset_parts
-    dataset = make_dataset(dataset_parts, augmentation=data.Augmentation.none(),
+    dataset = make_dataset(dataset_parts, augmentation=Augmentation.none(),
                            window_n_samples=32 * HOP)
     for i in range(4):
         window = dataset.window(i)
@@ -371,7 +374,7 @@ def test_note_targets_sit_where_the_rendered_energy_is(tmp_path, cache, soundfon
     path = write_midi(tmp_path / "lone.mid", Notes.from_arrays([onset_s], [onset_s + 0.4], [69], [100]))
     dataset = data.WindowDataset.from_cache(cache, [path], [soundfont], n_windows=40, seed=1,
                                             window_n_samples=64 * HOP, progress=False,
-                                            augmentation=data.Augmentation.none())
+                                            augmentation=Augmentation.none())
     stored_onset_s = float(cache.load_notes(path)[0].onset_s[0])    # to the MIDI tick (~1 ms)
     checked = 0
     for i in range(len(dataset)):
@@ -392,8 +395,8 @@ def test_note_targets_sit_where_the_rendered_energy_is(tmp_path, cache, soundfon
 
 
 def test_sustain_extends_note_targets_and_can_be_turned_off(dataset_parts):
-    with_pedal = make_dataset(dataset_parts, augmentation=data.Augmentation.none())
-    without = make_dataset(dataset_parts, augmentation=data.Augmentation.none(), sustain=False)
+    with_pedal = make_dataset(dataset_parts, augmentation=Augmentation.none())
+    without = make_dataset(dataset_parts, augmentation=Augmentation.none(), sustain=False)
     a = [with_pedal.window(i) for i in range(8)]
     b = [without.window(i) for i in range(8)]
     total_a = sum(w.targets.note.sum() for w in a)
@@ -414,9 +417,9 @@ def test_sustain_extends_note_targets_and_can_be_turned_off(dataset_parts):
 
 # --- augmentation ----------------------------------------------------------------------
 
-def _only(**kwargs) -> data.Augmentation:
-    none = data.Augmentation.none()
-    return data.Augmentation(**{**none.__dict__, **kwargs})
+def _only(**kwargs) -> Augmentation:
+    none = Augmentation.none()
+    return Augmentation(**{**none.__dict__, **kwargs})
 
 
 def _rms(x):
@@ -424,8 +427,8 @@ def _rms(x):
 
 
 def test_no_augmentation_changes_nothing_and_keeps_the_same_windows(dataset_parts):
-    plain = make_dataset(dataset_parts, augmentation=data.Augmentation.none())
-    augmented = make_dataset(dataset_parts, augmentation=data.Augmentation())
+    plain = make_dataset(dataset_parts, augmentation=Augmentation.none())
+    augmented = make_dataset(dataset_parts, augmentation=Augmentation())
     for i in range(8):
         p, a = plain.window(i), augmented.window(i)
         np.testing.assert_array_equal(p.audio, p.clean_audio)
@@ -480,7 +483,7 @@ def test_eq_stays_within_its_limit(dataset_parts):
         assert np.all(np.abs(ratio_db) <= 6.0 + 1e-3)
         changed += not np.allclose(window.audio, window.clean_audio)
     assert changed == 8
-    gains = data.eq_gain_db(np.array([50.0, 1000.0, 10000.0]), 0.0, 6.0, 200.0, -6.0, 4000.0)
+    gains = eq_gain_db(np.array([50.0, 1000.0, 10000.0]), 0.0, 6.0, 200.0, -6.0, 4000.0)
     assert gains[0] > 5.0 and abs(gains[1]) < 0.5 and gains[2] < -5.0   # low shelf up, high down
 
 
@@ -494,7 +497,7 @@ def test_reverb_adds_a_decaying_tail(dataset_parts):
         assert 0.3 <= reverb["rt60_s"] <= 0.8 and 0.3 <= reverb["wet"] <= 0.5
         assert np.all(np.isfinite(window.audio))
         assert not np.allclose(window.audio, window.clean_audio)
-    response = data.reverb_impulse_response(0.5, seed=0)
+    response = reverb_impulse_response(0.5, seed=0)
     assert len(response) == round(0.5 * SR) and np.sum(response ** 2) == pytest.approx(1.0, rel=1e-5)
     early = _rms(response[: SR // 20])
     late = _rms(response[len(response) - SR // 20:])
@@ -519,7 +522,7 @@ def test_dataset_pickles_without_state_and_workers_give_the_same_batches(dataset
 
 
 def test_rendering_in_worker_processes_gives_the_same_files(corpus_dir, tmp_path, soundfont):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     items = data.RenderCache.items(corpus[:2], [soundfont], (0,))
     serial = data.RenderCache(tmp_path / "serial").render_all(items, progress=False)
     parallel = data.RenderCache(tmp_path / "parallel").render_all(items, progress=False, workers=2)
@@ -538,7 +541,7 @@ def test_pieces_know_their_rendered_length(dataset_parts):
 def test_split_csv_saved_by_a_spreadsheet_with_a_bom(corpus_dir):
     text = (corpus_dir / "split.csv").read_text()
     (corpus_dir / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
-    assert len(data.MidiCorpus.from_split_csv(corpus_dir / "bom.csv")) == 3
+    assert len(MidiCorpus.from_split_csv(corpus_dir / "bom.csv")) == 3
 
 
 def test_reverb_of_a_window_is_the_reverb_of_the_continuous_audio():
@@ -546,10 +549,10 @@ def test_reverb_of_a_window_is_the_reverb_of_the_continuous_audio():
     convolution of the whole audio (preroll + window) with the room."""
     from scipy.signal import fftconvolve
     rng = np.random.default_rng(3)
-    response = data.reverb_impulse_response(0.4, seed=1)
+    response = reverb_impulse_response(0.4, seed=1)
     window = rng.standard_normal(4000).astype(np.float32)
     for n_before in (0, 50, len(response) + 100):
         before = rng.standard_normal(n_before).astype(np.float32)
         expected = fftconvolve(np.concatenate([before, window]), response)[n_before:n_before + 4000]
-        got = data._reverberate(window, response, before)
+        got = _reverberate(window, response, before)
         assert np.max(np.abs(got - expected)) < 1e-4 * np.max(np.abs(expected))
