@@ -556,3 +556,127 @@ def test_reverb_of_a_window_is_the_reverb_of_the_continuous_audio():
         expected = fftconvolve(np.concatenate([before, window]), response)[n_before:n_before + 4000]
         got = _reverberate(window, response, before)
         assert np.max(np.abs(got - expected)) < 1e-4 * np.max(np.abs(expected))
+
+
+# --- issue 7: names, epochs, context, MAPS ----------------------------------------------
+
+def test_cache_paths_do_not_depend_on_how_the_soundfont_is_named(corpus_dir, cache, soundfont,
+                                                                  tmp_path, monkeypatch):
+    aliases = tmp_path / "aliases"
+    aliases.mkdir()
+    (aliases / f"MyPiano{soundfont.path.suffix}").symlink_to(soundfont.path)
+    monkeypatch.setenv("FASOLFA_SOUNDFONTS", str(aliases))
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    written = cache.render_all([(entry, soundfont, 0)], progress=False)[0]
+    for name in (soundfont.name, soundfont.name.lower(), soundfont.name.upper(), "MyPiano",
+                 "mypiano", str(aliases / f"MyPiano{soundfont.path.suffix}"), str(soundfont.path)):
+        assert cache.path_for(entry, name, 0) == written, name
+        assert cache.is_cached(entry, name, 0), name
+
+
+def test_set_epoch_reaches_persistent_workers(dataset_parts):
+    dataset = make_dataset(dataset_parts, n_windows=4, window_n_samples=32 * HOP,
+                           augmentation=Augmentation.none())
+    expected = {}
+    for epoch in (0, 1, 2):
+        dataset.set_epoch(epoch)
+        expected[epoch] = torch.stack([dataset[i]["audio"] for i in range(4)])
+    assert not torch.equal(expected[0], expected[1]) and not torch.equal(expected[1], expected[2])
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2, persistent_workers=True)
+    for epoch in (0, 1, 2, 1):
+        dataset.set_epoch(epoch)
+        got = torch.cat([batch["audio"] for batch in loader])
+        assert torch.equal(got, expected[epoch]), epoch
+
+
+def test_context_is_the_real_audio_around_the_window(dataset_parts):
+    cache, entries, soundfonts = dataset_parts
+    context = 100 * HOP                                  # longer than some start frames
+    plain = make_dataset(dataset_parts, n_windows=30, window_n_samples=32 * HOP,
+                         augmentation=Augmentation.none())
+    wide = make_dataset(dataset_parts, n_windows=30, window_n_samples=32 * HOP,
+                        augmentation=Augmentation.none(), context_n_samples=context)
+    with pytest.raises(ValueError):
+        make_dataset(dataset_parts, context_n_samples=HOP + 1)
+    saw_left_zeros = False
+    for i in range(30):
+        a, b = plain[i], wide[i]
+        assert b["audio"].shape == (context + 32 * HOP + context,)
+        assert torch.equal(b["audio"][context:context + 32 * HOP], a["audio"])
+        assert all(torch.equal(a[k], b[k]) for k in a if k != "audio")     # same targets
+        window = wide.window(i)
+        full = cache.load(entries[window.piece], soundfonts[0], window.rendition.program)
+        padded = np.concatenate([np.zeros(context, np.float32), full, np.zeros(context + 32 * HOP, np.float32)])
+        np.testing.assert_array_equal(window.clean_audio,
+                                      padded[window.start_sample:window.start_sample + 2 * context + 32 * HOP])
+        if window.start_sample < context:
+            saw_left_zeros = True
+            assert not np.any(window.clean_audio[:context - window.start_sample])
+    assert saw_left_zeros
+
+
+def test_augmentation_applies_to_the_context_too(dataset_parts):
+    everything = Augmentation(gain_probability=1.0, eq_probability=1.0, reverb_probability=1.0,
+                              noise_probability=1.0)
+    wide = make_dataset(dataset_parts, n_windows=2, window_n_samples=32 * HOP,
+                        augmentation=everything, context_n_samples=8 * HOP)
+    window = wide.window(1)
+    assert window.audio.shape == window.clean_audio.shape == (48 * HOP,)
+    edge = slice(0, 8 * HOP)
+    assert not np.array_equal(window.audio[edge], window.clean_audio[edge])
+
+
+@pytest.fixture
+def maps_recording(tmp_path):
+    from fasolfa.corpus import MapsRecording
+    rate = 16000
+    time_s = np.arange(3 * rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 440.0 * time_s) * (time_s > 1.0)).astype(np.float32)
+    audio = tmp_path / "maps" / "MAPS_MUS-test_AkPnBcht.flac"
+    audio.parent.mkdir()
+    soundfile.write(audio, tone, rate)
+    notes = tmp_path / "maps" / "MAPS_MUS-test_AkPnBcht.tsv"
+    notes.write_text("# onset,offset,note,velocity\n1.0\t2.5\t69\t80\n")
+    return MapsRecording(audio, notes, "train", 3.0, "AkPnBcht", "test")
+
+
+def test_maps_recordings_become_resampled_pieces_without_pedal(maps_recording, cache, monkeypatch):
+    pieces = data.maps_pieces([maps_recording], cache, progress=False)
+    piece = pieces[0]
+    assert not piece.has_pedal and piece.n_samples == 3 * SR
+    flac = piece.renditions[0].audio_path
+    assert flac.parent == cache.cache_dir / "maps" and soundfile.info(flac).samplerate == SR
+    audio = data.read_flac(flac)
+    spectrum = np.abs(np.fft.rfft(audio[int(1.5 * SR):int(2.5 * SR)]))
+    assert np.fft.rfftfreq(SR, 1 / SR)[np.argmax(spectrum)] == pytest.approx(440.0, abs=1.0)
+    assert np.max(np.abs(audio[: int(0.9 * SR)])) < 1e-3          # a real resampler: no ringing
+    notes, pedal, _ = data.read_notes(piece.notes_path)
+    assert notes.pitch.tolist() == [69] and notes.velocity.tolist() == [80] and len(pedal) == 0
+    # a second call only reads the cache
+    monkeypatch.setattr(soundfile, "write", lambda *a, **k: pytest.fail("wrote again"))
+    assert data.maps_pieces([maps_recording], cache, progress=False) == pieces
+
+
+def test_maps_windows_say_their_pedal_is_unknown(maps_recording, dataset_parts, cache):
+    maps = data.maps_pieces([maps_recording], cache, progress=False)
+    rendered = make_dataset(dataset_parts).pieces
+    dataset = data.WindowDataset(maps + rendered, 24, window_n_samples=32 * HOP,
+                                 augmentation=Augmentation.none())
+    known = {}
+    for i in range(24):
+        item, window = dataset[i], dataset.window(i)
+        assert item["pedal_known"].shape == () and item["pedal_known"].dtype == torch.float32
+        known[window.piece == 0] = float(item["pedal_known"])
+        if window.piece == 0:                       # MAPS: notes as annotated, no sustain
+            assert not item["pedal"].any()
+            frames = window.start_s + np.arange(dataset.n_frames) * HOP / SR
+            sounding = (frames >= 1.0 - HOP / SR / 2) & (frames < 2.5 - HOP / SR / 2)
+            np.testing.assert_array_equal(item["note"][69 - 21].numpy() > 0, sounding)
+    assert known == {True: 0.0, False: 1.0}
+
+
+def test_missing_maps_audio_is_a_one_line_error(maps_recording, cache):
+    maps_recording.audio_path.write_bytes(b"not audio at all")
+    with pytest.raises(FasolfaError) as error:
+        data.maps_pieces([maps_recording], cache, progress=False)
+    assert one_line(error).startswith(f"{maps_recording.audio_path}: not an audio file")
