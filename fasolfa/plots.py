@@ -221,7 +221,7 @@ def plot_augmentation(clean, augmented, params: dict, axes=None, *, n_fft=2048, 
     the EQ curve that was drawn (flat when none). ``params`` as from
     :meth:`fasolfa.augment.Augmentation.draw`."""
     import matplotlib.pyplot as plt
-    from fasolfa.data import eq_gain_db
+    from fasolfa.augment import eq_gain_db
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(12, 3.5), constrained_layout=True,
                                gridspec_kw=dict(width_ratios=[2, 2, 1.4]))
