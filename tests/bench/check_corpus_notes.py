@@ -4,14 +4,11 @@ Run: ``.venv/bin/python tests/bench/check_corpus_notes.py [FOLDER]`` (part of ``
 never of ``make test``: it needs the shared corpus, ``$FASOLFA_DATA`` or ``../shared/data``).
 
 For every MIDI file under the folder it counts the notes of :func:`fasolfa.midi.read_midi` and of
-``pretty_midi`` (all non-drum instruments) and prints each file whose counts differ, with the
-reason when it is one of the known, intended ones:
-
-* ``same-tick duplicates``: pretty_midi keeps two notes of one pitch struck at the same tick
-  (the second strike of a key already down at that instant); fasolfa keeps one, because a key
-  cannot sound twice and the first would last zero seconds;
-* ``zero-length``: pretty_midi keeps notes whose note-off comes at the tick of their note-on
-  only when ... (it drops them too; listed if it ever differs).
+``pretty_midi`` (all non-drum instruments) and prints each file whose counts differ. One
+difference is known and intended: pretty_midi keeps two notes of one pitch struck at the same
+tick (``same-tick duplicates``), fasolfa keeps one (a key cannot sound twice; the first would
+last zero seconds). Any other difference is reported as UNEXPLAINED. Last run on the shared
+corpus: 1067 of 1067 files equal, 3,594,981 notes each.
 
 Exit status 1 if a difference is left unexplained. Results: ``figures/corpus_notes_check.json``.
 """
