@@ -19,7 +19,7 @@ QUIET_PIP := 2> >(grep -v "^WARNING: Location" >&2)
 help:
 	@echo "make demo   install what is missing, then run the demo on data/examples/"
 	@echo "make test   install what is missing, then run unit tests and notebook tests"
-	@echo "make bench  speed benchmarks (ratios against references measured in the same run)"
+	@echo "make bench  speed benchmarks, and checks on the shared corpus (skipped without it)"
 	@echo "make notebooks  re-execute every notebook in place (full mode) with papermill"
 	@echo "make figures  redraw the README's figures"
 
@@ -58,7 +58,7 @@ test: setup
 	FASOLFA_QUICK=1 MPLBACKEND=Agg $(BIN)/python -m pytest -q tests $(NOTEBOOKS) --nbval-lax --nbval-current-env -p no:cacheprovider
 
 bench: setup
-	@for script in tests/bench/bench_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
+	@for script in tests/bench/bench_*.py tests/bench/check_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	$(BIN)/python tests/bench/report.py
 
 notebooks: setup

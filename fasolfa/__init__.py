@@ -1,6 +1,7 @@
 """fasolfa: an open, teachable piano transcriber (piano audio in, MIDI out).
 
-The notebooks in ``notebooks/`` explain each module; ``DESIGN.md`` (shared) maps them.
+The notebooks in ``notebooks/`` explain each module; the README's "Layout" section maps the
+modules and the data flow between them.
 """
 from fasolfa.errors import FasolfaError
 

@@ -10,6 +10,7 @@ import numpy as np
 import soundfile
 
 from fasolfa import config
+from fasolfa.atomic import atomic_write
 from fasolfa.errors import FasolfaError
 
 
@@ -56,14 +57,7 @@ def _load_with_librosa(path: Path, first_error: Exception) -> tuple[np.ndarray, 
 def write_audio(path: str | Path, audio: np.ndarray, sample_rate: int = config.SAMPLE_RATE) -> Path:
     """Write mono audio (shape ``(n_samples,)``) to wav/flac/ogg by the path's suffix.
 
-    Written to a temporary name and renamed, so an interrupted write leaves no partial file.
+    Written with :func:`fasolfa.atomic.atomic_write`: an interrupted write leaves no partial file.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        soundfile.write(temporary, np.asarray(audio, dtype=np.float32), sample_rate)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    audio = np.asarray(audio, dtype=np.float32)
+    return atomic_write(path, lambda temporary: soundfile.write(temporary, audio, sample_rate))

@@ -14,7 +14,11 @@ import argparse
 import sys
 from pathlib import Path
 
+from fasolfa.atomic import atomic_write
 from fasolfa.errors import FasolfaError
+
+DESCRIPTION = ("fasolfa, an open, teachable piano transcriber. 'fasolfa render' turns MIDI into "
+               "piano audio with FluidSynth; 'fasolfa soundfonts' lists the soundfonts it finds.")
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MIDI_SUFFIXES = (".mid", ".midi")
@@ -47,21 +51,15 @@ def _output_paths(inputs: list[Path], output: str | None, suffix: str) -> list[P
 
 
 def save_figure(figure, path: str | Path) -> Path:
-    """Save a matplotlib figure atomically (temporary file, then rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.stem}.partial{path.suffix}")
-    try:
-        figure.savefig(temporary, dpi=110)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    """Save a matplotlib figure atomically (:func:`fasolfa.atomic.atomic_write`)."""
+    return atomic_write(path, lambda temporary: figure.savefig(temporary, dpi=110))
 
 
 def command_render(args: argparse.Namespace) -> int:
     from fasolfa import audio, config, midi, synth
 
+    if not 0 <= args.program <= 127:
+        raise FasolfaError(f"--program {args.program}: not a General MIDI preset (expected 0..127)")
     inputs = _expand_inputs(args.inputs, MIDI_SUFFIXES)
     if not inputs:
         raise FasolfaError(f"{' '.join(args.inputs)}: no MIDI files found")
@@ -118,16 +116,16 @@ def command_soundfonts(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="fasolfa", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="fasolfa", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
 
     render = commands.add_parser("render", help="render MIDI files to piano audio with FluidSynth")
     render.add_argument("inputs", nargs="+", help="MIDI files or folders of them")
     render.add_argument("-o", "--output", help="audio file (.flac/.wav/.ogg) or folder; "
                         "default: beside each input, as .flac")
-    render.add_argument("--soundfont", help="soundfont name (see `fasolfa soundfonts`) or path")
+    render.add_argument("--soundfont", help="soundfont name (see 'fasolfa soundfonts') or path")
     render.add_argument("--program", type=int, default=0,
-                        help="General MIDI preset (0 acoustic grand, 1 bright, 2 electric grand)")
+                        help="General MIDI preset, 0..127 (0 acoustic grand, 1 bright, 2 electric grand)")
     render.add_argument("--reverb", action="store_true", help="turn FluidSynth's reverb on")
     render.add_argument("--figure", help="also draw the piano roll over the spectrogram (PNG "
                         "path; a folder when rendering several files)")

@@ -1,6 +1,11 @@
-"""Every constant of fasolfa in one place.
+"""The constants that several modules share, and the conventions they follow.
 
-Conventions used across the package (see ``DESIGN.md`` and notebook ``01_midi_encoding``):
+A constant used by one module only (FluidSynth's block size in :mod:`fasolfa.synth`, the CQT's
+decimation blocks in :mod:`fasolfa.cqt`, the render cache's format version in
+:mod:`fasolfa.data`, ...) lives at the top of that module, next to the code it tunes.
+
+Conventions used across the package (see the README's module map and notebook
+``01_midi_encoding``):
 
 * audio is mono ``float32`` at :data:`SAMPLE_RATE`;
 * frame ``i`` is centred on sample ``i * HOP_LENGTH`` (librosa's ``center=True``), so a signal
@@ -58,12 +63,14 @@ def max_cqt_bins(sample_rate: float = SAMPLE_RATE, fmin_hz: float = FMIN_HZ,
 N_CQT_BINS = max_cqt_bins()              # 311 at 22050 Hz: every bin up to Nyquist
 
 # --- training windows -------------------------------------------------------------------
-WINDOW_N_FRAMES = 172                    # frames of audio per training window (~2 s)
-WINDOW_N_SAMPLES = WINDOW_N_FRAMES * HOP_LENGTH  # 44032 samples
-CONTEXT_N_SAMPLES = 20992                # audio each side of a window/chunk for its HCQT: 82 frames,
-                                         # half the longest CQT kernel (A0, 41,649 samples), rounded up
+WINDOW_N_HOPS = 172                      # hops of audio per training window (~2 s)
+WINDOW_N_SAMPLES = WINDOW_N_HOPS * HOP_LENGTH    # 44032 samples
+WINDOW_N_FRAMES = 1 + WINDOW_N_SAMPLES // HOP_LENGTH   # 173 frames: centred frames include both ends
+# Real audio on each side of a training window, so that it sees what inference sees around a
+# chunk: half the longest CQT kernel (41,649 samples at A0), rounded up to a whole hop
+# (82 frames).
+CONTEXT_N_SAMPLES = 20992
 SUSTAIN_THRESHOLD = 64                   # CC64 value at or above which the pedal is down
-PIANO_PROGRAMS = (0, 1, 2)               # General MIDI acoustic, bright and electric grand
 
 # --- files ------------------------------------------------------------------------------
 REPO_ROOT = Path(__file__).resolve().parent.parent

@@ -67,7 +67,6 @@ import torch
 from torch.profiler import record_function
 
 from fasolfa import config
-from fasolfa.errors import FasolfaError
 
 LIBROSA_SPARSITY = 0.01          # librosa.cqt's default ``sparsity``
 DECIMATION_BLOCK = 8192          # FFT block of the decimation filter (samples at its input rate)
@@ -137,27 +136,27 @@ def n_frames(n_samples: int, hop_length: int = config.HOP_LENGTH) -> int:
 def _check_mono(audio: np.ndarray) -> np.ndarray:
     audio = np.asarray(audio)
     if audio.ndim != 1:
-        raise FasolfaError(f"expected mono audio of shape (n_samples,), got shape {audio.shape}")
+        raise ValueError(f"expected mono audio of shape (n_samples,), got shape {audio.shape}")
     if audio.size == 0:
-        raise FasolfaError("the audio is empty (0 samples)")
+        raise ValueError("the audio is empty (0 samples)")
     return audio
 
 
 def check_cqt_parameters(sample_rate: float, fmin_hz: float, n_bins: int, bins_per_octave: int,
                          filter_scale: float = config.CQT_FILTER_SCALE) -> None:
-    """Raise :class:`FasolfaError` unless the top bin's filter stays below Nyquist (as librosa).
+    """Raise :class:`ValueError` unless the top bin's filter stays below Nyquist (as librosa).
 
     A filter centred on ``f`` reaches ``f * (1 + HANN_BANDWIDTH / (2 Q))``.
     Explained in notebooks/02_cqt_from_scratch.ipynb.
     """
     if n_bins < 1 or bins_per_octave < 1 or fmin_hz <= 0 or sample_rate <= 0:
-        raise FasolfaError(f"invalid CQT parameters: n_bins={n_bins}, bins_per_octave="
+        raise ValueError(f"invalid CQT parameters: n_bins={n_bins}, bins_per_octave="
                            f"{bins_per_octave}, fmin_hz={fmin_hz}, sample_rate={sample_rate}")
     top_hz = cqt_frequencies(n_bins, fmin_hz, bins_per_octave)[-1]
     reach_hz = top_hz * (1 + 0.5 * config.HANN_BANDWIDTH / quality_factor(bins_per_octave, filter_scale))
     if reach_hz > sample_rate / 2:
         limit = config.max_cqt_bins(sample_rate, fmin_hz, bins_per_octave, filter_scale)
-        raise FasolfaError(f"n_bins={n_bins} from {fmin_hz:g} Hz reaches {reach_hz:.0f} Hz, above "
+        raise ValueError(f"n_bins={n_bins} from {fmin_hz:g} Hz reaches {reach_hz:.0f} Hz, above "
                            f"Nyquist ({sample_rate / 2:g} Hz); use at most {limit} bins")
 
 
@@ -590,9 +589,9 @@ class CQT(torch.nn.Module):
         arrays); call ``.contiguous()`` if you need bin-major memory.
         """
         if audio.ndim != 2:
-            raise FasolfaError(f"CQT expects audio of shape (batch, n_samples), got {tuple(audio.shape)}")
+            raise ValueError(f"CQT expects audio of shape (batch, n_samples), got {tuple(audio.shape)}")
         if audio.shape[-1] == 0:
-            raise FasolfaError("the audio is empty (0 samples)")
+            raise ValueError("the audio is empty (0 samples)")
         batch, n_samples = audio.shape
         frames = self.n_frames(n_samples)
         out = torch.empty(batch, frames, self.n_bins, dtype=torch.complex64, device=audio.device)
@@ -698,7 +697,7 @@ def cqt(audio, sample_rate: float = config.SAMPLE_RATE, hop_length: int = config
     """
     audio = _check_mono(audio)
     if not np.all(np.isfinite(audio)):
-        raise FasolfaError("the audio contains NaN or infinite samples")
+        raise ValueError("the audio contains NaN or infinite samples")
     module = _cached_module(float(sample_rate), int(hop_length), float(fmin_hz), int(n_bins),
                             int(bins_per_octave), bool(match_librosa))
     with torch.no_grad():

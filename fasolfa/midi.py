@@ -23,6 +23,7 @@ import mido
 import numpy as np
 
 from fasolfa import config
+from fasolfa.atomic import atomic_write
 from fasolfa.errors import FasolfaError
 
 DRUM_CHANNEL = 9          # General MIDI channel 10 (0-based 9) holds percussion
@@ -94,11 +95,6 @@ class Notes:
         keep = self.offset_s > self.onset_s
         return self.select(keep), int((~keep).sum())
 
-    def shift(self, delta_s: float) -> "Notes":
-        """The same notes, ``delta_s`` seconds later."""
-        return Notes(self.onset_s + delta_s, self.offset_s + delta_s, self.pitch,
-                     self.velocity, self.channel)
-
 
 @dataclass(frozen=True)
 class Pedal:
@@ -157,7 +153,9 @@ def read_midi(path: str | Path) -> Performance:
 
     * a note starts at ``note_on`` with velocity > 0 and ends at the next ``note_off`` (or
       ``note_on`` with velocity 0) of the same channel and pitch;
-    * a re-strike of a pitch that is still sounding ends the earlier note at the re-strike;
+    * a re-strike of a pitch that is still sounding ends the earlier note at the re-strike; a
+      note-off of that pitch at the same instant releases the earlier note, not the new one
+      (as pretty_midi reads it: a note-off ends the notes that started before it);
     * zero-length notes are dropped and counted; notes still sounding at the end of the file
       end at the file's last event;
     * the drum channel (10) is ignored with a warning;
@@ -178,6 +176,7 @@ def read_midi(path: str | Path) -> Performance:
 
     onsets, offsets, pitches, velocities, channels = [], [], [], [], []
     sounding: dict[tuple[int, int], tuple[float, int]] = {}   # (channel, pitch) -> (onset, vel)
+    restruck: dict[tuple[int, int], float] = {}               # key -> time of its last re-strike
     pedal_down: dict[int, float] = {}                          # channel -> press time
     pedal_on, pedal_off, pedal_channel = [], [], []
     n_drum_notes = n_dropped = n_overlaps = 0
@@ -204,8 +203,11 @@ def read_midi(path: str | Path) -> Performance:
                 if key in sounding:
                     n_overlaps += 1
                     close_note(key, time_s)
+                    restruck[key] = time_s
                 sounding[key] = (time_s, message.velocity)
             elif key in sounding:
+                if restruck.pop(key, None) == time_s == sounding[key][0]:
+                    continue    # the release of the note the re-strike just ended, not of the new one
                 close_note(key, time_s)
         elif kind == "control_change" and message.control == SUSTAIN_CONTROLLER:
             channel = message.channel
@@ -282,14 +284,7 @@ def write_midi(path: str | Path, notes: Notes, pedal: Pedal | None = None, *,
     midi_file = mido.MidiFile(type=0, ticks_per_beat=ticks_per_beat)
     midi_file.tracks.append(track)
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.partial")
-    try:
-        midi_file.save(temporary)
-        temporary.replace(path)
-    finally:
-        temporary.unlink(missing_ok=True)
-    return path
+    return atomic_write(path, lambda temporary: midi_file.save(temporary))
 
 
 def apply_sustain(notes: Notes, pedal: Pedal) -> Notes:
@@ -410,7 +405,7 @@ def notes_to_targets(notes: Notes, pedal: Pedal | None, n_frames: int, start_s: 
         down = time_to_frame(pedal.onset_s, frames_per_second) - start_frame
         up = np.maximum(time_to_frame(pedal.offset_s, frames_per_second) - start_frame, down + 1)
         for first, last in zip(down, up):
-            if last <= 0 or first >= n_frames:
+            if last < 0 or first >= n_frames:      # last == 0: released on the window's frame 0
                 continue
             pedal_frame[max(first, 0):min(last, n_frames)] = 1.0
             if first >= 0:

@@ -175,13 +175,15 @@ def plot_window(window, ax=None, *, n_fft=2048, fmax_hz=4200.0, sample_rate=conf
     """A training window (:class:`fasolfa.data.Window`): the spectrogram of its audio (dB, log
     frequency) with its ``note`` target outlined at each key's fundamental (cyan), onsets as
     white ticks and the pedal target as an orange band along the bottom. Time axis: seconds
-    into the piece, so frame ``i`` sits at ``start_s + i * HOP_LENGTH / sample_rate``."""
+    into the piece, so frame ``i`` sits at ``start_s + i * HOP_LENGTH / sample_rate`` (audio
+    context around the window, if any, is drawn on both sides)."""
     from matplotlib.patches import Rectangle
     ax = _axes(ax, figsize=(7, 3.5))
     spectrum_db = _stft_db(window.audio, sample_rate, n_fft)
     freqs_hz = np.fft.rfftfreq(n_fft, 1 / sample_rate)
     frame_s = config.HOP_LENGTH / sample_rate
-    times_s = window.start_s + np.arange(spectrum_db.shape[1]) * frame_s
+    audio_start_s = window.start_s - getattr(window, "context_n_samples", 0) / sample_rate
+    times_s = audio_start_s + np.arange(spectrum_db.shape[1]) * frame_s
     keep = (freqs_hz >= 25) & (freqs_hz <= fmax_hz)
     peak_db = spectrum_db.max() if spectrum_db.size else 0.0
     ax.pcolormesh(times_s, freqs_hz[keep], spectrum_db[keep], shading="nearest", cmap="magma",
@@ -217,9 +219,9 @@ def plot_augmentation(clean, augmented, params: dict, axes=None, *, n_fft=2048, 
                       sample_rate=config.SAMPLE_RATE):
     """A window before and after augmentation (spectrograms in dB on one colour scale), and
     the EQ curve that was drawn (flat when none). ``params`` as from
-    :meth:`fasolfa.data.Augmentation.draw`."""
+    :meth:`fasolfa.augment.Augmentation.draw`."""
     import matplotlib.pyplot as plt
-    from fasolfa.data import eq_gain_db
+    from fasolfa.augment import eq_gain_db
     if axes is None:
         _, axes = plt.subplots(1, 3, figsize=(12, 3.5), constrained_layout=True,
                                gridspec_kw=dict(width_ratios=[2, 2, 1.4]))

@@ -64,3 +64,20 @@ def test_folder_run_skips_a_bad_file_and_renders_the_rest(tmp_path, capsys):
 def test_soundfonts_lists_installed_ones(capsys):
     assert main(["soundfonts"]) == 0
     assert capsys.readouterr().out.strip()
+
+
+@pytest.mark.parametrize("program", ["200", "-1", "128"])
+def test_out_of_range_program_is_a_one_line_error(tmp_path, capsys, program):
+    target = tmp_path / "out.flac"
+    assert main(["render", str(EXAMPLE_MIDI), "-o", str(target), "--program", program]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith(f"fasolfa: error: --program {program}:")
+    assert "Traceback" not in err and not target.exists()
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["render", "--help"], ["soundfonts", "--help"]])
+def test_help_is_plain_text_for_a_terminal(capsys, argv):
+    with pytest.raises(SystemExit):
+        main(argv)
+    out = capsys.readouterr().out
+    assert "usage: fasolfa" in out and "``" not in out and ":class:" not in out

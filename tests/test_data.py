@@ -13,6 +13,9 @@ import soundfile
 import torch
 
 from fasolfa import config, data, synth
+from fasolfa.atomic import temporary_path
+from fasolfa.augment import Augmentation, _reverberate, eq_gain_db, reverb_impulse_response
+from fasolfa.corpus import MidiCorpus
 from fasolfa.errors import FasolfaError
 from fasolfa.midi import Notes, Pedal, apply_sustain, read_midi, write_midi
 
@@ -64,7 +67,7 @@ def cache(tmp_path, monkeypatch):
 # --- the corpus ------------------------------------------------------------------------
 
 def test_split_csv_is_read_with_paths_beside_it(corpus_dir):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     assert len(corpus) == 3 and len(corpus.split("train")) == 2 and len(corpus.split("test")) == 1
     assert len(corpus.split("validation")) == 0
     first = corpus[0]
@@ -80,10 +83,10 @@ def test_split_csv_is_read_with_paths_beside_it(corpus_dir):
 
 def test_split_csv_default_location_follows_fasolfa_data(corpus_dir, monkeypatch):
     monkeypatch.setenv("FASOLFA_DATA", str(corpus_dir))
-    assert len(data.MidiCorpus.from_split_csv()) == 3
+    assert len(MidiCorpus.from_split_csv()) == 3
     monkeypatch.setenv("FASOLFA_DATA", str(corpus_dir / "nowhere"))
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_split_csv()
+        MidiCorpus.from_split_csv()
     assert str(corpus_dir / "nowhere" / "split.csv") in one_line(error)
     assert "FASOLFA_DATA" in str(error.value)
 
@@ -101,7 +104,7 @@ def test_bad_split_csv_is_a_one_line_error_naming_it(corpus_dir, content, expect
     path = corpus_dir / "bad.csv"
     path.write_text(content)
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_split_csv(path)
+        MidiCorpus.from_split_csv(path)
     message = one_line(error)
     assert message.startswith(f"{path}: ") and expected in message
 
@@ -110,10 +113,10 @@ def test_unreadable_split_csv_is_a_one_line_error(corpus_dir):
     binary = corpus_dir / "binary.csv"
     binary.write_bytes(b"\xff\xfe\x00\x81\x82 not text")
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_split_csv(binary)
+        MidiCorpus.from_split_csv(binary)
     assert one_line(error).startswith(f"{binary}: cannot read")
     with pytest.raises(FasolfaError) as error:          # a folder where the file should be
-        data.MidiCorpus.from_split_csv(corpus_dir / "midi")
+        MidiCorpus.from_split_csv(corpus_dir / "midi")
     assert one_line(error).startswith(f"{corpus_dir / 'midi'}: cannot read")
 
 
@@ -145,36 +148,36 @@ def test_maestro_csv(maestro_dir):
     columns = list(MAESTRO_ROWS[0])
     lines = [",".join(columns)] + [",".join(str(row[c]) for c in columns) for row in MAESTRO_ROWS]
     (maestro_dir / "maestro-v3.0.0.csv").write_text("\n".join(lines) + "\n")
-    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir), maestro_dir)
-    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir / "maestro-v3.0.0.csv"), maestro_dir)
+    _check_maestro(MidiCorpus.from_maestro(maestro_dir), maestro_dir)
+    _check_maestro(MidiCorpus.from_maestro(maestro_dir / "maestro-v3.0.0.csv"), maestro_dir)
 
 
 def test_maestro_v3_json_is_column_oriented(maestro_dir):
     columns = {c: {str(i): row[c] for i, row in enumerate(MAESTRO_ROWS)} for c in MAESTRO_ROWS[0]}
     (maestro_dir / "maestro-v3.0.0.json").write_text(json.dumps(columns))
-    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir), maestro_dir)
+    _check_maestro(MidiCorpus.from_maestro(maestro_dir), maestro_dir)
 
 
 def test_maestro_v2_json_is_a_list_of_rows(maestro_dir):
     (maestro_dir / "maestro-v2.0.0.json").write_text(json.dumps(MAESTRO_ROWS))
-    _check_maestro(data.MidiCorpus.from_maestro(maestro_dir), maestro_dir)
+    _check_maestro(MidiCorpus.from_maestro(maestro_dir), maestro_dir)
 
 
 def test_maestro_errors_name_the_folder_or_file(maestro_dir, tmp_path):
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_maestro(maestro_dir)            # no CSV or JSON yet
+        MidiCorpus.from_maestro(maestro_dir)            # no CSV or JSON yet
     assert one_line(error).startswith(f"{maestro_dir}: no MAESTRO metadata")
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_maestro(tmp_path / "not-there")
+        MidiCorpus.from_maestro(tmp_path / "not-there")
     assert one_line(error).startswith(f"{tmp_path / 'not-there'}: no such MAESTRO folder")
     broken = maestro_dir / "maestro-v3.0.0.json"
     broken.write_text("{not json")
     with pytest.raises(FasolfaError) as error:
-        data.MidiCorpus.from_maestro(maestro_dir)
+        MidiCorpus.from_maestro(maestro_dir)
     assert one_line(error).startswith(f"{broken}: cannot read")
     broken.write_text(json.dumps({"split": {"0": "train"}}))
     with pytest.raises(FasolfaError, match="missing column"):
-        data.MidiCorpus.from_maestro(maestro_dir)
+        MidiCorpus.from_maestro(maestro_dir)
 
 
 # --- the render cache ------------------------------------------------------------------
@@ -185,7 +188,7 @@ def test_cache_dir_follows_fasolfa_cache(tmp_path, monkeypatch):
 
 
 def test_cache_paths_are_stable_and_depend_on_what_changes_the_audio(corpus_dir, cache, tmp_path):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     entry = corpus[0]
     path = cache.path_for(entry, "TimGM6mb", 0)
     assert path == data.RenderCache(cache.cache_dir).path_for(entry.path, "TimGM6mb", 0)
@@ -201,7 +204,7 @@ def test_cache_paths_are_stable_and_depend_on_what_changes_the_audio(corpus_dir,
 
 
 def test_render_all_renders_once_and_resumes(corpus_dir, cache, soundfont, monkeypatch):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     items = cache.items(corpus, [soundfont], programs=(0, 1))
     calls = []
     real_render = synth.render
@@ -227,7 +230,7 @@ def test_render_all_renders_once_and_resumes(corpus_dir, cache, soundfont, monke
 
 
 def test_an_interrupted_write_leaves_no_file(corpus_dir, cache, soundfont, monkeypatch):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
     real_write = soundfile.write
 
     def dying_write(file, audio, *args, **kwargs):
@@ -242,19 +245,19 @@ def test_an_interrupted_write_leaves_no_file(corpus_dir, cache, soundfont, monke
 
 
 def test_leftovers_of_killed_runs_are_removed(corpus_dir, cache, soundfont):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
     final = cache.path_for(entry, soundfont, 0)
     final.parent.mkdir(parents=True)
-    dead = final.with_name(f".{final.name}.{2 ** 22 + 17}.partial")   # above Linux's pid_max
+    dead = temporary_path(final, pid=2 ** 22 + 17)                      # above Linux's pid_max
     dead.write_bytes(b"half a file")
-    alive = final.with_name(f".other.flac.{os.getpid()}.partial")      # a writer still running
+    alive = temporary_path(final.with_name("other.flac"), pid=os.getpid())   # a writer still running
     alive.write_bytes(b"being written")
     cache.render_all([(entry, soundfont, 0)], progress=False)
     assert final.is_file() and not dead.exists() and alive.exists()
 
 
 def test_load_gives_the_rendering_and_notes(corpus_dir, cache, soundfont):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[1]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[1]
     audio = cache.load(entry, soundfont, 0)                 # rendered on demand
     direct = synth.render(entry.path, soundfont, 0)
     assert audio.dtype == np.float32 and audio.shape == direct.shape
@@ -268,7 +271,7 @@ def test_load_gives_the_rendering_and_notes(corpus_dir, cache, soundfont):
 
 
 def test_corrupt_cached_flac_is_a_one_line_error_naming_it(corpus_dir, cache, soundfont):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
     cache.render_all([(entry, soundfont, 0)], progress=False)
     path = cache.path_for(entry, soundfont, 0)
     path.write_bytes(b"fLaC" + os.urandom(200))
@@ -284,7 +287,7 @@ def test_corrupt_cached_flac_is_a_one_line_error_naming_it(corpus_dir, cache, so
 
 
 def test_corrupt_cached_notes_is_a_one_line_error(corpus_dir, cache):
-    entry = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
     cache.load_notes(entry)
     path = cache.notes_path_for(entry)
     path.write_bytes(b"PK\x03\x04 broken")
@@ -297,7 +300,7 @@ def test_corrupt_cached_notes_is_a_one_line_error(corpus_dir, cache):
 
 @pytest.fixture
 def dataset_parts(corpus_dir, cache, soundfont):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     cache.render_all(cache.items(corpus, [soundfont], (0, 1)), progress=False)
     return cache, list(corpus), [soundfont]
 
@@ -316,7 +319,7 @@ def test_window_items_have_the_documented_shapes(dataset_parts):
     n_frames = 1 + 64 * HOP // HOP
     expected = {"audio": (64 * HOP,), "onset": (88, n_frames), "note": (88, n_frames),
                 "velocity": (88, n_frames), "contour": (264, n_frames), "pedal": (n_frames,),
-                "pedal_onset": (n_frames,), "pedal_offset": (n_frames,)}
+                "pedal_onset": (n_frames,), "pedal_offset": (n_frames,), "pedal_known": ()}
     assert {k: tuple(v.shape) for k, v in item.items()} == expected
     assert all(v.dtype == torch.float32 for v in item.values())
     default = make_dataset(dataset_parts)[0]
@@ -343,7 +346,7 @@ def test_windows_are_reproducible_from_the_seed(dataset_parts):
 
 def test_windows_pick_every_rendition_and_stay_inside_the_piece(dataset_parts):
     dataset = make_dataset(dataset_parts, n_windows=60, window_n_samples=32 * HOP,
-                           augmentation=data.Augmentation.none())
+                           augmentation=Augmentation.none())
     windows = [dataset.window(i) for i in range(60)]
     assert {(w.rendition.soundfont, w.rendition.program) for w in windows} == \
         {(dataset.pieces[0].renditions[0].soundfont, p) for p in (0, 1)}
@@ -355,7 +358,7 @@ def test_windows_pick_every_rendition_and_stay_inside_the_piece(dataset_parts):
 
 def test_window_audio_is_the_cached_audio_at_its_start(dataset_parts):
     cache, entries, soundfonts = dataset_parts
-    dataset = make_dataset(dataset_parts, augmentation=data.Augmentation.none(),
+    dataset = make_dataset(dataset_parts, augmentation=Augmentation.none(),
                            window_n_samples=32 * HOP)
     for i in range(4):
         window = dataset.window(i)
@@ -371,7 +374,7 @@ def test_note_targets_sit_where_the_rendered_energy_is(tmp_path, cache, soundfon
     path = write_midi(tmp_path / "lone.mid", Notes.from_arrays([onset_s], [onset_s + 0.4], [69], [100]))
     dataset = data.WindowDataset.from_cache(cache, [path], [soundfont], n_windows=40, seed=1,
                                             window_n_samples=64 * HOP, progress=False,
-                                            augmentation=data.Augmentation.none())
+                                            augmentation=Augmentation.none())
     stored_onset_s = float(cache.load_notes(path)[0].onset_s[0])    # to the MIDI tick (~1 ms)
     checked = 0
     for i in range(len(dataset)):
@@ -392,8 +395,8 @@ def test_note_targets_sit_where_the_rendered_energy_is(tmp_path, cache, soundfon
 
 
 def test_sustain_extends_note_targets_and_can_be_turned_off(dataset_parts):
-    with_pedal = make_dataset(dataset_parts, augmentation=data.Augmentation.none())
-    without = make_dataset(dataset_parts, augmentation=data.Augmentation.none(), sustain=False)
+    with_pedal = make_dataset(dataset_parts, augmentation=Augmentation.none())
+    without = make_dataset(dataset_parts, augmentation=Augmentation.none(), sustain=False)
     a = [with_pedal.window(i) for i in range(8)]
     b = [without.window(i) for i in range(8)]
     total_a = sum(w.targets.note.sum() for w in a)
@@ -414,9 +417,9 @@ def test_sustain_extends_note_targets_and_can_be_turned_off(dataset_parts):
 
 # --- augmentation ----------------------------------------------------------------------
 
-def _only(**kwargs) -> data.Augmentation:
-    none = data.Augmentation.none()
-    return data.Augmentation(**{**none.__dict__, **kwargs})
+def _only(**kwargs) -> Augmentation:
+    none = Augmentation.none()
+    return Augmentation(**{**none.__dict__, **kwargs})
 
 
 def _rms(x):
@@ -424,8 +427,8 @@ def _rms(x):
 
 
 def test_no_augmentation_changes_nothing_and_keeps_the_same_windows(dataset_parts):
-    plain = make_dataset(dataset_parts, augmentation=data.Augmentation.none())
-    augmented = make_dataset(dataset_parts, augmentation=data.Augmentation())
+    plain = make_dataset(dataset_parts, augmentation=Augmentation.none())
+    augmented = make_dataset(dataset_parts, augmentation=Augmentation())
     for i in range(8):
         p, a = plain.window(i), augmented.window(i)
         np.testing.assert_array_equal(p.audio, p.clean_audio)
@@ -480,7 +483,7 @@ def test_eq_stays_within_its_limit(dataset_parts):
         assert np.all(np.abs(ratio_db) <= 6.0 + 1e-3)
         changed += not np.allclose(window.audio, window.clean_audio)
     assert changed == 8
-    gains = data.eq_gain_db(np.array([50.0, 1000.0, 10000.0]), 0.0, 6.0, 200.0, -6.0, 4000.0)
+    gains = eq_gain_db(np.array([50.0, 1000.0, 10000.0]), 0.0, 6.0, 200.0, -6.0, 4000.0)
     assert gains[0] > 5.0 and abs(gains[1]) < 0.5 and gains[2] < -5.0   # low shelf up, high down
 
 
@@ -494,7 +497,7 @@ def test_reverb_adds_a_decaying_tail(dataset_parts):
         assert 0.3 <= reverb["rt60_s"] <= 0.8 and 0.3 <= reverb["wet"] <= 0.5
         assert np.all(np.isfinite(window.audio))
         assert not np.allclose(window.audio, window.clean_audio)
-    response = data.reverb_impulse_response(0.5, seed=0)
+    response = reverb_impulse_response(0.5, seed=0)
     assert len(response) == round(0.5 * SR) and np.sum(response ** 2) == pytest.approx(1.0, rel=1e-5)
     early = _rms(response[: SR // 20])
     late = _rms(response[len(response) - SR // 20:])
@@ -519,7 +522,7 @@ def test_dataset_pickles_without_state_and_workers_give_the_same_batches(dataset
 
 
 def test_rendering_in_worker_processes_gives_the_same_files(corpus_dir, tmp_path, soundfont):
-    corpus = data.MidiCorpus.from_split_csv(corpus_dir / "split.csv")
+    corpus = MidiCorpus.from_split_csv(corpus_dir / "split.csv")
     items = data.RenderCache.items(corpus[:2], [soundfont], (0,))
     serial = data.RenderCache(tmp_path / "serial").render_all(items, progress=False)
     parallel = data.RenderCache(tmp_path / "parallel").render_all(items, progress=False, workers=2)
@@ -538,7 +541,7 @@ def test_pieces_know_their_rendered_length(dataset_parts):
 def test_split_csv_saved_by_a_spreadsheet_with_a_bom(corpus_dir):
     text = (corpus_dir / "split.csv").read_text()
     (corpus_dir / "bom.csv").write_bytes(b"\xef\xbb\xbf" + text.encode())
-    assert len(data.MidiCorpus.from_split_csv(corpus_dir / "bom.csv")) == 3
+    assert len(MidiCorpus.from_split_csv(corpus_dir / "bom.csv")) == 3
 
 
 def test_reverb_of_a_window_is_the_reverb_of_the_continuous_audio():
@@ -546,10 +549,134 @@ def test_reverb_of_a_window_is_the_reverb_of_the_continuous_audio():
     convolution of the whole audio (preroll + window) with the room."""
     from scipy.signal import fftconvolve
     rng = np.random.default_rng(3)
-    response = data.reverb_impulse_response(0.4, seed=1)
+    response = reverb_impulse_response(0.4, seed=1)
     window = rng.standard_normal(4000).astype(np.float32)
     for n_before in (0, 50, len(response) + 100):
         before = rng.standard_normal(n_before).astype(np.float32)
         expected = fftconvolve(np.concatenate([before, window]), response)[n_before:n_before + 4000]
-        got = data._reverberate(window, response, before)
+        got = _reverberate(window, response, before)
         assert np.max(np.abs(got - expected)) < 1e-4 * np.max(np.abs(expected))
+
+
+# --- issue 7: names, epochs, context, MAPS ----------------------------------------------
+
+def test_cache_paths_do_not_depend_on_how_the_soundfont_is_named(corpus_dir, cache, soundfont,
+                                                                  tmp_path, monkeypatch):
+    aliases = tmp_path / "aliases"
+    aliases.mkdir()
+    (aliases / f"MyPiano{soundfont.path.suffix}").symlink_to(soundfont.path)
+    monkeypatch.setenv("FASOLFA_SOUNDFONTS", str(aliases))
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    written = cache.render_all([(entry, soundfont, 0)], progress=False)[0]
+    for name in (soundfont.name, soundfont.name.lower(), soundfont.name.upper(), "MyPiano",
+                 "mypiano", str(aliases / f"MyPiano{soundfont.path.suffix}"), str(soundfont.path)):
+        assert cache.path_for(entry, name, 0) == written, name
+        assert cache.is_cached(entry, name, 0), name
+
+
+def test_set_epoch_reaches_persistent_workers(dataset_parts):
+    dataset = make_dataset(dataset_parts, n_windows=4, window_n_samples=32 * HOP,
+                           augmentation=Augmentation.none())
+    expected = {}
+    for epoch in (0, 1, 2):
+        dataset.set_epoch(epoch)
+        expected[epoch] = torch.stack([dataset[i]["audio"] for i in range(4)])
+    assert not torch.equal(expected[0], expected[1]) and not torch.equal(expected[1], expected[2])
+    loader = torch.utils.data.DataLoader(dataset, batch_size=2, num_workers=2, persistent_workers=True)
+    for epoch in (0, 1, 2, 1):
+        dataset.set_epoch(epoch)
+        got = torch.cat([batch["audio"] for batch in loader])
+        assert torch.equal(got, expected[epoch]), epoch
+
+
+def test_context_is_the_real_audio_around_the_window(dataset_parts):
+    cache, entries, soundfonts = dataset_parts
+    context = 100 * HOP                                  # longer than some start frames
+    plain = make_dataset(dataset_parts, n_windows=30, window_n_samples=32 * HOP,
+                         augmentation=Augmentation.none())
+    wide = make_dataset(dataset_parts, n_windows=30, window_n_samples=32 * HOP,
+                        augmentation=Augmentation.none(), context_n_samples=context)
+    with pytest.raises(ValueError):
+        make_dataset(dataset_parts, context_n_samples=HOP + 1)
+    saw_left_zeros = False
+    for i in range(30):
+        a, b = plain[i], wide[i]
+        assert b["audio"].shape == (context + 32 * HOP + context,)
+        assert torch.equal(b["audio"][context:context + 32 * HOP], a["audio"])
+        assert all(torch.equal(a[k], b[k]) for k in a if k != "audio")     # same targets
+        window = wide.window(i)
+        full = cache.load(entries[window.piece], soundfonts[0], window.rendition.program)
+        padded = np.concatenate([np.zeros(context, np.float32), full, np.zeros(context + 32 * HOP, np.float32)])
+        np.testing.assert_array_equal(window.clean_audio,
+                                      padded[window.start_sample:window.start_sample + 2 * context + 32 * HOP])
+        if window.start_sample < context:
+            saw_left_zeros = True
+            assert not np.any(window.clean_audio[:context - window.start_sample])
+    assert saw_left_zeros
+
+
+def test_augmentation_applies_to_the_context_too(dataset_parts):
+    everything = Augmentation(gain_probability=1.0, eq_probability=1.0, reverb_probability=1.0,
+                              noise_probability=1.0)
+    wide = make_dataset(dataset_parts, n_windows=2, window_n_samples=32 * HOP,
+                        augmentation=everything, context_n_samples=8 * HOP)
+    window = wide.window(1)
+    assert window.audio.shape == window.clean_audio.shape == (48 * HOP,)
+    edge = slice(0, 8 * HOP)
+    assert not np.array_equal(window.audio[edge], window.clean_audio[edge])
+
+
+@pytest.fixture
+def maps_recording(tmp_path):
+    from fasolfa.corpus import MapsRecording
+    rate = 16000
+    time_s = np.arange(3 * rate) / rate
+    tone = (0.5 * np.sin(2 * np.pi * 440.0 * time_s) * (time_s > 1.0)).astype(np.float32)
+    audio = tmp_path / "maps" / "MAPS_MUS-test_AkPnBcht.flac"
+    audio.parent.mkdir()
+    soundfile.write(audio, tone, rate)
+    notes = tmp_path / "maps" / "MAPS_MUS-test_AkPnBcht.tsv"
+    notes.write_text("# onset,offset,note,velocity\n1.0\t2.5\t69\t80\n")
+    return MapsRecording(audio, notes, "train", 3.0, "AkPnBcht", "test")
+
+
+def test_maps_recordings_become_resampled_pieces_without_pedal(maps_recording, cache, monkeypatch):
+    pieces = data.maps_pieces([maps_recording], cache, progress=False)
+    piece = pieces[0]
+    assert not piece.has_pedal and piece.n_samples == 3 * SR
+    flac = piece.renditions[0].audio_path
+    assert flac.parent == cache.cache_dir / "maps" and soundfile.info(flac).samplerate == SR
+    audio = data.read_flac(flac)
+    spectrum = np.abs(np.fft.rfft(audio[int(1.5 * SR):int(2.5 * SR)]))
+    assert np.fft.rfftfreq(SR, 1 / SR)[np.argmax(spectrum)] == pytest.approx(440.0, abs=1.0)
+    assert np.max(np.abs(audio[: int(0.9 * SR)])) < 1e-3          # a real resampler: no ringing
+    notes, pedal, _ = data.read_notes(piece.notes_path)
+    assert notes.pitch.tolist() == [69] and notes.velocity.tolist() == [80] and len(pedal) == 0
+    # a second call only reads the cache
+    monkeypatch.setattr(soundfile, "write", lambda *a, **k: pytest.fail("wrote again"))
+    assert data.maps_pieces([maps_recording], cache, progress=False) == pieces
+
+
+def test_maps_windows_say_their_pedal_is_unknown(maps_recording, dataset_parts, cache):
+    maps = data.maps_pieces([maps_recording], cache, progress=False)
+    rendered = make_dataset(dataset_parts).pieces
+    dataset = data.WindowDataset(maps + rendered, 24, window_n_samples=32 * HOP,
+                                 augmentation=Augmentation.none())
+    known = {}
+    for i in range(24):
+        item, window = dataset[i], dataset.window(i)
+        assert item["pedal_known"].shape == () and item["pedal_known"].dtype == torch.float32
+        known[window.piece == 0] = float(item["pedal_known"])
+        if window.piece == 0:                       # MAPS: notes as annotated, no sustain
+            assert not item["pedal"].any()
+            frames = window.start_s + np.arange(dataset.n_frames) * HOP / SR
+            sounding = (frames >= 1.0 - HOP / SR / 2) & (frames < 2.5 - HOP / SR / 2)
+            np.testing.assert_array_equal(item["note"][69 - 21].numpy() > 0, sounding)
+    assert known == {True: 0.0, False: 1.0}
+
+
+def test_missing_maps_audio_is_a_one_line_error(maps_recording, cache):
+    maps_recording.audio_path.write_bytes(b"not audio at all")
+    with pytest.raises(FasolfaError) as error:
+        data.maps_pieces([maps_recording], cache, progress=False)
+    assert one_line(error).startswith(f"{maps_recording.audio_path}: not an audio file")

@@ -1,6 +1,8 @@
 """Tests for fasolfa.midi: reading, writing, sustain, frame targets. Every MIDI is built here."""
 from __future__ import annotations
 
+import warnings
+
 import mido
 import numpy as np
 import pytest
@@ -142,6 +144,37 @@ def test_restruck_pitch_ends_the_sounding_note(tmp_path):
     assert notes.velocity.tolist() == [50, 90]
 
 
+def test_note_off_at_a_restrike_ends_the_earlier_note_as_pretty_midi_does(tmp_path):
+    # a key re-struck while held: the note-off at the re-strike's tick releases the first strike
+    events = [(0, mido.Message("note_on", note=60, velocity=50)),
+              (480, mido.Message("note_on", note=60, velocity=90)),
+              (480, mido.Message("note_off", note=60)),
+              (960, mido.Message("note_off", note=60))]
+    path = save_tracks(tmp_path / "restrike.mid", [events])
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                # nothing is dropped
+        performance = read_midi(path)
+    assert performance.n_dropped_notes == 0
+    np.testing.assert_allclose(performance.notes.onset_s, [0.0, 0.5])
+    np.testing.assert_allclose(performance.notes.offset_s, [0.5, 1.0])
+    assert performance.notes.velocity.tolist() == [50, 90]
+    import pretty_midi
+    reference = sorted((n.start, n.end) for n in pretty_midi.PrettyMIDI(str(path)).instruments[0].notes)
+    np.testing.assert_allclose(reference, np.c_[performance.notes.onset_s, performance.notes.offset_s])
+
+
+def test_note_on_and_off_at_one_tick_is_still_a_zero_length_note(tmp_path):
+    events = [(0, mido.Message("note_on", note=60, velocity=50)),
+              (480, mido.Message("note_off", note=60)),
+              (600, mido.Message("note_on", note=60, velocity=70)),     # not a re-strike: key up
+              (600, mido.Message("note_off", note=60)),
+              (700, mido.Message("note_on", note=62, velocity=70)),
+              (800, mido.Message("note_off", note=62))]
+    with pytest.warns(UserWarning, match="dropped 1 zero-length"):
+        performance = read_midi(save_tracks(tmp_path / "zero.mid", [events]))
+    assert performance.notes.pitch.tolist() == [60, 62]
+
+
 def test_reversed_and_zero_length_notes_are_dropped_from_arrays():
     notes = Notes.from_arrays([0.0, 1.0, 2.0], [0.5, 1.0, 1.5], [60, 61, 62])
     clean, n_dropped = notes.drop_invalid()
@@ -243,17 +276,38 @@ def test_very_short_note_fills_one_frame_and_out_of_range_pitches_are_ignored():
 
 
 def test_window_targets_equal_a_slice_of_the_whole_piece():
+    """Over 300 random pieces, pedals and start frames (frame 0 and frames where a pedal is
+    pressed or released included), a window's targets are the whole piece's targets sliced."""
+    fps = config.FRAMES_PER_SECOND
     rng = np.random.default_rng(1)
-    notes = random_notes(rng, 100, 10.0)
-    pedal = Pedal.from_arrays([1.0, 4.0], [2.5, 7.0])
-    n_frames_total = int(11 * config.FRAMES_PER_SECOND)
-    whole = notes_to_targets(notes, pedal, n_frames_total)
-    start_frame, n_frames = 300, 172
-    window = notes_to_targets(notes_in_window(notes, 0, 11), pedal, n_frames,
-                              start_s=start_frame / config.FRAMES_PER_SECOND)
-    for name, array in window.as_dict().items():
-        expected = whole.as_dict()[name][..., start_frame:start_frame + n_frames]
-        np.testing.assert_array_equal(array, expected, err_msg=name)
+    n_frames_total, n_frames = int(12 * fps), 173
+    for case in range(300):
+        notes = random_notes(rng, int(rng.integers(0, 60)), 10.0)
+        # pedal presses and releases on frame centres (exact) or anywhere (rounded)
+        edges = np.sort(rng.choice(n_frames_total - 20, size=2 * int(rng.integers(1, 6)), replace=False))
+        edges_s = edges / fps + (rng.uniform(-0.49, 0.49, len(edges)) / fps if case % 2 else 0.0)
+        pedal = Pedal.from_arrays(edges_s[0::2], edges_s[1::2])
+        whole = notes_to_targets(notes, pedal, n_frames_total)
+        last_start = n_frames_total - n_frames
+        candidates = [0, int(rng.integers(last_start + 1))] + [e for e in edges.tolist() if e <= last_start]
+        start_frame = int(rng.choice(candidates))
+        start_s = start_frame / fps
+        frame_s = 1 / fps
+        end_s = start_s + n_frames * frame_s
+        mask = (pedal.offset_s > start_s - frame_s) & (pedal.onset_s < end_s + frame_s)
+        window = notes_to_targets(notes_in_window(notes, start_s - frame_s, end_s + frame_s),
+                                  Pedal(pedal.onset_s[mask], pedal.offset_s[mask], pedal.channel[mask]),
+                                  n_frames, start_s=start_s)
+        for name, array in window.as_dict().items():
+            expected = whole.as_dict()[name][..., start_frame:start_frame + n_frames]
+            np.testing.assert_array_equal(array, expected, err_msg=f"case {case}: {name} at frame {start_frame}")
+
+
+def test_pedal_released_on_a_windows_first_frame_is_an_offset():
+    pedal = Pedal.from_arrays([0.0], [100 / config.FRAMES_PER_SECOND])
+    targets = notes_to_targets(Notes.empty(), pedal, n_frames=20, start_s=100 / config.FRAMES_PER_SECOND)
+    assert np.flatnonzero(targets.pedal_offset).tolist() == [0]
+    assert targets.pedal.sum() == 0
 
 
 def test_pedal_targets():

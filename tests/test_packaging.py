@@ -29,3 +29,17 @@ def test_environment_yml_pip_section_carries_the_same_pins():
 def test_console_script_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["scripts"]["fasolfa"] == "fasolfa.cli:main"
+
+
+def test_augment_and_plots_import_without_torch_or_fluidsynth():
+    import subprocess
+    import sys
+    code = ("import sys, fasolfa.augment, fasolfa.plots; "
+            "heavy = [m for m in ('torch', 'fluidsynth', 'fasolfa.synth', 'fasolfa.data') if m in sys.modules]; "
+            "assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_no_file_points_to_a_document_outside_the_repository():
+    for path in [*ROOT.glob("fasolfa/*.py"), ROOT / "README.md"]:
+        assert "DESIGN.md" not in path.read_text(), path

@@ -29,6 +29,7 @@ from bench_render import piano_like_performance  # noqa: E402
 
 from common import busy_warning, machine_info, write_report
 from fasolfa import config, data, synth  # noqa: E402
+from fasolfa.augment import Augmentation  # noqa: E402
 from fasolfa.midi import apply_sustain, notes_in_window, notes_to_targets, write_midi  # noqa: E402
 
 
@@ -78,7 +79,7 @@ def main() -> int:
 
         plain = data.WindowDataset.from_cache(cache, midi_paths, soundfonts, (0,), args.windows,
                                               seed=0, progress=False, render_missing=False,
-                                              augmentation=data.Augmentation.none())
+                                              augmentation=Augmentation.none())
         augmented = data.WindowDataset.from_cache(cache, midi_paths, soundfonts, (0,), args.windows,
                                                   seed=0, progress=False, render_missing=False)
         # the same windows' positions, for the references

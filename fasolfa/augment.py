@@ -1,0 +1,168 @@
+"""Audio augmentation of training windows: gain, EQ, reverb and noise (numpy and scipy only).
+
+Explained in ``notebooks/04_rendering_a_dataset.ipynb``.
+
+:class:`Augmentation` says which effects a window gets and draws their parameters from a
+``numpy.random.Generator``; :func:`augment` applies drawn parameters to an audio array.
+This module needs neither torch nor FluidSynth, so :mod:`fasolfa.plots` may import it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.fft
+
+from fasolfa import config
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """How windows are changed before training. Each effect is applied with its probability;
+    its parameters are drawn uniformly from the given ``(low, high)`` ranges.
+
+    * gain: ``gain_db``;
+    * EQ: a spectral tilt (``eq_tilt_db_per_octave`` around 1 kHz), a low shelf below
+      ``eq_low_hz`` and a high shelf above ``eq_high_hz`` (``eq_shelf_db`` each), at most
+      ``eq_max_db`` either way, applied as a zero-phase FFT filter;
+    * reverb: convolution with exponentially decaying noise (``reverb_rt60_s``: time to decay by
+      60 dB), mixed in at ``reverb_wet`` (0 dry .. 1 wet);
+    * noise: white or pink noise at ``noise_snr_db`` below the window's RMS.
+
+    Choosing the soundfont and program is done by :class:`WindowDataset` (each window picks
+    one of its piece's renditions). ``Augmentation.none()`` changes nothing (validation).
+    Explained in notebooks/04_rendering_a_dataset.ipynb.
+    """
+
+    gain_probability: float = 1.0
+    gain_db: tuple[float, float] = (-18.0, 6.0)
+    eq_probability: float = 0.5
+    eq_tilt_db_per_octave: tuple[float, float] = (-2.0, 2.0)
+    eq_shelf_db: tuple[float, float] = (-9.0, 9.0)
+    eq_low_hz: tuple[float, float] = (80.0, 400.0)
+    eq_high_hz: tuple[float, float] = (2000.0, 8000.0)
+    eq_max_db: float = 15.0
+    reverb_probability: float = 0.3
+    reverb_rt60_s: tuple[float, float] = (0.2, 1.5)
+    reverb_wet: tuple[float, float] = (0.05, 0.4)
+    noise_probability: float = 0.3
+    noise_snr_db: tuple[float, float] = (15.0, 45.0)
+
+    @classmethod
+    def none(cls) -> "Augmentation":
+        """No augmentation at all (for validation and tests)."""
+        return cls(gain_probability=0.0, eq_probability=0.0, reverb_probability=0.0,
+                   noise_probability=0.0)
+
+    def draw(self, rng: np.random.Generator) -> dict:
+        """Draw one window's augmentation parameters (``None`` for effects not applied).
+
+        Every value is drawn whatever the probabilities, so changing one probability does not
+        change the others' draws."""
+        uniform = lambda bounds: float(rng.uniform(*bounds))  # noqa: E731
+        applied = rng.random(4) < np.array([self.gain_probability, self.eq_probability,
+                                            self.reverb_probability, self.noise_probability])
+        gain = uniform(self.gain_db)
+        eq = {"tilt_db_per_octave": uniform(self.eq_tilt_db_per_octave),
+              "low_shelf_db": uniform(self.eq_shelf_db), "low_hz": uniform(self.eq_low_hz),
+              "high_shelf_db": uniform(self.eq_shelf_db), "high_hz": uniform(self.eq_high_hz)}
+        reverb = {"rt60_s": uniform(self.reverb_rt60_s), "wet": uniform(self.reverb_wet),
+                  "seed": int(rng.integers(2 ** 31))}
+        noise = {"snr_db": uniform(self.noise_snr_db), "color": ("white", "pink")[int(rng.integers(2))],
+                 "seed": int(rng.integers(2 ** 31))}
+        return {"gain_db": gain if applied[0] else None, "eq": eq if applied[1] else None,
+                "reverb": reverb if applied[2] else None, "noise": noise if applied[3] else None}
+
+    @property
+    def reverb_max_samples(self) -> int:
+        """Longest impulse response (so the audio needed before a window), in samples."""
+        return 0 if self.reverb_probability <= 0 else int(np.ceil(self.reverb_rt60_s[1] * config.SAMPLE_RATE))
+
+
+def eq_gain_db(frequencies_hz: np.ndarray, tilt_db_per_octave: float, low_shelf_db: float,
+               low_hz: float, high_shelf_db: float, high_hz: float,
+               max_db: float = 15.0) -> np.ndarray:
+    """Gain in dB of the augmentation EQ at ``frequencies_hz`` (smooth shelves, one octave wide).
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
+    octaves = np.log2(np.maximum(frequencies_hz, 1.0) / 1000.0)
+    low = 1.0 / (1.0 + np.exp(4.0 * (np.log2(np.maximum(frequencies_hz, 1.0) / low_hz))))
+    high = 1.0 / (1.0 + np.exp(-4.0 * (np.log2(np.maximum(frequencies_hz, 1.0) / high_hz))))
+    gain_db = tilt_db_per_octave * octaves + low_shelf_db * low + high_shelf_db * high
+    return np.clip(gain_db, -max_db, max_db)
+
+
+def apply_eq(audio: np.ndarray, sample_rate: int = config.SAMPLE_RATE, max_db: float = 15.0,
+             **eq) -> np.ndarray:
+    """Filter ``audio`` (shape ``(n_samples,)``) with :func:`eq_gain_db`: zero phase, applied
+    to the window's FFT (a circular filter; the smooth curve's response lasts a few ms).
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
+    n_fft = len(audio)
+    spectrum = scipy.fft.rfft(np.asarray(audio, np.float32), n_fft)
+    frequencies_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    spectrum *= (10.0 ** (eq_gain_db(frequencies_hz, max_db=max_db, **eq) / 20.0)).astype(np.float32)
+    return scipy.fft.irfft(spectrum, n_fft)[:len(audio)].astype(np.float32)
+
+
+def reverb_impulse_response(rt60_s: float, seed: int, sample_rate: int = config.SAMPLE_RATE) -> np.ndarray:
+    """A synthetic room: Gaussian noise decaying by 60 dB over ``rt60_s`` seconds, unit energy.
+    Shape ``(round(rt60_s * sample_rate),)``.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
+    n_samples = max(int(round(rt60_s * sample_rate)), 1)
+    time_s = np.arange(n_samples) / sample_rate
+    envelope = 10.0 ** (-3.0 * time_s / rt60_s)            # -60 dB at rt60_s
+    noise = np.random.default_rng(seed).standard_normal(n_samples) * envelope
+    return (noise / np.sqrt(np.sum(noise ** 2))).astype(np.float32)
+
+
+def _colored_noise(n_samples: int, color: str, seed: int) -> np.ndarray:
+    white = np.random.default_rng(seed).standard_normal(n_samples, dtype=np.float32)
+    if color == "pink":                # 1/f power: divide the amplitude spectrum by sqrt(f)
+        n_fft = scipy.fft.next_fast_len(n_samples, real=True)
+        spectrum = scipy.fft.rfft(white, n_fft)
+        spectrum[1:] /= np.sqrt(np.arange(1, len(spectrum), dtype=np.float32))
+        spectrum[0] = 0
+        white = scipy.fft.irfft(spectrum, n_fft)[:n_samples]
+    return (white / np.sqrt(np.mean(white.astype(np.float64) ** 2))).astype(np.float32)
+
+
+def _reverberate(audio: np.ndarray, response: np.ndarray, preroll: np.ndarray | None) -> np.ndarray:
+    """The last ``len(audio)`` samples of ``concat(preroll, audio) * response`` (convolution),
+    with silence before ``preroll``. A circular FFT convolution over just the needed span
+    suffices: wrap-around only reaches outputs earlier than ``len(response) - 1`` samples."""
+    n_history = len(response) - 1
+    before = np.zeros(0, np.float32)
+    if preroll is not None and n_history:
+        before = np.asarray(preroll[max(len(preroll) - n_history, 0):], np.float32)
+    source = np.concatenate([np.zeros(n_history - len(before), np.float32), before, audio])
+    n_fft = scipy.fft.next_fast_len(len(source), real=True)
+    wet = scipy.fft.irfft(scipy.fft.rfft(source, n_fft) * scipy.fft.rfft(response, n_fft), n_fft)
+    return wet[n_history:n_history + len(audio)].astype(np.float32)
+
+
+def augment(audio: np.ndarray, params: dict, sample_rate: int = config.SAMPLE_RATE,
+            eq_max_db: float = 15.0, preroll: np.ndarray | None = None) -> np.ndarray:
+    """Apply drawn augmentation ``params`` (see :meth:`Augmentation.draw`) to a window.
+
+    Order: reverb (fed by ``preroll``, the audio just before the window, so notes struck
+    earlier ring into it), EQ, gain, noise. Returns float32 of the same shape as ``audio``.
+    Explained in notebooks/04_rendering_a_dataset.ipynb.
+    """
+    out = audio.astype(np.float32, copy=True)
+    if params.get("reverb"):
+        response = reverb_impulse_response(params["reverb"]["rt60_s"], params["reverb"]["seed"],
+                                           sample_rate)
+        wet = _reverberate(out, response, preroll)
+        dry_rms = np.sqrt(np.mean(out ** 2)) + 1e-12
+        wet_rms = np.sqrt(np.mean(wet ** 2)) + 1e-12
+        mix = params["reverb"]["wet"]
+        out = ((1 - mix) * out + mix * wet * (dry_rms / wet_rms)).astype(np.float32)
+    if params.get("eq"):
+        out = apply_eq(out, sample_rate, max_db=eq_max_db, **params["eq"])
+    if params.get("gain_db") is not None:
+        out *= np.float32(10.0 ** (params["gain_db"] / 20.0))
+    if params.get("noise"):
+        signal_rms = max(float(np.sqrt(np.mean(out ** 2))), 1e-4)   # silence: noise at -80 dBFS-ish
+        noise_rms = signal_rms / 10.0 ** (params["noise"]["snr_db"] / 20.0)
+        out += np.float32(noise_rms) * _colored_noise(len(out), params["noise"]["color"],
+                                                      params["noise"]["seed"])
+    return out
