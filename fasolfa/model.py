@@ -190,3 +190,28 @@ def probabilities(logits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def layer_table(model: nn.Module, seconds: float = 10.0) -> list[dict]:
+    """Per top-level layer: trainable parameters and forward MFLOPs per second of audio
+    (counted with ``torch.utils.flop_counter.FlopCounterMode`` on ``seconds`` of HCQT frames;
+    a multiply-add counts 2). The last row, ``"total"``, sums them. Explained in notebook 05."""
+    from torch.utils.flop_counter import FlopCounterMode
+    n_frames = int(round(seconds * config.FRAMES_PER_SECOND))
+    hcqt = torch.zeros(1, model.model_config.n_harmonics, config.N_CONTOUR_BINS, n_frames)
+    was_training = model.training
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False, depth=2) as counter:
+        model(hcqt)
+    model.train(was_training)
+    flops = counter.get_flop_counts()
+    prefix = type(model).__name__
+    rows = []
+    for name, child in model.named_children():
+        rows.append({"layer": name, "parameters": count_parameters(child),
+                     "mflops_per_s": sum(flops.get(f"{prefix}.{name}", {}).values()) / 1e6 / seconds})
+    for name, parameter in model.named_parameters(recurse=False):
+        rows.append({"layer": name, "parameters": parameter.numel(), "mflops_per_s": 0.0})
+    rows.append({"layer": "total", "parameters": count_parameters(model),
+                 "mflops_per_s": sum(flops.get(prefix, {}).values()) / 1e6 / seconds})
+    return rows

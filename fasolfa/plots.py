@@ -440,3 +440,27 @@ def plot_harmonic_columns(stack, frame, harmonics, freqs_hz, ax=None, *, marks_h
     ax.set_xlabel("output bin (fundamental's note, Hz)")
     ax.set_ylabel("channel (log magnitude, offset)")
     return ax
+
+
+def plot_training_curves(train_rows: list[dict], validation_rows: list[dict], axes=None):
+    """Training losses per head and validation F1 scores against the step (rows from a run's
+    ``log.csv`` and ``validation.csv``, see :func:`fasolfa.train.read_log`). Returns the figure.
+    Explained in notebooks/06_training.ipynb."""
+    import matplotlib.pyplot as plt
+    if axes is None:
+        figure, axes = plt.subplots(1, 2, figsize=(11, 3.6))
+    else:
+        figure = axes[0].figure
+    steps = [row["step"] for row in train_rows]
+    for name in sorted({k for row in train_rows for k in row if k.startswith("loss_")}):
+        axes[0].plot(steps, [row.get(name, np.nan) for row in train_rows], label=name[5:], lw=1)
+    axes[0].set(xlabel="step", ylabel="loss", yscale="log", title="training losses")
+    axes[0].legend(fontsize=7, ncol=2)
+    if validation_rows:
+        v_steps = [row["step"] for row in validation_rows]
+        for name in sorted({k for row in validation_rows for k in row if k.endswith(("onset_f1", "frame_f1"))}):
+            axes[1].plot(v_steps, [row.get(name, np.nan) for row in validation_rows], marker=".", label=name)
+        axes[1].legend(fontsize=7)
+    axes[1].set(xlabel="step", ylabel="F1", ylim=(0, 1), title="validation (mean over excerpts)")
+    figure.tight_layout()
+    return figure

@@ -139,3 +139,14 @@ def test_hcqt_with_context_equals_frames_of_the_whole_recording():
     with torch.no_grad():
         bare = hcqt(torch.from_numpy(np.ascontiguousarray(audio[start_frame * hop:(start_frame + n_frames - 1) * hop])[None]))[0]
     assert float(((bare - reference).abs()[loud] * 80).max()) > 1.0
+
+
+def test_layer_table_adds_up():
+    from fasolfa.model import layer_table
+    net = FasolfaNet()
+    rows = layer_table(net, seconds=2.0)
+    total = rows[-1]
+    assert total["layer"] == "total"
+    assert sum(r["parameters"] for r in rows[:-1]) == total["parameters"] == count_parameters(net)
+    assert sum(r["mflops_per_s"] for r in rows[:-1]) == pytest.approx(total["mflops_per_s"], rel=1e-6)
+    assert 0 < total["mflops_per_s"] < 250        # several times cheaper than Basic Pitch (~500)

@@ -1,0 +1,588 @@
+"""Training: losses, optimiser and schedule, validation with real note metrics, early stopping,
+atomic checkpoints with exact resume, a CSV log and its curves.
+
+Explained in notebooks/06_training.ipynb.
+
+:func:`train` runs the whole loop from a :class:`TrainConfig`. The run's folder
+(``TrainConfig.run_dir``) holds ``config.json``, ``state.pt`` (model, optimiser, schedule, step,
+best score: everything needed to resume), ``best.pt`` (the best weights so far, the shipped
+format, see :func:`save_weights`), ``log.csv`` (one row per logged step, one per validation)
+and ``curves.png``. Killed at any moment (``kill -9`` included), the next call with the same
+config resumes from the last ``state.pt`` and computes exactly the same steps: window ``i`` of
+epoch ``e`` is a fixed function of ``(seed, e, i)`` (:class:`fasolfa.data.WindowDataset`), and
+the state holds every random generator the loop uses.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fasolfa import config
+from fasolfa.atomic import atomic_write
+from fasolfa.errors import FasolfaError
+from fasolfa.hcqt import HCQT
+from fasolfa.model import FasolfaNet, ModelConfig, count_parameters
+
+TARGET_NAMES = ("contour", "note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a training run depends on (saved as the run's ``config.json``).
+
+    Explained in notebooks/06_training.ipynb.
+    """
+
+    run_dir: str = str(config.cache_dir() / "runs" / "default")
+    steps: int = 20000                  # optimiser steps in all
+    batch_size: int = 8                 # windows per step
+    window_n_hops: int = config.WINDOW_N_HOPS   # window length in hops (its frames: one more): ~2 s
+    learning_rate: float = 2e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 300
+    seed: int = 0
+    device: str = "auto"                # "auto": cuda when available, else cpu
+    workers: int = 1                    # DataLoader worker processes
+    threads: int = 0                    # torch threads in the main process (0: torch's default)
+    # data
+    data: str = "corpus"                # "corpus" (../shared/data) or "example" (the shipped phrase: CI)
+    soundfonts: tuple = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite")
+    programs: tuple = (0, 1, 2, 3)      # General MIDI's acoustic piano family
+    train_hours: float = 3.0            # MIDI hours sampled from the train split (each rendered with every preset)
+    use_maps: bool = True               # add the MAPS train recordings (no pedal labels)
+    maps_share: float = 0.25            # share of windows drawn from MAPS when it is used
+    augment: bool = True
+    render_workers: int = 2
+    # validation
+    validate_every: int = 500           # steps
+    validation_pieces: int = 8          # validation-split performances (each rendered by every soundfont)
+    validation_seconds: float = 30.0    # first seconds of each validation piece / MAPS recording
+    maps_validation: bool = True
+    patience: int = 8                   # validations without improvement before stopping early
+    checkpoint_every_s: float = 300.0   # seconds between state.pt saves (and at every validation)
+    log_every: int = 25
+    model: dict = field(default_factory=lambda: ModelConfig().to_dict())
+    loss_weights: dict = field(default_factory=lambda: {
+        "contour": 1.0, "note": 1.0, "onset": 1.0, "velocity": 1.0, "pedal": 0.5,
+        "pedal_onset": 0.5, "pedal_offset": 0.5})
+    onset_positive_weight: float = 20.0  # BCE weight of onset frames (about 1 cell in 1000) against the rest
+    label_smoothing: float = 0.05
+
+    @property
+    def window_n_samples(self) -> int:
+        return self.window_n_hops * config.HOP_LENGTH
+
+    def to_dict(self) -> dict:
+        values = asdict(self)
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "TrainConfig":
+        known = {k: tuple(v) if k in ("soundfonts", "programs") else v
+                 for k, v in values.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def pick_device(device: str = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise FasolfaError("--device cuda: no CUDA device is available here")
+    return torch.device(device)
+
+
+# --- losses --------------------------------------------------------------------------------
+
+def smoothed(targets: torch.Tensor, amount: float) -> torch.Tensor:
+    """Label smoothing toward 0.5: ``t (1 - amount) + amount / 2``."""
+    return targets * (1 - amount) + amount / 2 if amount else targets
+
+
+def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg: TrainConfig) -> dict[str, torch.Tensor]:
+    """Per-head losses (scalars) for one batch. Explained in notebooks/06_training.ipynb.
+
+    * ``contour``, ``note``: binary cross-entropy against the (soft) frame targets;
+    * ``onset``: the same, onset cells weighted ``onset_positive_weight`` (about 1 cell in 1000
+      is an onset: unweighted, their share of the loss is so small that the head stays near
+      "no" — on one window, 300 steps left every onset at 0.34 with weight 5 and at 0.95 with 20);
+    * ``velocity``: squared error of ``sigmoid(logit)`` against ``velocity / 127``, only at onset
+      frames (elsewhere the target means nothing);
+    * ``pedal``, ``pedal_onset``, ``pedal_offset``: cross-entropy, masked where the window's
+      source has no pedal annotation (``pedal_known`` = 0, the MAPS recordings).
+    """
+    bce = nn.functional.binary_cross_entropy_with_logits
+    s = cfg.label_smoothing
+    out = {"contour": bce(logits["contour"], smoothed(batch["contour"], s)),
+           "note": bce(logits["note"], smoothed(batch["note"], s))}
+    onset = batch["onset"]
+    weight = 1.0 + (cfg.onset_positive_weight - 1.0) * onset
+    out["onset"] = bce(logits["onset"], smoothed(onset, s), weight=weight)
+    mask = onset > 0.5                                                   # (B, 88, T)
+    if mask.any():
+        error = (torch.sigmoid(logits["velocity"]) - batch["velocity"]) ** 2
+        out["velocity"] = error[mask].mean()
+    else:
+        out["velocity"] = logits["velocity"].sum() * 0.0
+    known = batch.get("pedal_known", torch.ones(onset.shape[0], device=onset.device))[:, None]   # (B, 1)
+    n_known = known.sum() * logits["pedal"].shape[-1]
+    for name in ("pedal", "pedal_onset", "pedal_offset"):
+        per_frame = bce(logits[name], smoothed(batch[name], s), reduction="none")     # (B, T)
+        if name != "pedal":
+            per_frame = per_frame * (1.0 + (cfg.onset_positive_weight - 1.0) * batch[name])
+        out[name] = (per_frame * known).sum() / n_known.clamp(min=1.0)
+    return out
+
+
+def total_loss(parts: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:
+    return sum(weights.get(name, 1.0) * value for name, value in parts.items())
+
+
+# --- the learning-rate schedule ------------------------------------------------------------
+
+def learning_rate_factor(step: int, warmup_steps: int, total_steps: int) -> float:
+    """Linear warm-up, then a cosine decay to 5 % of the peak at ``total_steps``."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# --- checkpoints -----------------------------------------------------------------------------
+
+def save_weights(path: str | Path, model: FasolfaNet, metadata: dict | None = None) -> Path:
+    """The shipped checkpoint format: float32 weights, the model config, and ``metadata``
+    (step, scores, data, ...), written atomically. Load with :func:`load_weights`."""
+    payload = {"format": "fasolfa-weights-1", "model_config": model.model_config.to_dict(),
+               "state_dict": {k: v.detach().float().cpu() for k, v in model.state_dict().items()},
+               "metadata": metadata or {}}
+    return atomic_write(Path(path), lambda temporary: torch.save(payload, temporary))
+
+
+def load_weights(path: str | Path, device: str | torch.device = "cpu") -> tuple[FasolfaNet, dict]:
+    """``(model in eval mode, metadata)`` from a :func:`save_weights` file.
+
+    Raises :class:`FasolfaError` naming the file when it is missing, not a fasolfa checkpoint,
+    or holds weights of another shape.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FasolfaError(f"{path}: no such checkpoint")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:
+        raise FasolfaError(f"{path}: not a fasolfa checkpoint ({type(error).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != "fasolfa-weights-1":
+        raise FasolfaError(f"{path}: not a fasolfa checkpoint (no fasolfa-weights-1 header)")
+    try:
+        model = FasolfaNet(ModelConfig.from_dict(payload["model_config"]))
+        model.load_state_dict(payload["state_dict"])
+    except (KeyError, TypeError, ValueError, RuntimeError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        raise FasolfaError(f"{path}: checkpoint does not fit the network ({first_line})") from None
+    return model.to(device).eval(), payload.get("metadata", {})
+
+
+def _rng_state() -> dict:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+# --- data ------------------------------------------------------------------------------------
+
+def sample_entries(entries, hours: float, seed: int):
+    """A random sample of corpus entries (fixed by ``seed``) adding up to about ``hours``."""
+    order = np.random.default_rng(seed).permutation(len(entries))
+    chosen, total_s = [], 0.0
+    for index in order:
+        if total_s >= hours * 3600:
+            break
+        chosen.append(entries[int(index)])
+        total_s += entries[int(index)].duration_s
+    return chosen
+
+
+def build_training_data(cfg: TrainConfig, progress: bool = True):
+    """The training :class:`torch.utils.data.Dataset`: windows of the sampled MIDI corpus rendered
+    with every soundfont and program (and, with ``use_maps``, windows of the MAPS train
+    recordings), each with ``CONTEXT_N_SAMPLES`` of audio context. ``cfg.data == "example"``
+    uses the shipped example phrase instead (seconds of data: CI and QUICK notebooks).
+    Explained in notebooks/06_training.ipynb."""
+    from fasolfa import augment, corpus, data
+    cache = data.RenderCache()
+    if cfg.data == "example":
+        entries = [config.EXAMPLES_DIR / "phrase.mid"]
+    else:
+        midi_corpus = corpus.MidiCorpus.from_split_csv()
+        entries = sample_entries(midi_corpus.split("train").entries, cfg.train_hours, cfg.seed)
+    augmentation = augment.Augmentation() if cfg.augment else augment.Augmentation.none()
+    windows_per_epoch = max(cfg.validate_every, 1) * cfg.batch_size
+    common = dict(augmentation=augmentation, window_n_samples=cfg.window_n_samples,
+                  context_n_samples=config.CONTEXT_N_SAMPLES)
+    rendered = data.WindowDataset.from_cache(cache, entries, cfg.soundfonts, cfg.programs,
+                                             n_windows=windows_per_epoch, seed=cfg.seed,
+                                             progress=progress, workers=cfg.render_workers, **common)
+    if not cfg.use_maps or cfg.data == "example":
+        return rendered
+    maps = corpus.MapsCorpus.from_csv().split("train")
+    recorded = data.WindowDataset(data.maps_pieces(maps, cache, progress=progress), windows_per_epoch,
+                                  cfg.seed + 1, **common)
+    return MixedWindows(rendered, recorded, cfg.maps_share, cfg.seed)
+
+
+class MixedWindows(torch.utils.data.Dataset):
+    """Two window datasets drawn from in a fixed proportion: item ``i`` of an epoch comes from
+    ``second`` with probability ``share`` (decided by ``(seed, epoch, i)``), else from ``first``;
+    :meth:`set_epoch` reaches both."""
+
+    def __init__(self, first, second, share: float, seed: int = 0):
+        self.first, self.second, self.share, self.seed = first, second, float(share), int(seed)
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.first.set_epoch(epoch)
+        self.second.set_epoch(epoch)
+
+    def __getitem__(self, index: int):
+        rng = np.random.default_rng([self.seed, 7, self.first.epoch, int(index)])
+        source = self.second if rng.random() < self.share else self.first
+        return source[int(index) % len(source)]
+
+
+class RangeSampler(torch.utils.data.Sampler):
+    """Indices ``start .. stop - 1`` in order (a resumed epoch starts where it stopped)."""
+
+    def __init__(self, start: int, stop: int):
+        self.start, self.stop = int(start), int(stop)
+
+    def __iter__(self):
+        return iter(range(self.start, self.stop))
+
+    def __len__(self) -> int:
+        return self.stop - self.start
+
+
+# --- validation ------------------------------------------------------------------------------
+
+@dataclass
+class ValidationItem:
+    """One validation excerpt: mono audio at ``SAMPLE_RATE`` and its reference notes and pedal."""
+
+    name: str
+    group: str                   # "rendered" (soundfonts) or "maps" (recorded pianos)
+    audio: np.ndarray            # (n_samples,)
+    notes: object                # fasolfa.midi.Notes
+    pedal: object                # fasolfa.midi.Pedal (empty where unknown)
+    has_pedal: bool = True
+
+
+def excerpt(notes, pedal, seconds: float):
+    """Notes and pedal of the first ``seconds`` (later onsets dropped, offsets cut at the end)."""
+    from fasolfa.midi import Notes, Pedal
+    keep = notes.onset_s < seconds
+    notes = Notes(notes.onset_s[keep], np.minimum(notes.offset_s[keep], seconds), notes.pitch[keep],
+                  notes.velocity[keep], notes.channel[keep])
+    down = pedal.onset_s < seconds
+    pedal = Pedal(pedal.onset_s[down], np.minimum(pedal.offset_s[down], seconds), pedal.channel[down])
+    return notes, pedal
+
+
+def build_validation(cfg: TrainConfig, progress: bool = True) -> list[ValidationItem]:
+    """The validation excerpts: the first ``validation_seconds`` of ``validation_pieces``
+    validation-split performances rendered with each training soundfont (program 0), and of
+    every MAPS validation recording. Rendered once and kept in the cache folder."""
+    from tqdm.auto import tqdm
+
+    from fasolfa import corpus, synth
+    from fasolfa.midi import Pedal, read_midi
+    items: list[ValidationItem] = []
+    seconds = cfg.validation_seconds
+    if cfg.data == "example":
+        pieces = [corpus.CorpusEntry(config.EXAMPLES_DIR / "phrase.mid", "validation", 0.0)]
+    else:
+        entries = corpus.MidiCorpus.from_split_csv().split("validation").entries
+        chosen = sample_entries(sorted(entries, key=lambda e: str(e.path)), float("inf"), cfg.seed + 11)
+        pieces, seen = [], set()
+        for entry in chosen:               # one performance per piece, as many pieces as asked
+            if entry.piece not in seen and len(pieces) < cfg.validation_pieces:
+                seen.add(entry.piece)
+                pieces.append(entry)
+    folder = config.cache_dir() / "validation"
+    jobs = [(entry, soundfont) for entry in pieces for soundfont in cfg.soundfonts]
+    for entry, soundfont in tqdm(jobs, desc="validation audio", disable=not progress):
+        performance = read_midi(entry.path)
+        notes, pedal = excerpt(performance.notes, performance.pedal, seconds)
+        key = f"{entry.path.stem}-{soundfont}-{seconds:g}s.npy"
+        path = folder / key
+        if path.is_file():
+            audio = np.load(path)
+        else:
+            audio = synth.render((notes, pedal), soundfont, 0)[:int(seconds * config.SAMPLE_RATE)]
+            atomic_write(path, lambda temporary: np.save(temporary, audio))
+        items.append(ValidationItem(f"{entry.path.stem}/{soundfont}", "rendered", audio, notes, pedal))
+    if cfg.maps_validation and cfg.data != "example":
+        from fasolfa.audio import load_audio
+        for recording in corpus.MapsCorpus.from_csv().split("validation"):
+            audio = load_audio(recording.audio_path)[:int(seconds * config.SAMPLE_RATE)]
+            notes, _ = excerpt(recording.notes(), Pedal.empty(), seconds)
+            items.append(ValidationItem(recording.audio_path.stem, "maps", audio, notes, Pedal.empty(),
+                                        has_pedal=False))
+    return items
+
+
+def validate(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], device, thresholds=None) -> dict:
+    """Mean scores per group (``rendered``, ``maps``) and overall: ``{"rendered/onset_f1": ...}``.
+    Transcribes each excerpt exactly as ``fasolfa transcribe`` does (chunks, note creation)."""
+    from fasolfa.evaluate import score
+    from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
+    from fasolfa.posteriorgrams import compute_posteriorgrams
+    from fasolfa.midi import Pedal
+    thresholds = thresholds or NoteThresholds()
+    was_training = model.training
+    model.eval()
+    per_group: dict[str, list[dict]] = {}
+    for item in items:
+        posteriors = compute_posteriorgrams(item.audio, model, hcqt, device=device)
+        notes, pedal = posteriorgrams_to_notes(posteriors, thresholds)
+        scores = score(item.notes, item.pedal, notes, pedal if item.has_pedal else Pedal.empty())
+        if not item.has_pedal:
+            scores = {name: value for name, value in scores.items() if not name.startswith("pedal")}
+        per_group.setdefault(item.group, []).append(scores)
+    model.train(was_training)
+    summary = {}
+    for group, rows in per_group.items():
+        for metric in rows[0]:
+            summary[f"{group}/{metric}_f1"] = float(np.mean([row[metric]["f1"] for row in rows]))
+    onset = [summary[f"{group}/onset_f1"] for group in per_group]
+    summary["selection"] = float(np.mean(onset)) if onset else 0.0
+    return summary
+
+
+# --- the loop --------------------------------------------------------------------------------
+
+class CsvLog:
+    """Rows appended to a CSV file (flushed at once); rows past ``keep_until_step`` from a killed
+    run are dropped when the run resumes, so the log always matches the state."""
+
+    def __init__(self, path: Path, keep_until_step: int):
+        self.path = path
+        self.columns: list[str] | None = None
+        if path.is_file():
+            with open(path, newline="") as handle:
+                rows = [row for row in csv.DictReader(handle) if int(row["step"]) <= keep_until_step]
+            if rows:
+                self.columns = list(rows[0].keys())
+            with open(path, "w", newline="") as handle:
+                if self.columns:
+                    writer = csv.DictWriter(handle, self.columns)
+                    writer.writeheader()
+                    writer.writerows(rows)
+
+    def write(self, row: dict) -> None:
+        new_file = self.columns is None
+        if new_file:
+            self.columns = list(row.keys())
+        with open(self.path, "a", newline="") as handle:
+            writer = csv.DictWriter(handle, self.columns, extrasaction="ignore")
+            if new_file:
+                writer.writeheader()
+            writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+
+
+def read_log(path: str | Path) -> list[dict]:
+    """Rows of a run's ``log.csv`` or ``validation.csv`` as dicts of floats."""
+    with open(path, newline="") as handle:
+        return [{k: float(v) for k, v in row.items() if v not in ("", None)} for row in csv.DictReader(handle)]
+
+
+def _same_run(saved: dict, wanted: dict) -> list[str]:
+    free = {"steps", "patience", "workers", "threads", "render_workers", "checkpoint_every_s", "log_every",
+            "device", "run_dir"}
+    return [k for k in wanted if k not in free and saved.get(k) != wanted.get(k)]
+
+
+def train(cfg: TrainConfig, *, progress: bool = True, stop_after_s: float | None = None,
+          training_data=None, validation_items=None) -> Path:
+    """Train (or resume) the run in ``cfg.run_dir``; returns the path of ``best.pt``.
+
+    Stops at ``cfg.steps``, after ``cfg.patience`` validations without a better selection score
+    (mean note-onset F1 over the validation groups), or after ``stop_after_s`` seconds of this
+    call (the state is saved first, so the next call resumes). ``training_data`` /
+    ``validation_items`` replace the corpus-built ones (tests, notebooks).
+    Explained in notebooks/06_training.ipynb.
+    """
+    from tqdm.auto import tqdm
+    run_dir = Path(cfg.run_dir).expanduser()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path, state_path, best_path = run_dir / "config.json", run_dir / "state.pt", run_dir / "best.pt"
+    if state_path.is_file() and config_path.is_file():
+        changed = _same_run(json.loads(config_path.read_text()), cfg.to_dict())
+        if changed:
+            raise FasolfaError(f"{config_path}: this run was started with other settings ({', '.join(changed)}); "
+                               f"use another run_dir or delete it")
+    atomic_write(config_path, lambda temporary: temporary.write_text(json.dumps(cfg.to_dict(), indent=1)))
+
+    device = pick_device(cfg.device)
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    model = FasolfaNet(ModelConfig.from_dict(cfg.model)).to(device)
+    hcqt = HCQT().to(device)
+    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    step, best, stale, elapsed_s = 0, -1.0, 0, 0.0
+    if state_path.is_file():
+        try:
+            state = torch.load(state_path, map_location="cpu", weights_only=False)
+        except Exception as error:
+            raise FasolfaError(f"{state_path}: unreadable training state ({type(error).__name__}); "
+                               f"delete it to start over") from None
+        model.load_state_dict(state["model"])
+        optimiser.load_state_dict(state["optimiser"])
+        step, best, stale, elapsed_s = state["step"], state["best"], state["stale"], state["elapsed_s"]
+        _set_rng_state(state["rng"])
+    train_log = CsvLog(run_dir / "log.csv", step)
+    validation_log = CsvLog(run_dir / "validation.csv", step)
+
+    def save_state():
+        payload = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
+                   "best": best, "stale": stale, "elapsed_s": elapsed_s, "rng": _rng_state()}
+        atomic_write(state_path, lambda temporary: torch.save(payload, temporary))
+
+    dataset = training_data if training_data is not None else build_training_data(cfg, progress)
+    items = validation_items if validation_items is not None else build_validation(cfg, progress)
+    windows_per_epoch = cfg.validate_every * cfg.batch_size
+    print(f"fasolfa train: {count_parameters(model)} parameters on {device}; step {step} of {cfg.steps}; "
+          f"{len(items)} validation excerpts; run folder {run_dir}")
+
+    started = time.perf_counter()
+    last_save = time.perf_counter()
+    bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", disable=not progress)
+    timers = {"data_s": 0.0, "hcqt_s": 0.0, "forward_s": 0.0, "backward_s": 0.0}
+    n_timed = 0
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
+    finished = False
+    model.train()
+    while step < cfg.steps and not finished:
+        epoch, offset = divmod(step, cfg.validate_every)
+        if hasattr(dataset, "set_epoch"):
+            dataset.set_epoch(epoch)
+        loader = torch.utils.data.DataLoader(
+            dataset, batch_size=cfg.batch_size, num_workers=cfg.workers,
+            sampler=RangeSampler(offset * cfg.batch_size, windows_per_epoch),
+            pin_memory=device.type == "cuda", prefetch_factor=4 if cfg.workers else None)
+        tick = time.perf_counter()
+        for batch in loader:
+            batch = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
+            for group in optimiser.param_groups:
+                group["lr"] = cfg.learning_rate * learning_rate_factor(step, cfg.warmup_steps, cfg.steps)
+            sync(); t0 = time.perf_counter()
+            with torch.no_grad():
+                features = hcqt.with_context(batch["audio"], config.CONTEXT_N_SAMPLES)   # (B, 8, 264, T)
+            sync(); t1 = time.perf_counter()
+            parts = losses(model(features), batch, cfg)
+            loss = total_loss(parts, cfg.loss_weights)
+            sync(); t2 = time.perf_counter()
+            optimiser.zero_grad(set_to_none=True)
+            loss.backward()
+            optimiser.step()
+            sync(); t3 = time.perf_counter()
+            timers["data_s"] += t0 - tick
+            timers["hcqt_s"] += t1 - t0
+            timers["forward_s"] += t2 - t1
+            timers["backward_s"] += t3 - t2
+            n_timed += 1
+            step += 1
+            elapsed_s += t3 - tick
+            tick = time.perf_counter()
+            bar.update(1)
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                per_step = sum(timers.values()) / max(n_timed, 1)
+                row = {"step": step, "epoch": epoch, "elapsed_s": elapsed_s, "lr": optimiser.param_groups[0]["lr"],
+                       "loss": float(loss), **{f"loss_{k}": float(v) for k, v in parts.items()},
+                       "windows_per_s": cfg.batch_size / per_step if per_step else 0.0,
+                       **{k: v / max(n_timed, 1) for k, v in timers.items()}}
+                train_log.write(row)
+                bar.set_postfix(loss=f"{float(loss):.3f}", best=f"{best:.3f}")
+                timers = dict.fromkeys(timers, 0.0)
+                n_timed = 0
+            validating = step % cfg.validate_every == 0 or step == cfg.steps
+            if validating:
+                scores = validate(model, hcqt, items, device)
+                improved = scores["selection"] > best
+                if improved:
+                    best, stale = scores["selection"], 0
+                    save_weights(best_path, model, {"step": step, "scores": scores, "train_config": cfg.to_dict(),
+                                                    "elapsed_s": elapsed_s})
+                else:
+                    stale += 1
+                validation_log.write({"step": step, "elapsed_s": elapsed_s, **scores, "best": best})
+                tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
+                                                        if k.endswith(("onset_f1", "frame_f1")) or k == "selection")
+                           + (" (best)" if improved else ""))
+                if stale >= cfg.patience:
+                    tqdm.write(f"no better validation score in {stale} validations: stopping early")
+                    finished = True
+            if validating or time.perf_counter() - last_save > cfg.checkpoint_every_s:
+                save_state()
+                last_save = time.perf_counter()
+            if stop_after_s is not None and time.perf_counter() - started > stop_after_s:
+                save_state()
+                finished = True
+            if finished or step >= cfg.steps:
+                break
+    bar.close()
+    save_state()
+    draw_curves(run_dir)
+    return best_path
+
+
+def draw_curves(run_dir: str | Path) -> Path | None:
+    """``curves.png`` in the run folder: training losses and validation F1 against steps."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "log.csv").is_file():
+        return None
+    import matplotlib
+    matplotlib.use("Agg", force=False)
+    from fasolfa.plots import plot_training_curves
+    figure = plot_training_curves(read_log(run_dir / "log.csv"),
+                                  read_log(run_dir / "validation.csv") if (run_dir / "validation.csv").is_file() else [])
+    path = atomic_write(run_dir / "curves.png", lambda temporary: figure.savefig(temporary, dpi=90))
+    import matplotlib.pyplot as plt
+    plt.close(figure)
+    return path
+
+
+def main(argv=None) -> int:
+    """``python -m fasolfa.train CONFIG.json [--stop-after-s S]``: train (or resume) that run."""
+    import argparse
+    parser = argparse.ArgumentParser(prog="python -m fasolfa.train", description=main.__doc__)
+    parser.add_argument("config", help="a TrainConfig as JSON (a run's config.json)")
+    parser.add_argument("--stop-after-s", type=float, default=None)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+    train(cfg, progress=not args.no_progress, stop_after_s=args.stop_after_s)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

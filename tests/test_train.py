@@ -1,0 +1,195 @@
+"""Tests for fasolfa.train: losses, the schedule, checkpoints, learning one window, and exact
+resume after `kill -9`. Data: the shipped example phrase rendered with the smallest installed
+soundfont (no ../shared needed)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fasolfa import config, synth
+from fasolfa.errors import FasolfaError
+from fasolfa.model import FasolfaNet, ModelConfig
+from fasolfa.train import (TrainConfig, learning_rate_factor, load_weights, losses, save_weights)
+
+INSTALLED = synth.find_soundfonts()
+
+
+def small_soundfont() -> str:
+    if not INSTALLED:
+        pytest.skip("no soundfont installed (make setup)")
+    return min(INSTALLED, key=lambda s: s.path.stat().st_size).name
+
+
+def tiny_config(tmp_path, **changes) -> TrainConfig:
+    values = dict(run_dir=str(tmp_path / "run"), data="example", soundfonts=(small_soundfont(),),
+                  programs=(0,), batch_size=2, steps=6, validate_every=3, log_every=1, warmup_steps=2,
+                  render_workers=1, workers=0, maps_validation=False, augment=False, threads=1,
+                  model=ModelConfig(contour_channels=4, key_channels=6, onset_channels=4, pedal_channels=4,
+                                    time_dilations=(1, 2), pedal_dilations=(1, 2)).to_dict())
+    values.update(changes)
+    return TrainConfig(**values)
+
+
+def fake_batch(batch=2, frames=20, seed=0):
+    rng = np.random.default_rng(seed)
+    onset = (rng.random((batch, 88, frames)) < 0.02).astype(np.float32)
+    item = {"onset": onset, "note": np.maximum(onset, (rng.random((batch, 88, frames)) < 0.1)).astype(np.float32),
+            "velocity": onset * rng.random((batch, 88, frames)).astype(np.float32),
+            "contour": rng.random((batch, 264, frames)).astype(np.float32),
+            "pedal": (rng.random((batch, frames)) < 0.5).astype(np.float32),
+            "pedal_onset": np.zeros((batch, frames), np.float32),
+            "pedal_offset": np.zeros((batch, frames), np.float32),
+            "pedal_known": np.array([1.0, 0.0], np.float32)[:batch]}
+    return {k: torch.from_numpy(v) for k, v in item.items()}
+
+
+def test_losses_are_finite_and_pedal_is_masked():
+    cfg = TrainConfig()
+    batch = fake_batch()
+    logits = {name: torch.zeros_like(batch[name]) for name in
+              ("contour", "note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset")}
+    parts = losses(logits, batch, cfg)
+    assert all(torch.isfinite(v) for v in parts.values())
+    # the pedal of the window without pedal labels (item 1) does not count
+    changed = dict(logits)
+    changed["pedal"] = logits["pedal"].clone()
+    changed["pedal"][1] = 50.0
+    assert torch.isclose(losses(changed, batch, cfg)["pedal"], parts["pedal"])
+    changed["pedal"][0] = 50.0
+    assert not torch.isclose(losses(changed, batch, cfg)["pedal"], parts["pedal"])
+
+
+def test_velocity_loss_only_at_onsets():
+    cfg = TrainConfig()
+    batch = fake_batch()
+    logits = {name: torch.zeros_like(batch[name]) for name in batch if name != "pedal_known"}
+    base = losses(logits, batch, cfg)["velocity"]
+    elsewhere = logits["velocity"].clone()
+    elsewhere[batch["onset"] == 0] = 9.0
+    assert torch.isclose(losses({**logits, "velocity": elsewhere}, batch, cfg)["velocity"], base)
+
+
+def test_learning_rate_schedule():
+    factors = [learning_rate_factor(s, 10, 100) for s in range(100)]
+    assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
+    assert all(a >= b for a, b in zip(factors[10:], factors[11:]))     # decays after warm-up
+    assert factors[-1] == pytest.approx(0.05, abs=0.01)
+
+
+def test_weights_round_trip_and_bad_checkpoints(tmp_path):
+    net = FasolfaNet(ModelConfig(key_channels=6))
+    path = save_weights(tmp_path / "w.pt", net, {"step": 3})
+    loaded, metadata = load_weights(path)
+    assert metadata == {"step": 3}
+    for (name, a), b in zip(net.state_dict().items(), loaded.state_dict().values()):
+        assert torch.equal(a, b), name
+    (tmp_path / "junk.pt").write_bytes(os.urandom(300))
+    (tmp_path / "text.pt").write_text("hello")
+    for bad in ("junk.pt", "text.pt", "missing.pt"):
+        with pytest.raises(FasolfaError) as error:
+            load_weights(tmp_path / bad)
+        assert bad in str(error.value) and "\n" not in str(error.value)
+    payload = torch.load(path, weights_only=True)
+    payload["state_dict"]["note_head.weight"] = torch.zeros(1, 3, 1, 1)
+    torch.save(payload, tmp_path / "other.pt")
+    with pytest.raises(FasolfaError, match="does not fit"):
+        load_weights(tmp_path / "other.pt")
+
+
+def test_overfits_one_window(tmp_path):
+    """The network learns one window of the example phrase: onset F1 near 1 within a CI budget."""
+    from fasolfa import data
+    from fasolfa.augment import Augmentation
+    from fasolfa.hcqt import HCQT
+    from fasolfa.notes import posteriorgrams_to_notes
+    torch.manual_seed(0)
+    cache = data.RenderCache(tmp_path / "cache")
+    dataset = data.WindowDataset.from_cache(cache, [config.EXAMPLES_DIR / "phrase.mid"], [small_soundfont()],
+                                            n_windows=1, seed=3, progress=False,
+                                            augmentation=Augmentation.none(),
+                                            context_n_samples=config.CONTEXT_N_SAMPLES)
+    window = dataset.window(0)
+    batch = {k: v[None] for k, v in dataset[0].items()}
+    assert batch["onset"].sum() >= 8, "the window holds several onsets"
+    hcqt = HCQT()
+    with torch.no_grad():
+        features = hcqt.with_context(batch["audio"], config.CONTEXT_N_SAMPLES)
+    net = FasolfaNet()
+    cfg = TrainConfig()
+    optimiser = torch.optim.Adam(net.parameters(), lr=1e-2)
+    for _ in range(200):
+        optimiser.zero_grad()
+        parts = losses(net(features), batch, cfg)
+        sum(parts.values()).backward()
+        optimiser.step()
+    net.eval()
+    with torch.no_grad():
+        posteriors = {k: torch.sigmoid(v)[0].numpy() for k, v in net(features).items()}
+    notes, _ = posteriorgrams_to_notes(posteriors)
+    assert score_from_targets(window.targets, notes) > 0.9
+
+
+def score_from_targets(targets, notes) -> float:
+    """Onset F1 of ``notes`` (times from the window start) against the window's onset targets."""
+    from fasolfa.evaluate import score
+    from fasolfa.midi import Notes
+    keys, frames = np.nonzero(targets.onset)
+    onset_s = frames / config.FRAMES_PER_SECOND
+    reference = Notes.from_arrays(onset_s, onset_s + 0.1, keys + config.MIDI_PITCH_MIN)
+    inside = notes.onset_s < (targets.onset.shape[1] - 1) / config.FRAMES_PER_SECOND
+    estimate = notes.select(inside)
+    return score(reference, None, estimate)["onset"]["f1"]
+
+
+def run_training(cfg: TrainConfig, tmp_path: Path, name: str) -> subprocess.Popen:
+    path = tmp_path / f"{name}.json"
+    path.write_text(json.dumps(cfg.to_dict()))
+    env = dict(os.environ, FASOLFA_CACHE=str(tmp_path / "cache"), OMP_NUM_THREADS="1")
+    return subprocess.Popen([sys.executable, "-m", "fasolfa.train", str(path), "--no-progress"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def test_resume_after_kill_is_exact(tmp_path):
+    """A run killed with SIGKILL mid-way and resumed ends with the same weights, bit for bit,
+    as a run never interrupted; its log has one row per step."""
+    whole = tiny_config(tmp_path, run_dir=str(tmp_path / "whole"), steps=8, checkpoint_every_s=0.0)
+    killed = tiny_config(tmp_path, run_dir=str(tmp_path / "killed"), steps=8, checkpoint_every_s=0.0)
+    assert run_training(whole, tmp_path, "whole").wait(timeout=300) == 0
+    process = run_training(killed, tmp_path, "killed")
+    state_path = Path(killed.run_dir) / "state.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if state_path.is_file() and torch.load(state_path, weights_only=False)["step"] >= 4:
+            break
+        time.sleep(0.05)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    killed_at = torch.load(state_path, weights_only=False)["step"]
+    assert 4 <= killed_at < 8
+    assert run_training(killed, tmp_path, "killed").wait(timeout=300) == 0
+    a = torch.load(Path(whole.run_dir) / "state.pt", weights_only=False)
+    b = torch.load(state_path, weights_only=False)
+    assert a["step"] == b["step"] == 8
+    for name, value in a["model"].items():
+        assert torch.equal(value, b["model"][name]), name
+    steps = [int(line.split(",")[0]) for line in (Path(killed.run_dir) / "log.csv").read_text().splitlines()[1:]]
+    assert steps == list(range(1, 9))
+    assert (Path(killed.run_dir) / "best.pt").is_file() and (Path(killed.run_dir) / "curves.png").is_file()
+
+
+def test_changed_settings_refuse_to_resume(tmp_path):
+    cfg = tiny_config(tmp_path, steps=3)
+    assert run_training(cfg, tmp_path, "first").wait(timeout=300) == 0
+    from fasolfa.train import train
+    with pytest.raises(FasolfaError, match="other settings"):
+        train(tiny_config(tmp_path, steps=3, learning_rate=0.5), progress=False)
