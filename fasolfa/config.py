@@ -60,6 +60,8 @@ N_CQT_BINS = max_cqt_bins()              # 311 at 22050 Hz: every bin up to Nyqu
 # --- training windows -------------------------------------------------------------------
 WINDOW_N_FRAMES = 172                    # frames of audio per training window (~2 s)
 WINDOW_N_SAMPLES = WINDOW_N_FRAMES * HOP_LENGTH  # 44032 samples
+CONTEXT_N_SAMPLES = 20992                # audio each side of a window/chunk for its HCQT: 82 frames,
+                                         # half the longest CQT kernel (A0, 41,649 samples), rounded up
 SUSTAIN_THRESHOLD = 64                   # CC64 value at or above which the pedal is down
 PIANO_PROGRAMS = (0, 1, 2)               # General MIDI acoustic, bright and electric grand
 

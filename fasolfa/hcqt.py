@@ -98,3 +98,21 @@ class HCQT(torch.nn.Module):
             stacked[:, i, lo:hi] = level[:, lo + shift:hi + shift]
             stacked[:, i, hi:] = 0
         return stacked
+
+    def with_context(self, audio: torch.Tensor, context_n_samples: int) -> torch.Tensor:
+        """HCQT of the audio between ``context_n_samples`` of context on each side, context frames
+        dropped: ``(batch, context + n * HOP_LENGTH + context)`` -> ``(batch, 8, 264, n + 1)``.
+
+        Frame ``j`` of the result is centred on sample ``context + j * hop_length`` of ``audio``.
+        With ``context_n_samples >= config.CONTEXT_N_SAMPLES`` (half the longest CQT kernel) the
+        frames equal those computed inside the whole recording (the context is real audio, or
+        zeros past the recording's ends), so training windows and inference chunks see the same
+        input. Explained in notebooks/05_the_model.ipynb.
+        """
+        if context_n_samples % self.cqt.hop_length:
+            raise ValueError(f"context_n_samples must be a multiple of hop_length={self.cqt.hop_length}")
+        inner = audio.shape[-1] - 2 * context_n_samples
+        if inner < 0 or inner % self.cqt.hop_length:
+            raise ValueError(f"audio of {audio.shape[-1]} samples is not context + n * hop + context")
+        first = context_n_samples // self.cqt.hop_length
+        return self(audio)[..., first:first + inner // self.cqt.hop_length + 1]

@@ -1,0 +1,192 @@
+"""The network: HCQT in, posteriorgrams out (contour, note, onset, velocity, sustain pedal).
+
+Explained in notebooks/05_the_model.ipynb.
+
+A Basic-Pitch-style CNN (Bittner et al., ICASSP 2022), re-derived and made several times cheaper,
+with the heads Basic Pitch lacks (velocity, sustain pedal):
+
+1. **Contour stage, 3 bins per semitone** (264 bins): one small convolution over the 8 harmonic
+   channels of the HCQT, read out as the pitch ``contour`` posteriorgram (Basic Pitch's Y_p).
+2. **Down to one row per key** (88): a convolution of stride 3 along frequency, each key reading
+   the three bins around its centre (a note's partials sit within a third of a semitone of the
+   bin the HCQT aligned them to).
+3. **Harmonic convolution along keys** (HPPNet's idea): each key also reads the features
+   ``round(12 log2 h)`` keys above it, for ``h`` in :data:`HARMONIC_KEYS`, so partial evidence is
+   gathered inside the network, not only at the input.
+4. **Time context**: residual convolutions along time with dilations 1, 2, 4, 8 (a receptive
+   field of about ±0.35 s), weights shared across keys, so the network is the same for every key
+   (pitch invariance) and cheap on a CPU (no recurrent layer stepping through thousands of frames).
+5. **Heads**, each a 1×1 convolution: ``note`` (key sounding), ``onset`` (fed the note evidence
+   too, as in Basic Pitch), ``velocity`` (read at onsets), and the sustain ``pedal`` heads (down,
+   pressed, released) from features pooled over all keys and their own dilated time convolutions.
+
+Shapes: input ``(batch, 8, 264, n_frames)``; outputs ``contour (batch, 264, n_frames)``, ``note``,
+``onset``, ``velocity (batch, 88, n_frames)``, ``pedal``, ``pedal_onset``, ``pedal_offset``
+``(batch, n_frames)``; logits (``forward``) or probabilities (:func:`probabilities`).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+from torch import nn
+
+from fasolfa import config
+
+HARMONIC_KEYS = (1, 2, 3, 4, 5, 6)     # harmonics gathered inside the network (in keys: 0, 12, 19, ...)
+OUTPUT_NAMES = ("contour", "note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """Sizes of :class:`FasolfaNet` (saved in every checkpoint). Explained in notebook 05."""
+
+    n_harmonics: int = len(config.HARMONICS)   # HCQT channels in
+    contour_channels: int = 6                  # features at 3 bins per semitone
+    key_channels: int = 12                     # features per key
+    harmonic_keys: tuple = HARMONIC_KEYS
+    time_dilations: tuple = (1, 2, 4, 8)
+    onset_channels: int = 8
+    pedal_channels: int = 16
+    pedal_dilations: tuple = (1, 2, 4, 8, 16)
+
+    def to_dict(self) -> dict:
+        return {name: list(value) if isinstance(value, tuple) else value
+                for name, value in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "ModelConfig":
+        known = {name: tuple(value) if isinstance(value, list) else value
+                 for name, value in values.items() if name in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+def harmonic_key_offsets(harmonics=HARMONIC_KEYS) -> list[int]:
+    """Keys between a fundamental and harmonic ``h``: ``round(12 log2 h)`` (0, 12, 19, 24, ...)."""
+    return [int(round(12 * math.log2(h))) for h in harmonics]
+
+
+class ConvNorm(nn.Module):
+    """``relu(batchnorm(conv(x)))``; :meth:`fuse` folds the normalisation into the convolution
+    for inference (the same function, one pass less over memory)."""
+
+    def __init__(self, conv: nn.Module, relu: bool = True):
+        super().__init__()
+        self.conv, self.relu = conv, relu
+        self.norm = (nn.BatchNorm2d if isinstance(conv, nn.Conv2d) else nn.BatchNorm1d)(conv.out_channels)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.norm(self.conv(x))
+        return torch.relu(x) if self.relu else x
+
+    @torch.no_grad()
+    def fuse(self) -> None:
+        if isinstance(self.norm, nn.Identity):
+            return
+        scale = self.norm.weight / torch.sqrt(self.norm.running_var + self.norm.eps)      # (out,)
+        self.conv.weight.mul_(scale.reshape(-1, *([1] * (self.conv.weight.ndim - 1))))
+        bias = self.conv.bias if self.conv.bias is not None else torch.zeros_like(scale)
+        self.conv.bias = nn.Parameter((bias - self.norm.running_mean) * scale + self.norm.bias)
+        self.norm = nn.Identity()
+
+
+class HarmonicConv(nn.Module):
+    """Each key reads its own features and those of the keys ``offsets`` above it (zeros past the
+    top key), mixed by one 1×1 convolution: ``(batch, C, 88, T) -> (batch, C_out, 88, T)``."""
+
+    def __init__(self, channels: int, out_channels: int, offsets):
+        super().__init__()
+        self.offsets = [int(o) for o in offsets]
+        self.mix = ConvNorm(nn.Conv2d(channels * len(self.offsets), out_channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        n_keys = x.shape[2]
+        shifted = []
+        for offset in self.offsets:                  # key k reads key k + offset
+            part = x[:, :, offset:]                  # (B, C, 88 - offset, T)
+            shifted.append(nn.functional.pad(part, (0, 0, 0, min(offset, n_keys))) if offset else x)
+        return self.mix(torch.cat(shifted, dim=1))   # (B, C * n_offsets, 88, T) -> (B, C_out, 88, T)
+
+
+class TimeBlock(nn.Module):
+    """Residual dilated convolution along time, the same for every key (2-D input
+    ``(B, C, 88, T)``) or for the pedal (1-D input ``(B, C, T)``): ``x + relu(norm(conv(x)))``."""
+
+    def __init__(self, channels: int, dilation: int, two_d: bool = True):
+        super().__init__()
+        conv = (nn.Conv2d(channels, channels, (1, 3), padding=(0, dilation), dilation=(1, dilation)) if two_d
+                else nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation))
+        self.layer = ConvNorm(conv)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + self.layer(x)
+
+
+class FasolfaNet(nn.Module):
+    """HCQT ``(batch, 8, 264, n_frames)`` -> dict of logits (see the module docstring).
+
+    Explained in notebooks/05_the_model.ipynb.
+    """
+
+    def __init__(self, model_config: ModelConfig | None = None):
+        super().__init__()
+        cfg = self.model_config = model_config or ModelConfig()
+        h, c, k, o, p = (cfg.n_harmonics, cfg.contour_channels, cfg.key_channels, cfg.onset_channels,
+                         cfg.pedal_channels)
+        self.input_norm = nn.BatchNorm2d(h)
+        self.contour_conv = ConvNorm(nn.Conv2d(h, c, 3, padding=1))                   # 264 bins, ±1 frame
+        self.contour_head = nn.Conv2d(c, 1, 1)
+        self.to_keys = ConvNorm(nn.Conv2d(c + h, k, (3, 1), stride=(3, 1), padding=(1, 0)))   # -> 88 keys
+        self.key_bias = nn.Parameter(torch.zeros(1, k, config.N_KEYS, 1))             # what differs per key
+        self.harmonic = HarmonicConv(k, k, harmonic_key_offsets(cfg.harmonic_keys))
+        self.time_blocks = nn.Sequential(*[TimeBlock(k, d) for d in cfg.time_dilations])
+        self.note_head = nn.Conv2d(k, 1, 1)
+        self.velocity_head = nn.Conv2d(k, 1, 1)
+        self.onset_conv = ConvNorm(nn.Conv2d(k + 1, o, (1, 3), padding=(0, 1)))         # ±1 frame
+        self.onset_head = nn.Conv2d(o, 1, 1)
+        self.pedal_in = ConvNorm(nn.Conv1d(2 * k, p, 1))
+        self.pedal_blocks = nn.Sequential(*[TimeBlock(p, d, two_d=False) for d in cfg.pedal_dilations])
+        self.pedal_head = nn.Conv1d(p, 3, 1)
+
+    @property
+    def time_margin_frames(self) -> int:
+        """Frames each side of an output frame that can change it (the time receptive field's
+        half-width): chunks of a long recording overlap by this much. Explained in notebook 05."""
+        cfg = self.model_config
+        keys = 1 + sum(cfg.time_dilations)                   # contour conv, time blocks
+        return max(keys + 1, keys + sum(cfg.pedal_dilations))   # onset conv; pedal blocks
+
+    def fuse(self) -> "FasolfaNet":
+        """Fold every batch normalisation that follows a convolution into it (inference only;
+        call after ``eval()``). Returns ``self``."""
+        for module in self.modules():
+            if isinstance(module, ConvNorm):
+                module.fuse()
+        return self
+
+    def forward(self, hcqt: torch.Tensor) -> dict[str, torch.Tensor]:
+        x = self.input_norm(hcqt)                                   # (B, 8, 264, T)
+        features = self.contour_conv(x)                             # (B, 6, 264, T)
+        contour = self.contour_head(features)[:, 0]                 # (B, 264, T)
+        keys = self.to_keys(torch.cat([features, x], 1)) + self.key_bias   # (B, 12, 88, T)
+        keys = self.harmonic(keys)                                  # (B, 12, 88, T)
+        keys = self.time_blocks(keys)                               # (B, 12, 88, T)
+        note = self.note_head(keys)                                 # (B, 1, 88, T)
+        velocity = self.velocity_head(keys)                         # (B, 1, 88, T)
+        onset = self.onset_head(self.onset_conv(torch.cat([keys, torch.sigmoid(note)], 1)))   # (B, 1, 88, T)
+        pooled = torch.cat([keys.mean(2), keys.amax(2)], 1)         # (B, 24, T)
+        pedal = self.pedal_head(self.pedal_blocks(self.pedal_in(pooled)))   # (B, 3, T)
+        return {"contour": contour, "note": note[:, 0], "onset": onset[:, 0],
+                "velocity": velocity[:, 0], "pedal": pedal[:, 0], "pedal_onset": pedal[:, 1],
+                "pedal_offset": pedal[:, 2]}
+
+
+def probabilities(logits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Sigmoid of every head: the posteriorgrams, each value in [0, 1]."""
+    return {name: torch.sigmoid(value) for name, value in logits.items()}
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,255 @@
+"""Tests for fasolfa.evaluate: hand-computed cases, and agreement with mir_eval's own scores."""
+from __future__ import annotations
+
+import warnings
+
+import mir_eval
+import numpy as np
+import pretty_midi
+import pytest
+
+from fasolfa import config
+from fasolfa.errors import FasolfaError
+from fasolfa.evaluate import (METRICS, mean_scores, piano_roll, pooled_scores, score, score_midi,
+                              scores_from_counts)
+from fasolfa.midi import Notes, Pedal, write_midi
+from fasolfa.notes import notes_to_midi
+
+FPS = config.FRAMES_PER_SECOND
+
+
+def four_notes(**changes) -> Notes:
+    columns = dict(onset_s=[0.5, 1.0, 1.5, 2.0], offset_s=[0.9, 1.4, 1.9, 2.4],
+                   pitch=[60, 62, 64, 65], velocity=[40, 60, 80, 100])
+    columns.update(changes)
+    return Notes.from_arrays(**columns)
+
+
+def prf(result, metric):
+    return tuple(round(result[metric][name], 6) for name in ("precision", "recall", "f1"))
+
+
+def test_perfect_estimate_scores_one_everywhere():
+    pedal = Pedal.from_arrays([0.7, 1.8], [1.2, 2.6])
+    result = score(four_notes(), pedal, four_notes(), pedal)
+    assert set(result) == set(METRICS)
+    for metric in METRICS:
+        assert prf(result, metric) == (1.0, 1.0, 1.0), metric
+
+
+def test_one_missed_note_out_of_four():
+    reference = four_notes()
+    estimate = reference.select(np.array([True, True, False, True]))
+    result = score(reference, None, estimate)
+    for metric in ("onset", "onset_offset", "onset_offset_velocity"):
+        assert prf(result, metric) == (1.0, 0.75, round(2 * 0.75 / 1.75, 6)), metric
+        assert result[metric]["counts"] == {"tp": 3, "fp": 0, "fn": 1}
+    assert result["frame"]["precision"] == 1.0 and 0.7 < result["frame"]["recall"] < 0.8
+
+
+def test_an_extra_note_costs_precision_only():
+    reference = four_notes()
+    extra = Notes.from_arrays(np.r_[reference.onset_s, 3.0], np.r_[reference.offset_s, 3.5],
+                              np.r_[reference.pitch, 70], np.r_[reference.velocity, 90])
+    assert prf(score(reference, None, extra), "onset") == (0.8, 1.0, round(2 * 0.8 / 1.8, 6))
+
+
+@pytest.mark.parametrize("delay_s, hit", [(0.04, True), (0.06, False), (-0.04, True), (-0.06, False)])
+def test_onset_tolerance_is_50_ms(delay_s, hit):
+    reference = four_notes()
+    late = four_notes(onset_s=reference.onset_s + np.array([delay_s, 0, 0, 0]))
+    assert score(reference, None, late)["onset"]["counts"]["tp"] == (4 if hit else 3)
+    wide = score(reference, None, late, onset_tolerance_s=0.1)
+    assert wide["onset"]["counts"]["tp"] == 4
+
+
+def test_a_wrong_pitch_never_matches():
+    estimate = four_notes(pitch=[61, 62, 64, 65])
+    assert score(four_notes(), None, estimate)["onset"]["counts"] == {"tp": 3, "fp": 1, "fn": 1}
+
+
+def test_offset_tolerance_is_20_percent_of_the_duration_or_50_ms():
+    # reference note 1.0 .. 2.0 s: offset tolerance max(0.2 * 1.0, 0.05) = 0.2 s
+    reference = Notes.from_arrays([1.0], [2.0], [60])
+    for offset_s, hit in ((2.15, True), (1.85, True), (2.25, False), (1.75, False)):
+        result = score(reference, None, Notes.from_arrays([1.0], [offset_s], [60]))
+        assert result["onset"]["counts"]["tp"] == 1
+        assert result["onset_offset"]["counts"]["tp"] == int(hit), offset_s
+    # reference note 1.0 .. 1.1 s: 0.2 * 0.1 = 20 ms < 50 ms, so 50 ms applies
+    short = Notes.from_arrays([1.0], [1.1], [60])
+    assert score(short, None, Notes.from_arrays([1.0], [1.14], [60]))["onset_offset"]["counts"]["tp"] == 1
+    assert score(short, None, Notes.from_arrays([1.0], [1.16], [60]))["onset_offset"]["counts"]["tp"] == 0
+
+
+def test_velocity_counts_only_up_to_a_straight_line():
+    reference = four_notes(velocity=[20, 50, 80, 110])
+    scaled = four_notes(velocity=[15, 30, 45, 60])        # 0.5 * v + 5: a straight line
+    assert prf(score(reference, None, scaled), "onset_offset_velocity") == (1.0, 1.0, 1.0)
+    flat = four_notes(velocity=[64, 64, 64, 64])          # best line: 0.5 on the [0, 1] range
+    result = score(reference, None, flat)
+    # normalised reference velocities 0, 1/3, 2/3, 1 are all further than 0.1 from 0.5
+    assert result["onset_offset"]["counts"]["tp"] == 4
+    assert result["onset_offset_velocity"]["counts"] == {"tp": 0, "fp": 4, "fn": 4}
+    swapped = four_notes(velocity=[20, 50, 110, 80])      # two loudnesses exchanged
+    assert score(reference, None, swapped)["onset_offset_velocity"]["counts"]["tp"] < 4
+
+
+def test_sustain_pedal_extends_reference_and_estimate_offsets():
+    reference = Notes.from_arrays([1.0], [1.5], [60])
+    pedal = Pedal.from_arrays([1.2], [3.0])               # held when the key is released
+    sustained_estimate = Notes.from_arrays([1.0], [3.0], [60])
+    key_estimate = Notes.from_arrays([1.0], [1.5], [60])
+    hits = lambda result: result["onset_offset"]["counts"]["tp"]
+    assert hits(score(reference, pedal, sustained_estimate)) == 1
+    assert hits(score(reference, pedal, key_estimate)) == 0
+    assert hits(score(reference, None, key_estimate)) == 1
+    assert hits(score(reference, None, sustained_estimate)) == 0
+    # an estimate with pedal is extended by its own pedal
+    assert hits(score(reference, pedal, key_estimate, pedal)) == 1
+    # the onset metric never looks at offsets
+    for estimate in (sustained_estimate, key_estimate):
+        for reference_pedal in (pedal, None):
+            assert score(reference, reference_pedal, estimate)["onset"]["counts"]["tp"] == 1
+
+
+def test_pedal_press_matches_within_50_ms():
+    reference = Pedal.from_arrays([1.0, 3.0], [2.0, 4.0])
+    near = Pedal.from_arrays([1.03, 2.97], [2.0, 4.0])
+    far = Pedal.from_arrays([1.07, 3.0], [2.0, 4.0])
+    notes = four_notes()
+    assert prf(score(notes, reference, notes, near), "pedal") == (1.0, 1.0, 1.0)
+    assert score(notes, reference, notes, far)["pedal"]["counts"] == {"tp": 1, "fp": 1, "fn": 1}
+    assert prf(score(notes, reference, notes, None), "pedal") == (1.0, 0.0, 0.0)
+    frame = score(notes, reference, notes, far)["pedal_frame"]
+    assert frame["recall"] < 1.0 and frame["precision"] == 1.0
+
+
+def test_empty_reference_and_estimate_do_not_crash():
+    notes, empty = four_notes(), Notes.empty()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                    # and mir_eval warns about nothing
+        both = score(empty, None, empty)
+        missing = score(notes, None, empty)
+        invented = score(empty, None, notes)
+    for metric in METRICS:
+        assert prf(both, metric) == (1.0, 1.0, 1.0), metric
+    for metric in ("onset", "onset_offset", "onset_offset_velocity", "frame"):
+        assert prf(missing, metric) == (1.0, 0.0, 0.0)
+        assert prf(invented, metric) == (0.0, 1.0, 0.0)
+
+
+def test_scores_from_counts_define_zero_over_zero_as_one():
+    assert scores_from_counts(0, 0, 0)["f1"] == 1.0
+    assert scores_from_counts(3, 1, 2)["precision"] == 0.75
+    assert scores_from_counts(3, 1, 2)["recall"] == 0.6
+    assert scores_from_counts(3, 1, 2)["f1"] == pytest.approx(2 * 0.75 * 0.6 / 1.35)
+    with pytest.raises(ValueError):
+        scores_from_counts(-1, 0, 0)
+
+
+def random_notes(rng, n_notes=40, duration_s=8.0, pitches=(55, 70)):
+    onset_s = rng.uniform(0.0, duration_s, n_notes)
+    return Notes.from_arrays(onset_s, onset_s + rng.uniform(0.03, 1.0, n_notes),
+                             rng.integers(*pitches, n_notes), rng.integers(1, 128, n_notes))
+
+
+def jitter(rng, notes, spread_s=0.04):
+    n_notes = len(notes)
+    onset_s = np.maximum(notes.onset_s + rng.normal(0, spread_s, n_notes), 0.0)
+    offset_s = np.maximum(notes.offset_s + rng.normal(0, 3 * spread_s, n_notes), onset_s + 0.01)
+    pitch = np.where(rng.random(n_notes) < 0.1, notes.pitch + 1, notes.pitch)
+    velocity = np.clip(notes.velocity + rng.integers(-15, 16, n_notes), 1, 127)
+    keep = rng.random(n_notes) < 0.9
+    return Notes.from_arrays(onset_s[keep], offset_s[keep], pitch[keep], velocity[keep])
+
+
+def test_note_scores_agree_with_mir_eval_on_random_cases():
+    rng = np.random.default_rng(0)
+    for _ in range(10):
+        reference = random_notes(rng)
+        estimate = jitter(rng, reference)
+        result = score(reference, None, estimate)
+        ref_args = (np.c_[reference.onset_s, reference.offset_s],
+                    pretty_midi.note_number_to_hz(reference.pitch))
+        est_args = (np.c_[estimate.onset_s, estimate.offset_s],
+                    pretty_midi.note_number_to_hz(estimate.pitch))
+        for metric, offset_ratio in (("onset", None), ("onset_offset", 0.2)):
+            expected = mir_eval.transcription.precision_recall_f1_overlap(
+                *ref_args, *est_args, offset_ratio=offset_ratio)[:3]
+            np.testing.assert_allclose(prf(result, metric), expected, atol=1e-6)
+        expected = mir_eval.transcription_velocity.precision_recall_f1_overlap(
+            ref_args[0], ref_args[1], reference.velocity, est_args[0], est_args[1],
+            estimate.velocity)[:3]
+        np.testing.assert_allclose(prf(result, "onset_offset_velocity"), expected, atol=1e-6)
+
+
+def test_frame_scores_agree_with_mir_eval_multipitch():
+    rng = np.random.default_rng(1)
+    for _ in range(5):
+        reference = random_notes(rng)
+        estimate = jitter(rng, reference)
+        result = score(reference, None, estimate)
+        n_frames = int(np.ceil(max(reference.end_s, estimate.end_s) * FPS)) + 2
+        times_s = np.arange(n_frames) / FPS
+
+        def frequencies(notes):
+            roll = piano_roll(notes, n_frames)
+            return [pretty_midi.note_number_to_hz(np.flatnonzero(column)) for column in roll.T]
+
+        expected = mir_eval.multipitch.evaluate(times_s, frequencies(reference),
+                                                times_s, frequencies(estimate))
+        assert result["frame"]["precision"] == pytest.approx(expected["Precision"])
+        assert result["frame"]["recall"] == pytest.approx(expected["Recall"])
+
+
+def test_piano_roll_follows_the_target_convention():
+    notes = Notes.from_arrays([0.0, 10 / FPS, 20.2 / FPS], [3 / FPS, 10.2 / FPS, 25 / FPS], [60, 61, 62])
+    roll = piano_roll(notes, 30)
+    assert np.flatnonzero(roll[60]).tolist() == [0, 1, 2]
+    assert np.flatnonzero(roll[61]).tolist() == [10]            # a short note fills one frame
+    assert np.flatnonzero(roll[62]).tolist() == [20, 21, 22, 23, 24]
+
+
+def test_mean_and_pooled_scores():
+    reference = four_notes()
+    perfect = score(reference, None, reference)
+    half = score(reference, None, reference.select(np.array([True, True, False, False])))
+    single = score(Notes.from_arrays([0.5], [1.0], [60]), None, Notes.empty())
+    mean = mean_scores([perfect, half])
+    assert mean["onset"]["recall"] == pytest.approx(0.75)
+    assert mean["onset"]["precision"] == pytest.approx(1.0)
+    pooled = pooled_scores([perfect, half, single])
+    assert pooled["onset"]["counts"] == {"tp": 6, "fp": 0, "fn": 3}
+    assert pooled["onset"]["recall"] == pytest.approx(6 / 9)
+    assert mean_scores([perfect, half, single])["onset"]["recall"] == pytest.approx(0.5)
+    with pytest.raises(ValueError):
+        mean_scores([])
+
+
+def test_bad_inputs_raise_value_error():
+    notes = four_notes()
+    with pytest.raises(ValueError, match="offset_s <= onset_s"):
+        score(notes, None, Notes.from_arrays([1.0], [1.0], [60]))
+    with pytest.raises(ValueError):
+        score(notes, None, notes, onset_tolerance_s=0.0)
+    with pytest.raises(ValueError):
+        score(notes, None, np.zeros((4, 2)))
+
+
+def test_score_midi_reads_both_files_with_their_pedal(tmp_path):
+    reference = Notes.from_arrays([1.0, 3.5], [1.5, 4.0], [60, 64], [70, 90])
+    pedal = Pedal.from_arrays([1.2], [3.0])
+    reference_path = write_midi(tmp_path / "reference.mid", reference, pedal)
+    same_path = write_midi(tmp_path / "same.mid", reference, pedal)
+    no_pedal_path = write_midi(tmp_path / "no_pedal.mid", reference)
+    assert prf(score_midi(reference_path, same_path), "onset_offset") == (1.0, 1.0, 1.0)
+    # without its pedal the estimate's first note ends at 1.5 s, the reference's at 3.0 s;
+    # the second note starts after the pedal is up
+    result = score_midi(reference_path, no_pedal_path)
+    assert result["onset_offset"]["counts"]["tp"] == 1
+    assert prf(result, "pedal") == (1.0, 0.0, 0.0)
+    silence_path = tmp_path / "silence.mid"
+    notes_to_midi(Notes.empty()).write(str(silence_path))
+    assert prf(score_midi(reference_path, silence_path), "onset") == (1.0, 0.0, 0.0)
+    with pytest.raises(FasolfaError):
+        score_midi(reference_path, tmp_path / "missing.mid")

@@ -1,0 +1,141 @@
+"""Tests for fasolfa.model and fasolfa.posteriorgrams: shapes, the time receptive field that
+chunking relies on, batch-norm folding, the size budget, and seamless chunked inference."""
+from __future__ import annotations
+
+import copy
+import io
+
+import numpy as np
+import pytest
+import torch
+
+from fasolfa import config
+from fasolfa.hcqt import HCQT
+from fasolfa.model import FasolfaNet, ModelConfig, count_parameters, harmonic_key_offsets, probabilities
+from fasolfa.posteriorgrams import chunk_spans, compute_posteriorgrams
+
+
+def randomised_net(seed=0) -> FasolfaNet:
+    """A network whose batch norms hold non-trivial statistics (as after training)."""
+    torch.manual_seed(seed)
+    net = FasolfaNet().eval()
+    for module in net.modules():
+        if isinstance(module, (torch.nn.BatchNorm1d, torch.nn.BatchNorm2d)):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+            module.weight.data.uniform_(0.5, 1.5)
+            module.bias.data.uniform_(-0.2, 0.2)
+    net.key_bias.data.normal_(0, 0.1)
+    return net
+
+
+def test_output_shapes():
+    net = FasolfaNet().eval()
+    with torch.no_grad():
+        out = net(torch.rand(2, len(config.HARMONICS), config.N_CONTOUR_BINS, 50))
+    assert out["contour"].shape == (2, config.N_CONTOUR_BINS, 50)
+    for name in ("note", "onset", "velocity"):
+        assert out[name].shape == (2, config.N_KEYS, 50)
+    for name in ("pedal", "pedal_onset", "pedal_offset"):
+        assert out[name].shape == (2, 50)
+    probs = probabilities(out)
+    assert all(float(v.min()) >= 0 and float(v.max()) <= 1 for v in probs.values())
+
+
+def test_harmonic_offsets_are_semitones_of_harmonics():
+    assert harmonic_key_offsets((1, 2, 3, 4, 5, 6)) == [0, 12, 19, 24, 28, 31]
+
+
+def test_time_receptive_field_is_the_declared_margin():
+    """A change at input frame t moves outputs at most `time_margin_frames` away, and does
+    reach nearly that far (a ReLU may silence the outermost tap): chunked inference relies on it."""
+    net = randomised_net()
+    margin = net.time_margin_frames
+    x = torch.rand(1, 8, config.N_CONTOUR_BINS, 4 * margin + 1)
+    t = 2 * margin
+    y = x.clone()
+    y[..., t] += 1.0
+    with torch.no_grad():
+        a, b = net(x), net(y)
+    reach = 0
+    for name in a:
+        changed = (a[name] - b[name]).abs().reshape(-1, a[name].shape[-1]).amax(0) > 0
+        frames = torch.nonzero(changed).flatten()
+        assert len(frames) > 0
+        reach = max(reach, int((frames - t).abs().max()))
+    assert margin - 2 <= reach <= margin
+
+
+def test_fuse_keeps_the_function():
+    net = randomised_net(1)
+    fused = copy.deepcopy(net).fuse()
+    x = torch.rand(2, 8, config.N_CONTOUR_BINS, 40)
+    with torch.no_grad():
+        a, b = net(x), fused(x)
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-4), name
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fused.time_blocks.modules())
+
+
+def test_size_budget_float32_checkpoint_under_2_mb():
+    net = FasolfaNet(ModelConfig())
+    buffer = io.BytesIO()
+    torch.save(net.state_dict(), buffer)
+    assert buffer.tell() < 2_000_000
+    assert count_parameters(net) == sum(p.numel() for p in net.parameters())
+
+
+def test_model_config_round_trip():
+    cfg = ModelConfig(key_channels=10, time_dilations=(1, 3))
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+
+
+@pytest.mark.parametrize("n_frames,chunk,margin", [(10, 4, 3), (9, 9, 2), (100, 7, 50), (1, 5, 5)])
+def test_chunk_spans_cover_every_frame_once(n_frames, chunk, margin):
+    spans = list(chunk_spans(n_frames, chunk, margin))
+    covered = np.concatenate([np.arange(first, last) for first, last, _, _ in spans])
+    assert np.array_equal(covered, np.arange(n_frames))
+    for first, last, input_first, input_last in spans:
+        assert input_first == max(first - margin, 0) and input_last == min(last + margin, n_frames)
+
+
+def test_chunked_posteriorgrams_equal_one_pass():
+    """Chunks of 61 frames (several borders) give the posteriorgrams of one whole pass."""
+    net = randomised_net(2)
+    rng = np.random.default_rng(0)
+    audio = (0.1 * rng.standard_normal(config.SAMPLE_RATE * 4)).astype(np.float32)
+    hcqt = HCQT()
+    whole = compute_posteriorgrams(audio, net, hcqt, chunk_frames=10_000)
+    chunked = compute_posteriorgrams(audio, net, hcqt, chunk_frames=61)
+    n_frames = 1 + len(audio) // config.HOP_LENGTH
+    for name, values in whole.items():
+        assert values.shape[-1] == n_frames
+        np.testing.assert_allclose(chunked[name], values, atol=2e-3, err_msg=name)
+
+
+def test_hcqt_with_context_equals_frames_of_the_whole_recording():
+    """The training-window policy: a window's HCQT computed with CONTEXT_N_SAMPLES of real audio
+    on each side equals the same frames computed over the whole recording."""
+    rng = np.random.default_rng(1)
+    n_samples = config.SAMPLE_RATE * 6
+    time_s = np.arange(n_samples) / config.SAMPLE_RATE
+    audio = np.zeros(n_samples, np.float32)
+    for freq_hz in (27.5, 55.0, 110.0, 440.0, 1760.0):          # A0 and up: the longest kernels
+        audio += (0.1 * np.sin(2 * np.pi * freq_hz * time_s) * (time_s > rng.uniform(0.5, 4))).astype(np.float32)
+    hcqt = HCQT()
+    context, hop = config.CONTEXT_N_SAMPLES, config.HOP_LENGTH
+    with torch.no_grad():
+        whole = hcqt(torch.from_numpy(audio)[None])[0]
+        start_frame, n_frames = 150, 173
+        start = start_frame * hop - context
+        span = audio[start:start + (n_frames - 1) * hop + 2 * context]
+        window = hcqt.with_context(torch.from_numpy(np.ascontiguousarray(span))[None], context)[0]
+    reference = whole[..., start_frame:start_frame + n_frames]
+    assert window.shape == reference.shape
+    loud = reference > 0.25                                            # cells within 60 dB of full scale
+    error_db = (window - reference).abs()[loud] * 80
+    assert float(error_db.max()) < 0.05
+    # without context the lowest octave is wrong: the test can fail
+    with torch.no_grad():
+        bare = hcqt(torch.from_numpy(np.ascontiguousarray(audio[start_frame * hop:(start_frame + n_frames - 1) * hop])[None]))[0]
+    assert float(((bare - reference).abs()[loud] * 80).max()) > 1.0
