@@ -21,7 +21,7 @@ help:
 	@echo "make test   install what is missing, then run unit tests and notebook tests"
 	@echo "make bench  speed benchmarks, and checks on the shared corpus (skipped without it)"
 	@echo "make notebooks  re-execute every notebook in place (full mode) with papermill"
-	@echo "make figures  redraw the README's figures"
+	@echo "make figures  redraw the README's figures (committed notebooks untouched)"
 
 setup: system $(VENV)/.installed
 
@@ -61,12 +61,18 @@ bench: setup
 	@for script in tests/bench/bench_*.py tests/bench/check_*.py; do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 	$(BIN)/python tests/bench/report.py
 
+# Notebooks write the README's figures in figures/ only when FASOLFA_WRITE_FIGURES=1 (an
+# environment variable, not a papermill -p parameter, which would inject a cell): a learner's
+# own run writes nothing in the repository.
 notebooks: setup
-	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && FASOLFA_QUICK=0 ../$(BIN)/papermill -k python3 --cwd . $$(basename $$nb) $$(basename $$nb)) || exit 1; done
+	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && FASOLFA_QUICK=0 FASOLFA_WRITE_FIGURES=1 ../$(BIN)/papermill -k python3 --cwd . $$(basename $$nb) $$(basename $$nb)) || exit 1; done
 
-# The README's figures, each drawn by code in this repository.
+# The README's figures, each drawn by code in this repository: the demo's, then the notebooks'
+# (executed into out/figures/, the committed notebooks are left as they are).
 figures: setup
 	$(BIN)/fasolfa render $(DEMO_MIDI) -o $(DEMO_DIR)/phrase.flac --figure figures/phrase_render.png
+	@mkdir -p out/figures
+	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && FASOLFA_QUICK=0 FASOLFA_WRITE_FIGURES=1 ../$(BIN)/papermill -k python3 --cwd . $$(basename $$nb) ../out/figures/$$(basename $$nb)) || exit 1; done
 
 clean:
 	rm -rf $(VENV) out .pytest_cache
