@@ -14,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 # hide pip's warnings about unreachable local index folders (pip's own exit status is kept)
 QUIET_PIP := 2> >(grep -v "^WARNING: Location" >&2)
 
-.PHONY: help setup system demo test bench notebooks figures clean
+.PHONY: help setup system demo test bench notebooks figures train clean
 
 help:
 	@echo "make demo   install what is missing, then run the demo on data/examples/"
@@ -73,6 +73,21 @@ figures: setup
 	$(BIN)/fasolfa render $(DEMO_MIDI) -o $(DEMO_DIR)/phrase.flac --figure figures/phrase_render.png
 	@mkdir -p out/figures
 	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && FASOLFA_QUICK=0 FASOLFA_WRITE_FIGURES=1 ../$(BIN)/papermill -k python3 --cwd . $$(basename $$nb) ../out/figures/$$(basename $$nb)) || exit 1; done
+
+# The real training run: notebook 06 executed by papermill in the background, logged to
+# out/train/train.log; its state lives in the cache (TRAIN_RUN), so `make train` again resumes.
+TRAIN_RUN ?= $${FASOLFA_CACHE:-$$HOME/.cache/fasolfa}/runs/main
+TRAIN_PARAMS ?= -p STEPS 12000 -p TRAIN_HOURS 3 -p BATCH_SIZE 16 -p VALIDATE_EVERY 500 -p WORKERS 1
+train: setup
+	@mkdir -p out/train
+	@if [ -f out/train/pid ] && kill -0 $$(cat out/train/pid) 2>/dev/null; then \
+	  echo "fasolfa: training already runs (pid $$(cat out/train/pid)): tail -f out/train/train.log"; exit 0; fi; \
+	run_dir=$(TRAIN_RUN); \
+	nohup $(BIN)/papermill -k python3 --cwd notebooks --log-output --no-progress-bar notebooks/06_training.ipynb \
+	  out/train/06_training.ipynb -p RUN_DIR "$$run_dir" $(TRAIN_PARAMS) >> out/train/train.log 2>&1 & \
+	echo $$! > out/train/pid; \
+	echo "fasolfa: training in the background (pid $$!), run folder $$run_dir"; \
+	echo "  follow it: tail -f out/train/train.log    curves: $$run_dir/curves.png    resume: make train"
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

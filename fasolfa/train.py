@@ -343,7 +343,7 @@ def build_validation(cfg: TrainConfig, progress: bool = True) -> list[Validation
         from fasolfa.audio import load_audio
         for recording in corpus.MapsCorpus.from_csv().split("validation"):
             audio = load_audio(recording.audio_path)[:int(seconds * config.SAMPLE_RATE)]
-            notes, _ = excerpt(recording.notes(), Pedal.empty(), seconds)
+            notes, _ = excerpt(corpus.read_maps_notes(recording.notes_path), Pedal.empty(), seconds)
             items.append(ValidationItem(recording.audio_path.stem, "maps", audio, notes, Pedal.empty(),
                                         has_pedal=False))
     return items
