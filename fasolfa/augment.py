@@ -27,7 +27,12 @@ class Augmentation:
       ``eq_max_db`` either way, applied as a zero-phase FFT filter;
     * reverb: convolution with exponentially decaying noise (``reverb_rt60_s``: time to decay by
       60 dB), mixed in at ``reverb_wet`` (0 dry .. 1 wet);
-    * noise: white or pink noise at ``noise_snr_db`` below the window's RMS.
+    * noise: white or pink noise at ``noise_snr_db`` below the window's RMS;
+    * detuning: the whole window played ``detune_cents`` sharp or flat (a piano is rarely at
+      exactly A = 440 Hz), by resampling — :class:`fasolfa.data.WindowDataset` applies it, moving
+      the notes' times with the audio so the labels stay aligned;
+    * band limit: a steep low-pass at ``band_limit_hz`` (many recordings are made or stored at
+      16 kHz or less, so nothing above 8 kHz).
 
     Choosing the soundfont and program is done by :class:`WindowDataset` (each window picks
     one of its piece's renditions). ``Augmentation.none()`` changes nothing (validation).
@@ -47,12 +52,16 @@ class Augmentation:
     reverb_wet: tuple[float, float] = (0.05, 0.4)
     noise_probability: float = 0.3
     noise_snr_db: tuple[float, float] = (15.0, 45.0)
+    detune_probability: float = 0.5
+    detune_cents: tuple[float, float] = (-25.0, 25.0)
+    band_limit_probability: float = 0.25
+    band_limit_hz: tuple[float, float] = (4000.0, 10000.0)
 
     @classmethod
     def none(cls) -> "Augmentation":
         """No augmentation at all (for validation and tests)."""
         return cls(gain_probability=0.0, eq_probability=0.0, reverb_probability=0.0,
-                   noise_probability=0.0)
+                   noise_probability=0.0, detune_probability=0.0, band_limit_probability=0.0)
 
     def draw(self, rng: np.random.Generator) -> dict:
         """Draw one window's augmentation parameters (``None`` for effects not applied).
@@ -70,8 +79,11 @@ class Augmentation:
                   "seed": int(rng.integers(2 ** 31))}
         noise = {"snr_db": uniform(self.noise_snr_db), "color": ("white", "pink")[int(rng.integers(2))],
                  "seed": int(rng.integers(2 ** 31))}
+        more = rng.random(2) < np.array([self.detune_probability, self.band_limit_probability])
+        detune, cutoff = uniform(self.detune_cents), uniform(self.band_limit_hz)
         return {"gain_db": gain if applied[0] else None, "eq": eq if applied[1] else None,
-                "reverb": reverb if applied[2] else None, "noise": noise if applied[3] else None}
+                "reverb": reverb if applied[2] else None, "noise": noise if applied[3] else None,
+                "detune_cents": detune if more[0] else None, "band_limit_hz": cutoff if more[1] else None}
 
     @property
     def reverb_max_samples(self) -> int:
@@ -139,12 +151,25 @@ def _reverberate(audio: np.ndarray, response: np.ndarray, preroll: np.ndarray | 
     return wet[n_history:n_history + len(audio)].astype(np.float32)
 
 
+def low_pass(audio: np.ndarray, cutoff_hz: float, sample_rate: int = config.SAMPLE_RATE,
+             transition: float = 0.05) -> np.ndarray:
+    """Zero-phase low-pass of ``audio`` ``(n_samples,)``: gain 1 below ``cutoff_hz``, a raised-cosine
+    fall to 0 over the next ``transition`` fraction of it (applied to the FFT of the window)."""
+    n_fft = len(audio)
+    spectrum = scipy.fft.rfft(np.asarray(audio, np.float32), n_fft)
+    frequencies_hz = np.fft.rfftfreq(n_fft, 1.0 / sample_rate)
+    position = np.clip((frequencies_hz - cutoff_hz) / (transition * cutoff_hz), 0.0, 1.0)
+    spectrum *= (0.5 + 0.5 * np.cos(np.pi * position)).astype(np.float32)
+    return scipy.fft.irfft(spectrum, n_fft)[:len(audio)].astype(np.float32)
+
+
 def augment(audio: np.ndarray, params: dict, sample_rate: int = config.SAMPLE_RATE,
             eq_max_db: float = 15.0, preroll: np.ndarray | None = None) -> np.ndarray:
     """Apply drawn augmentation ``params`` (see :meth:`Augmentation.draw`) to a window.
 
     Order: reverb (fed by ``preroll``, the audio just before the window, so notes struck
-    earlier ring into it), EQ, gain, noise. Returns float32 of the same shape as ``audio``.
+    earlier ring into it), EQ, band limit, gain, noise (detuning is applied when the window is
+    read, see :class:`fasolfa.data.WindowDataset`). Returns float32 of the same shape as ``audio``.
     Explained in notebooks/04_rendering_a_dataset.ipynb.
     """
     out = audio.astype(np.float32, copy=True)
@@ -158,6 +183,8 @@ def augment(audio: np.ndarray, params: dict, sample_rate: int = config.SAMPLE_RA
         out = ((1 - mix) * out + mix * wet * (dry_rms / wet_rms)).astype(np.float32)
     if params.get("eq"):
         out = apply_eq(out, sample_rate, max_db=eq_max_db, **params["eq"])
+    if params.get("band_limit_hz"):
+        out = low_pass(out, params["band_limit_hz"], sample_rate)
     if params.get("gain_db") is not None:
         out *= np.float32(10.0 ** (params["gain_db"] / 20.0))
     if params.get("noise"):

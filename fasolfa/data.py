@@ -292,6 +292,35 @@ def _write_flac(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
         temporary, audio, sample_rate, format="FLAC", subtype="PCM_16"))
 
 
+RESAMPLE_MARGIN = 512     # samples read beyond a detuned span, so the resampler's edges fall outside
+
+
+def read_span(path: str | Path, start: int, n_samples: int, ratio: float = 1.0) -> np.ndarray:
+    """``n_samples`` of a cached recording from sample ``start`` (which may be negative), zeros
+    outside the recording. With ``ratio != 1`` (detuning: pitch times ``ratio``) it reads
+    ``ratio * n_samples`` samples from ``start`` and resamples them (soxr) to ``n_samples``, so
+    the audio plays ``ratio`` times faster and higher. Shape ``(n_samples,)``.
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
+    if ratio == 1.0:
+        return _read_padded(path, start, n_samples)
+    import soxr
+    margin = RESAMPLE_MARGIN
+    n_source = int(round(n_samples * ratio)) + 2 * margin
+    source = _read_padded(path, start - margin, n_source)
+    resampled = soxr.resample(source, config.SAMPLE_RATE * ratio, config.SAMPLE_RATE, quality="HQ")
+    first = int(round(margin / ratio))
+    out = np.zeros(n_samples, np.float32)
+    part = resampled[first:first + n_samples]
+    out[:len(part)] = part
+    return out
+
+
+def _read_padded(path, start: int, n_samples: int) -> np.ndarray:
+    before = max(-start, 0)
+    audio = read_flac(path, max(start, 0), n_samples - before) if n_samples > before else np.zeros(0, np.float32)
+    return np.concatenate([np.zeros(before, np.float32), audio]) if before else audio
+
+
 def read_flac(path: str | Path, start: int = 0, frames: int = -1) -> np.ndarray:
     """Samples ``start .. start + frames`` of a cached rendering (float32, zero-padded past
     the end). Raises :class:`FasolfaError` naming the file if it is missing or corrupt.
@@ -508,16 +537,12 @@ class WindowDataset(torch.utils.data.Dataset):
         params = self.augmentation.draw(rng)
 
         context_n = self.context_n_samples
-        span_start = start_sample - context_n                 # may lie before the recording
         span_n = context_n + self.window_n_samples + context_n
         preroll_n = self.augmentation.reverb_max_samples if params["reverb"] else 0
-        preroll_n = min(preroll_n, max(span_start, 0))
-        left_zeros = max(-span_start, 0)                      # context before the recording
-        audio = read_flac(rendition.audio_path, max(span_start, 0) - preroll_n,
-                          preroll_n + span_n - left_zeros)    # zero-padded past the end
-        if left_zeros:
-            audio = np.concatenate([audio[:preroll_n], np.zeros(left_zeros, np.float32),
-                                    audio[preroll_n:]])
+        ratio = 2.0 ** (params["detune_cents"] / 1200.0) if params.get("detune_cents") else 1.0
+        # the span (reverb preroll + context + window + context) read from the recording, zeros
+        # where it lies outside; detuned: ratio times as many samples, resampled to span length
+        audio = read_span(rendition.audio_path, start_sample - (preroll_n + context_n), preroll_n + span_n, ratio)
         preroll, clean = audio[:preroll_n], audio[preroll_n:]
         augmented = augment(clean, params, config.SAMPLE_RATE, self.augmentation.eq_max_db,
                             preroll=preroll)
@@ -525,11 +550,17 @@ class WindowDataset(torch.utils.data.Dataset):
         notes, pedal = self._piece_notes(piece_index)
         start_s = start_sample / config.SAMPLE_RATE
         frame_s = config.HOP_LENGTH / config.SAMPLE_RATE
-        end_s = start_s + self.n_frames * frame_s
+        end_s = start_s + self.n_frames * frame_s * ratio          # in the recording's time
         window_notes = notes_in_window(notes, start_s - frame_s, end_s + frame_s)
         pedal_mask = (pedal.offset_s > start_s - frame_s) & (pedal.onset_s < end_s + frame_s)
         window_pedal = Pedal(pedal.onset_s[pedal_mask], pedal.offset_s[pedal_mask],
                              pedal.channel[pedal_mask])
+        if ratio != 1.0:        # the audio plays `ratio` times faster: so do the notes
+            squeeze = lambda time_s: start_s + (time_s - start_s) / ratio   # noqa: E731
+            window_notes = Notes(squeeze(window_notes.onset_s), squeeze(window_notes.offset_s),
+                                 window_notes.pitch, window_notes.velocity, window_notes.channel)
+            window_pedal = Pedal(squeeze(window_pedal.onset_s), squeeze(window_pedal.offset_s),
+                                 window_pedal.channel)
         targets = notes_to_targets(window_notes, window_pedal, self.n_frames, start_s)
         return Window(augmented, clean, targets, piece_index, rendition, start_sample, params,
                       context_n, piece.has_pedal)

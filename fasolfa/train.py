@@ -415,9 +415,14 @@ def read_log(path: str | Path) -> list[dict]:
 
 
 def _same_run(saved: dict, wanted: dict) -> list[str]:
+    """Settings that differ between a saved run and the one asked for (those that may change
+    between sessions — steps, workers, device, ... — and settings newer than the saved run, at
+    their defaults, do not count)."""
     free = {"steps", "patience", "workers", "threads", "render_workers", "checkpoint_every_s", "log_every",
             "device", "run_dir"}
-    return [k for k in wanted if k not in free and saved.get(k) != wanted.get(k)]
+    defaults = TrainConfig().to_dict()
+    return [k for k in wanted if k not in free
+            and saved.get(k, defaults.get(k)) != wanted.get(k)]
 
 
 def train(cfg: TrainConfig, *, progress: bool = True, stop_after_s: float | None = None,

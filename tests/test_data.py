@@ -432,9 +432,10 @@ def test_no_augmentation_changes_nothing_and_keeps_the_same_windows(dataset_part
     for i in range(8):
         p, a = plain.window(i), augmented.window(i)
         np.testing.assert_array_equal(p.audio, p.clean_audio)
-        assert p.augmentation == {"gain_db": None, "eq": None, "reverb": None, "noise": None}
+        assert set(p.augmentation.values()) == {None}
         assert (p.piece, p.rendition, p.start_sample) == (a.piece, a.rendition, a.start_sample)
-        np.testing.assert_array_equal(p.clean_audio, a.clean_audio)
+        if a.augmentation["detune_cents"] is None:       # detuning happens as the audio is read
+            np.testing.assert_array_equal(p.clean_audio, a.clean_audio)
 
 
 def test_gain_stays_in_its_range(dataset_parts):
@@ -680,3 +681,49 @@ def test_missing_maps_audio_is_a_one_line_error(maps_recording, cache):
     with pytest.raises(FasolfaError) as error:
         data.maps_pieces([maps_recording], cache, progress=False)
     assert one_line(error).startswith(f"{maps_recording.audio_path}: not an audio file")
+
+
+def test_read_span_pads_with_zeros_and_detunes(tmp_path):
+    """read_span: ratio 1 is a plain slice with zeros outside the file; ratio r plays a sine r
+    times higher, in place (the span's middle stays aligned)."""
+    time_s = np.arange(SR * 2) / SR
+    tone = (0.5 * np.sin(2 * np.pi * 440.0 * time_s)).astype(np.float32)
+    path = tmp_path / "tone.flac"
+    soundfile.write(path, tone, SR, subtype="PCM_24")
+    plain = data.read_span(path, -100, 400)
+    assert np.all(plain[:100] == 0) and np.allclose(plain[100:], tone[:300], atol=1e-6)
+    tail = data.read_span(path, len(tone) - 50, 100)
+    assert np.allclose(tail[:50], tone[-50:], atol=1e-6) and np.all(tail[50:] == 0)
+    ratio = 2 ** (50 / 1200)                                      # 50 cents sharp
+    sharp = data.read_span(path, 4000, 16384, ratio)
+    spectrum = np.abs(np.fft.rfft(sharp * np.hanning(len(sharp))))
+    peak_hz = np.argmax(spectrum) * SR / len(sharp)
+    assert abs(peak_hz - 440.0 * ratio) < 1.5 * SR / len(sharp)
+    assert abs(peak_hz - 440.0) > 5
+
+
+def test_detuned_window_moves_its_labels_with_the_audio(soundfont, tmp_path):
+    """A window played 100 cents sharp (an exaggerated detune) runs 2**(1/12) times faster:
+    its onset labels sit at (original - start) / ratio, the first onset within a frame."""
+    from fasolfa.augment import Augmentation
+    cache = data.RenderCache(tmp_path / "cache")
+    plain = data.WindowDataset.from_cache(cache, [config.EXAMPLES_DIR / "phrase.mid"], [soundfont],
+                                          n_windows=4, seed=5, progress=False,
+                                          augmentation=Augmentation.none())
+    sharp = data.WindowDataset(plain.pieces, 4, seed=5, augmentation=Augmentation(
+        gain_probability=0, eq_probability=0, reverb_probability=0, noise_probability=0,
+        detune_probability=1.0, detune_cents=(100.0, 100.0), band_limit_probability=0))
+    ratio = 2 ** (100 / 1200)
+    moved = 0
+    for index in range(4):
+        a, b = plain.window(index), sharp.window(index)
+        assert a.start_sample == b.start_sample and b.augmentation["detune_cents"] == 100.0
+        keys_a, frames_a = np.nonzero(a.targets.onset)
+        keys_b, frames_b = np.nonzero(b.targets.onset)
+        for key, frame in zip(keys_b, frames_b):      # every onset of b is an onset of a, moved
+            if frame * ratio >= a.targets.onset.shape[1] - 1:
+                continue                                # b reaches further into the piece
+            same_key = frames_a[keys_a == key]
+            assert np.min(np.abs(frame - same_key / ratio)) <= 1.0
+        moved += int(np.sum(frames_b > 40))
+    assert moved, "some onsets lie far enough into the window to show the move"
