@@ -1,0 +1,219 @@
+"""Ablations: what each source of data and each augmentation buys, measured on recorded pianos.
+
+Short training runs that differ in one thing each, validated on the MAPS validation recordings
+(sampled grand pianos in their own rooms, never trained on) and on rendered validation pieces:
+
+    full            soundfont renders + MAPS train recordings, every augmentation
+    no_maps         soundfont renders only
+    one_soundfont   renders of one soundfont (TimGM6mb) + MAPS
+    no_augment      no augmentation at all
+    no_reverb       every augmentation but reverb
+    no_detune       every augmentation but detuning and band limiting
+
+Two steps, so the runs can go to a machine without FluidSynth or the corpus (a GPU box):
+
+    python tests/bench/ablations.py prepare DATA_DIR      # here: cut excerpts, write a manifest
+    python tests/bench/ablations.py run DATA_DIR OUT_DIR --seconds 360 --device cuda
+
+``prepare`` cuts ``--excerpt-s`` second excerpts from the render cache (rendering what is
+missing) of train-split pieces, one (soundfont, program) each in turn, and of MAPS train
+recordings, plus validation excerpts, as FLAC + notes ``.npz`` with a ``manifest.json``.
+``run`` trains every variant at once (one process each, sharing the device) for ``--seconds``,
+then writes ``OUT_DIR/ablations.json``: per variant the steps done and the best validation
+scores (mean note-onset and frame F1 per group). The model card quotes that table.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import multiprocessing
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+
+from fasolfa import config  # noqa: E402
+
+VARIANTS = ("full", "no_maps", "one_soundfont", "no_augment", "no_reverb", "no_detune")
+SOUNDFONTS = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite")
+PROGRAMS = (0, 1, 2, 3)
+
+
+def _cut(notes, pedal, start_s: float, length_s: float):
+    """Notes and pedal sounding in ``[start_s, start_s + length_s)``, times from the excerpt start."""
+    from fasolfa.midi import Notes, Pedal
+    end_s = start_s + length_s
+    keep = (notes.offset_s > start_s) & (notes.onset_s < end_s)
+    onset = np.clip(notes.onset_s[keep] - start_s, 0, length_s)
+    offset = np.clip(notes.offset_s[keep] - start_s, 0, length_s)
+    struck_inside = notes.onset_s[keep] >= start_s
+    onset = np.where(struck_inside, onset, -1.0)          # struck before: onset outside the excerpt
+    cut = Notes(onset, offset, notes.pitch[keep], notes.velocity[keep], notes.channel[keep])
+    down = (pedal.offset_s > start_s) & (pedal.onset_s < end_s)
+    cut_pedal = Pedal(pedal.onset_s[down] - start_s, np.minimum(pedal.offset_s[down], end_s) - start_s,
+                      pedal.channel[down])
+    return cut, cut_pedal
+
+
+def _write_excerpt(folder: Path, name: str, audio: np.ndarray, notes, pedal, duration_s: float) -> dict:
+    import soundfile
+
+    from fasolfa.atomic import atomic_write
+    from fasolfa.data import RenderCache
+    from fasolfa.midi import Performance
+    audio_path, notes_path = folder / f"{name}.flac", folder / f"{name}.npz"
+    atomic_write(audio_path, lambda t: soundfile.write(t, audio, config.SAMPLE_RATE, format="FLAC", subtype="PCM_16"))
+    RenderCache._write_notes(notes_path, Performance(notes, pedal, duration_s))
+    return {"audio": audio_path.name, "notes": notes_path.name, "n_samples": len(audio)}
+
+
+def prepare(data_dir: Path, n_renders: int, n_maps: int, excerpt_s: float, validation_s: float,
+            validation_pieces: int, seed: int = 0) -> None:
+    from fasolfa import corpus, data, train
+    from fasolfa.midi import Pedal
+    data_dir.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    cache = data.RenderCache()
+    manifest = {"renders": [], "maps": [], "validation": [], "excerpt_s": excerpt_s}
+    entries = train.sample_entries(corpus.MidiCorpus.from_split_csv().split("train").entries, 1000.0, seed)
+    combos = [(sf, p) for p in PROGRAMS for sf in SOUNDFONTS]
+    for i, entry in enumerate(entries[:n_renders]):
+        soundfont, program = combos[i % len(combos)]
+        audio = cache.load(entry, soundfont, program)
+        notes, pedal, _ = cache.load_notes(entry)
+        length = int(excerpt_s * config.SAMPLE_RATE)
+        start = int(rng.integers(0, max(len(audio) - length, 1)))
+        start -= start % config.HOP_LENGTH
+        cut_notes, cut_pedal = _cut(notes, pedal, start / config.SAMPLE_RATE, excerpt_s)
+        row = _write_excerpt(data_dir, f"render-{i:03d}", audio[start:start + length], cut_notes, cut_pedal, excerpt_s)
+        manifest["renders"].append({**row, "soundfont": soundfont, "program": program, "piece": entry.path.stem})
+    maps_train = corpus.MapsCorpus.from_csv().split("train")
+    pieces = data.maps_pieces(maps_train, cache, progress=False)
+    order = rng.permutation(len(pieces))[:n_maps]
+    for j, index in enumerate(order):
+        piece = pieces[int(index)]
+        audio = data.read_flac(piece.renditions[0].audio_path)
+        notes, pedal, _ = data.read_notes(piece.notes_path)
+        length = int(excerpt_s * config.SAMPLE_RATE)
+        start = int(rng.integers(0, max(len(audio) - length, 1)))
+        start -= start % config.HOP_LENGTH
+        cut_notes, _ = _cut(notes, pedal, start / config.SAMPLE_RATE, excerpt_s)
+        row = _write_excerpt(data_dir, f"maps-{j:03d}", audio[start:start + length], cut_notes, Pedal.empty(), excerpt_s)
+        manifest["maps"].append({**row, "piece": piece.name})
+    cfg = train.TrainConfig(validation_pieces=validation_pieces, validation_seconds=validation_s,
+                            soundfonts=SOUNDFONTS)
+    for k, item in enumerate(train.build_validation(cfg, progress=False)):
+        row = _write_excerpt(data_dir, f"validation-{k:03d}", item.audio, item.notes, item.pedal, validation_s)
+        manifest["validation"].append({**row, "name": item.name, "group": item.group, "has_pedal": item.has_pedal})
+    (data_dir / "manifest.json").write_text(json.dumps(manifest, indent=1))
+    size_mb = sum(p.stat().st_size for p in data_dir.iterdir()) / 1e6
+    print(f"prepared {len(manifest['renders'])} render and {len(manifest['maps'])} MAPS excerpts of {excerpt_s:g} s, "
+          f"{len(manifest['validation'])} validation excerpts: {size_mb:.1f} MB in {data_dir}")
+
+
+def _pieces(data_dir: Path, rows: list[dict], has_pedal: bool):
+    from fasolfa.data import Piece, Rendition
+    return [Piece(data_dir / row["notes"], row["n_samples"],
+                  (Rendition(data_dir / row["audio"], row.get("soundfont", "MAPS"), int(row.get("program", 0))),),
+                  row["audio"], has_pedal=has_pedal) for row in rows]
+
+
+def run_variant(variant: str, data_dir: Path, out_dir: Path, seconds: float, device: str, batch_size: int,
+                workers: int, validate_every: int) -> None:
+    import torch
+
+    from fasolfa import data, train
+    from fasolfa.augment import Augmentation
+    from fasolfa.midi import Pedal, Notes
+    torch.set_num_threads(1)
+    manifest = json.loads((data_dir / "manifest.json").read_text())
+    renders = manifest["renders"]
+    if variant == "one_soundfont":
+        renders = [row for row in renders if row["soundfont"] == "TimGM6mb"]
+    augmentation = {"no_augment": Augmentation.none(),
+                    "no_reverb": Augmentation(reverb_probability=0.0),
+                    "no_detune": Augmentation(detune_probability=0.0, band_limit_probability=0.0)
+                    }.get(variant, Augmentation())
+    cfg = train.TrainConfig(run_dir=str(out_dir / variant), steps=1_000_000, batch_size=batch_size, device=device,
+                            workers=workers, validate_every=validate_every, checkpoint_every_s=120.0,
+                            patience=1000, warmup_steps=300, log_every=50, use_maps=variant != "no_maps",
+                            augment=variant != "no_augment")
+    windows = validate_every * batch_size
+    common = dict(augmentation=augmentation, context_n_samples=config.CONTEXT_N_SAMPLES)
+    dataset = data.WindowDataset(_pieces(data_dir, renders, True), windows, cfg.seed, **common)
+    if cfg.use_maps:
+        recorded = data.WindowDataset(_pieces(data_dir, manifest["maps"], False), windows, cfg.seed + 1, **common)
+        dataset = train.MixedWindows(dataset, recorded, cfg.maps_share, cfg.seed)
+    items = []
+    for row in manifest["validation"]:
+        notes, pedal, _ = data.read_notes(data_dir / row["notes"])
+        items.append(train.ValidationItem(row["name"], row["group"], data.read_flac(data_dir / row["audio"]),
+                                          notes, pedal if row["has_pedal"] else Pedal.empty(), row["has_pedal"]))
+    train.train(cfg, progress=False, stop_after_s=seconds, training_data=dataset, validation_items=items)
+
+
+def run(data_dir: Path, out_dir: Path, variants, seconds: float, device: str, batch_size: int, workers: int,
+        validate_every: int) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=run_variant, args=(v, data_dir, out_dir, seconds, device, batch_size,
+                                                           workers, validate_every)) for v in variants]
+    started = time.time()
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join()
+    summary = {"seconds": seconds, "device": device, "batch_size": batch_size, "wall_s": time.time() - started,
+               "variants": {}}
+    from fasolfa.train import read_log
+    for variant in variants:
+        folder = out_dir / variant
+        if not (folder / "validation.csv").is_file():
+            summary["variants"][variant] = {"error": "no validation row"}
+            continue
+        rows = read_log(folder / "validation.csv")
+        best = max(rows, key=lambda row: row["selection"])
+        log = read_log(folder / "log.csv") if (folder / "log.csv").is_file() else []
+        steps = max(row["step"] for row in rows)
+        rate = float(np.mean([row["windows_per_s"] for row in log[len(log) // 2:]])) if log else 0.0
+        summary["variants"][variant] = {"steps": steps, "windows": steps * batch_size, "windows_per_s": rate,
+                                        "best": best}
+    (out_dir / "ablations.json").write_text(json.dumps(summary, indent=1))
+    for variant, row in summary["variants"].items():
+        best = row.get("best", {})
+        print(variant, row.get("steps"), {k: round(v, 3) for k, v in best.items()
+                                          if k in ("step", "selection") or k.endswith(("onset_f1", "frame_f1"))})
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+    p = commands.add_parser("prepare")
+    p.add_argument("data_dir", type=Path)
+    p.add_argument("--renders", type=int, default=30)
+    p.add_argument("--maps", type=int, default=12)
+    p.add_argument("--excerpt-s", type=float, default=45.0)
+    p.add_argument("--validation-s", type=float, default=20.0)
+    p.add_argument("--validation-pieces", type=int, default=4)
+    r = commands.add_parser("run")
+    r.add_argument("data_dir", type=Path)
+    r.add_argument("out_dir", type=Path)
+    r.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    r.add_argument("--seconds", type=float, default=300.0)
+    r.add_argument("--device", default="auto")
+    r.add_argument("--batch-size", type=int, default=32)
+    r.add_argument("--workers", type=int, default=2)
+    r.add_argument("--validate-every", type=int, default=250)
+    args = parser.parse_args()
+    if args.command == "prepare":
+        prepare(args.data_dir, args.renders, args.maps, args.excerpt_s, args.validation_s, args.validation_pieces)
+    else:
+        run(args.data_dir, args.out_dir, args.variants, args.seconds, args.device, args.batch_size, args.workers,
+            args.validate_every)
+
+
+if __name__ == "__main__":
+    main()
