@@ -464,3 +464,62 @@ def plot_training_curves(train_rows: list[dict], validation_rows: list[dict], ax
     axes[1].set(xlabel="step", ylabel="F1", ylim=(0, 1), title="validation (mean over excerpts)")
     figure.tight_layout()
     return figure
+
+
+# --- the model (notebook 05) --------------------------------------------------------------
+
+def plot_key_connectivity(offsets, ax=None, *, n_keys: int = config.N_KEYS):
+    """Which keys each key reads in a harmonic convolution: a dot at (read key, key) for every
+    ``read = key + offset`` inside the keyboard. Explained in notebooks/05_the_model.ipynb."""
+    ax = _axes(ax, figsize=(4, 4))
+    reads = np.zeros((n_keys, n_keys))
+    for offset in offsets:
+        for key in range(n_keys - int(offset)):
+            reads[key, key + int(offset)] = 1
+    ax.imshow(reads, origin="lower", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
+              extent=(config.MIDI_PITCH_MIN - 0.5, config.MIDI_PITCH_MAX + 0.5,
+                      config.MIDI_PITCH_MIN - 0.5, config.MIDI_PITCH_MAX + 0.5))
+    ax.set_xlabel("key read (MIDI pitch)")
+    ax.set_ylabel("output key (MIDI pitch)")
+    ax.set_title(f"offsets {list(offsets)} keys", fontsize=9, loc="left")
+    return ax
+
+
+def plot_layer_costs(rows: list[dict], ax=None, *, reference: dict | None = None):
+    """Horizontal bars of forward MFLOPs per second of audio per layer (rows of
+    :func:`fasolfa.model.layer_table`, the ``"total"`` row drawn last), each labelled with its
+    parameters; ``reference``: ``{label: mflops_per_s}`` drawn as dashed vertical lines (another
+    network's total). Explained in notebooks/05_the_model.ipynb."""
+    ax = _axes(ax, figsize=(7, 4))
+    names = [row["layer"] for row in rows]
+    costs = [row["mflops_per_s"] for row in rows]
+    colors = ["tab:gray" if name == "total" else "tab:blue" for name in names]
+    y = np.arange(len(rows))[::-1]
+    ax.barh(y, costs, color=colors)
+    for position, row in zip(y, rows):
+        ax.text(row["mflops_per_s"], position, f" {row['mflops_per_s']:.1f} ({row['parameters']:,} p.)",
+                va="center", fontsize=7)
+    for i, (label, value) in enumerate((reference or {}).items()):
+        ax.axvline(value, color=f"C{i + 1}", linestyle="--", linewidth=1, label=f"{label}: {value:.0f}")
+    if reference:
+        ax.legend(fontsize=8, loc="center right")
+    ax.set_yticks(y, names, fontsize=8)
+    ax.set_xlabel("MFLOPs per second of audio (a multiply-add counts 2)")
+    return ax
+
+
+def plot_octave_agreement(octave_names, fractions: dict, ax=None):
+    """Grouped bars: per octave, the share of loud HCQT cells that agree with the whole-recording
+    transform (``fractions``: ``{label: per-octave values in [0, 1]}``). Explained in
+    notebooks/05_the_model.ipynb."""
+    ax = _axes(ax, figsize=(7, 3))
+    width = 0.8 / max(len(fractions), 1)
+    x = np.arange(len(octave_names))
+    for i, (label, values) in enumerate(fractions.items()):
+        bars = ax.bar(x + (i - (len(fractions) - 1) / 2) * width, 100 * np.asarray(values), width, label=label)
+        ax.bar_label(bars, fmt="%.0f", fontsize=7)
+    ax.set_xticks(x, octave_names, fontsize=8)
+    ax.set_ylim(0, 110)
+    ax.set_ylabel("% of loud cells within 1 dB")
+    ax.legend(fontsize=8, loc="lower right")
+    return ax
