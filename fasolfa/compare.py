@@ -151,7 +151,7 @@ def format_comparison(result: dict) -> str:
     """One table: mean and micro F1 of every metric, then the timings, one column per tool."""
     tools = list(result["tools"])
     labels = [TOOL_LABELS[tool] for tool in tools]
-    width = 26
+    width = 32
     lines = [f"{result['n_pieces']} pieces, {result['audio_seconds']:.1f} s of audio",
              f"{'':<{width}}" + "".join(f"{label:>14}" for label in labels)]
     for kind in scorecard.SUMMARIES:
