@@ -103,7 +103,7 @@ peer: $(PEER)/.installed
 $(PEER)/.installed: Makefile
 	@test -x $(PEER)/bin/python || $(PYTHON) -m venv $(PEER)
 	$(PEER)/bin/python -m pip install -q --no-deps "$(PEER_PIN)" $(QUIET_PIP)
-	$(PEER)/bin/python -m pip install -q $(PEER_PACKAGES) $(QUIET_PIP)
+	$(PEER)/bin/python -m pip install -q --no-warn-conflicts $(PEER_PACKAGES) $(QUIET_PIP)
 	@$(PEER)/bin/python -c "import logging; logging.disable(logging.WARNING); import basic_pitch; \
 	from basic_pitch.inference import Model; m = Model(basic_pitch.ICASSP_2022_MODEL_PATH); \
 	print('fasolfa: Basic Pitch ready in $(PEER), backend', m.model_type.name)"
