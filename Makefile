@@ -14,7 +14,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 # hide pip's warnings about unreachable local index folders (pip's own exit status is kept)
 QUIET_PIP := 2> >(grep -v "^WARNING: Location" >&2)
 
-.PHONY: help setup system demo test bench notebooks figures train clean
+.PHONY: help setup system demo test bench notebooks figures train clean peer
 
 help:
 	@echo "make demo   install what is missing, then run the demo on data/examples/"
@@ -22,6 +22,7 @@ help:
 	@echo "make bench  speed benchmarks, and checks on the shared corpus (skipped without it)"
 	@echo "make notebooks  re-execute every notebook in place (full mode) with papermill"
 	@echo "make figures  redraw the README's figures (committed notebooks untouched)"
+	@echo "make peer   Basic Pitch (ONNX, offline) in its own environment .venv-peer, for comparisons"
 
 setup: system $(VENV)/.installed
 
@@ -88,6 +89,25 @@ train: setup
 	echo $$! > out/train/pid; \
 	echo "fasolfa: training in the background (pid $$!), run folder $$run_dir"; \
 	echo "  follow it: tail -f out/train/train.log    curves: $$run_dir/curves.png    resume: make train"
+
+# The peer transcriber for `fasolfa evaluate --compare-basic-pitch` and the accuracy bench:
+# Basic Pitch in its own environment. basic-pitch pins TensorFlow on Linux, which we avoid: it
+# is installed without dependencies, then what its import and inference need, with onnxruntime
+# for the ONNX model its wheel ships (no download at run time). fasolfa/peer.py runs it.
+PEER := .venv-peer
+PEER_PIN := basic-pitch==0.4.0
+PEER_PACKAGES := onnxruntime "librosa>=0.8" "resampy>=0.2.2,<0.4.3" scikit-learn "scipy>=1.4.1" \
+	"pretty_midi>=0.2.9" "mir_eval>=0.6" numpy typing-extensions setuptools
+peer: $(PEER)/.installed
+
+$(PEER)/.installed: Makefile
+	@test -x $(PEER)/bin/python || $(PYTHON) -m venv $(PEER)
+	$(PEER)/bin/python -m pip install -q --no-deps "$(PEER_PIN)" $(QUIET_PIP)
+	$(PEER)/bin/python -m pip install -q --no-warn-conflicts $(PEER_PACKAGES) $(QUIET_PIP)
+	@$(PEER)/bin/python -c "import logging; logging.disable(logging.WARNING); import basic_pitch; \
+	from basic_pitch.inference import Model; m = Model(basic_pitch.ICASSP_2022_MODEL_PATH); \
+	print('fasolfa: Basic Pitch ready in $(PEER), backend', m.model_type.name)"
+	@touch $@
 
 clean:
 	rm -rf $(VENV) out .pytest_cache

@@ -115,6 +115,79 @@ def command_soundfonts(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- fasolfa evaluate ------------------------------------------------------------------------
+
+def command_evaluate(args: argparse.Namespace) -> int:
+    """``fasolfa evaluate REF EST`` or ``fasolfa evaluate --compare-basic-pitch AUDIO_DIR REF_DIR``:
+    everything is read and scored before the JSON/CSV files are written (atomically)."""
+    from fasolfa import scorecard
+    if not 0 < args.onset_tolerance_ms <= 1000:
+        raise FasolfaError(f"--onset-tolerance-ms {args.onset_tolerance_ms:g}: expected 0 < ms <= 1000")
+    options = {"onset_tolerance_s": args.onset_tolerance_ms / 1000}
+    for option in ("json", "csv"):
+        path = getattr(args, option)
+        if path and Path(path).is_dir():
+            raise FasolfaError(f"--{option} {path}: is a folder; give a file name")
+    if args.compare_basic_pitch:
+        return _evaluate_comparison(args, options)
+    report, unmatched = scorecard.score_files(*args.inputs, **options)
+    print(scorecard.format_report(report))
+    if unmatched:
+        print(f"({len(unmatched)} predictions match no reference and were left out: "
+              f"{', '.join(path.name for path in unmatched[:5])})", file=sys.stderr)
+    if args.json:
+        print(f"{scorecard.write_json(args.json, report)}  (JSON)")
+    if args.csv:
+        print(f"{scorecard.write_csv(args.csv, report)}  (CSV)")
+    return 0
+
+
+def _evaluate_comparison(args: argparse.Namespace, options: dict) -> int:
+    import tempfile
+
+    from fasolfa import compare, scorecard
+    audio_dir, reference_dir = args.inputs
+    progress = lambda line: print(line, file=sys.stderr, flush=True)   # noqa: E731
+    with tempfile.TemporaryDirectory(prefix="fasolfa-compare-") as scratch:
+        midi_dir = Path(args.midi_dir) if args.midi_dir else Path(scratch)
+        result = compare.compare(audio_dir, reference_dir, midi_dir, checkpoint=args.checkpoint,
+                                 progress=progress, **options)
+    print(compare.format_comparison(result))
+    if args.midi_dir:
+        print(f"{midi_dir}  (MIDI of both tools)")
+    if args.json:
+        print(f"{scorecard.write_json(args.json, result)}  (JSON)")
+    if args.csv:
+        reports = {tool: report for tool, report in result["tools"].items()}
+        print(f"{scorecard.write_csv(args.csv, reports)}  (CSV)")
+    return 0
+
+
+def _add_evaluate_parser(commands) -> None:
+    evaluate = commands.add_parser(
+        "evaluate", help="score transcriptions against references (note, frame, pedal F1)",
+        description="Score predicted MIDI against reference MIDI (or MAPS .tsv note lists): "
+        "files, or folders matched by stem (<stem>_basic_pitch.mid matches <stem>; a reference "
+        "without prediction scores as an empty one). Prints F1 per piece, and precision, recall "
+        "and F1 as the mean over pieces and pooled over notes (micro). Reference offsets are "
+        "extended by the sustain pedal; .tsv references have no pedal, so their pedal score is n/a.")
+    evaluate.add_argument("inputs", nargs=2, metavar=("REF", "EST"),
+                          help="reference and prediction (files or folders); with "
+                          "--compare-basic-pitch: AUDIO_DIR REF_DIR")
+    evaluate.add_argument("--json", help="also write the scores as JSON to this file")
+    evaluate.add_argument("--csv", help="also write the scores as CSV to this file")
+    evaluate.add_argument("--onset-tolerance-ms", type=float, default=50.0,
+                          help="onset tolerance in milliseconds (default 50)")
+    evaluate.add_argument("--compare-basic-pitch", action="store_true",
+                          help="transcribe AUDIO_DIR with fasolfa and Basic Pitch (needs `make "
+                          "peer`), score both against REF_DIR, print one table with timings")
+    evaluate.add_argument("--checkpoint", help="with --compare-basic-pitch: fasolfa checkpoint "
+                          "(default: the shipped one)")
+    evaluate.add_argument("--midi-dir", help="with --compare-basic-pitch: keep both tools' MIDI "
+                          "here (default: a temporary folder)")
+    evaluate.set_defaults(run=command_evaluate)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="fasolfa", description=DESCRIPTION)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -133,6 +206,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     soundfonts = commands.add_parser("soundfonts", help="list the soundfonts fasolfa finds")
     soundfonts.set_defaults(run=command_soundfonts)
+
+    _add_evaluate_parser(commands)
     return parser
 
 

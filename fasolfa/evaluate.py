@@ -213,7 +213,7 @@ def score(reference_notes: Notes, reference_pedal: Pedal | None, estimated_notes
     return scores
 
 
-def _read_allowing_no_notes(path: str | Path) -> tuple[Notes, Pedal]:
+def read_midi_allowing_no_notes(path: str | Path) -> tuple[Notes, Pedal]:
     """Notes and pedal of a MIDI file; a readable file without notes (a transcription of
     silence) gives empty notes and empty pedal instead of :func:`read_midi`'s error."""
     try:
@@ -237,8 +237,8 @@ def score_midi(reference_path: str | Path, estimated_path: str | Path, **options
     performance; a missing or unreadable file raises :class:`~fasolfa.errors.FasolfaError`.
     ``options`` go to :func:`score` (``onset_tolerance_s``, ...).
     """
-    reference_notes, reference_pedal = _read_allowing_no_notes(reference_path)
-    estimated_notes, estimated_pedal = _read_allowing_no_notes(estimated_path)
+    reference_notes, reference_pedal = read_midi_allowing_no_notes(reference_path)
+    estimated_notes, estimated_pedal = read_midi_allowing_no_notes(estimated_path)
     return score(reference_notes, reference_pedal, estimated_notes, estimated_pedal, **options)
 
 

@@ -14,6 +14,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ROOT / "figures"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+ACCURACY_START, ACCURACY_END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
+ACCURACY_METRICS = ("onset", "onset_offset", "onset_offset_velocity", "frame", "pedal")
+TOOL_LABELS = {"fasolfa": "fasolfa", "basic_pitch": "Basic Pitch"}
 
 
 def load(name: str) -> dict | None:
@@ -72,6 +75,46 @@ def windows_table(result: dict) -> list[str]:
     return lines
 
 
+def _f1(scores: dict | None) -> str:
+    return "n/a" if scores is None else f"{scores['f1']:.3f}"
+
+
+def accuracy_table(result: dict) -> list[str]:
+    """Mean F1 per set and tool (micro onset F1 beside it), and speed as × real time and as a
+    ratio to Basic Pitch measured in the same run."""
+    subset = "" if result.get("limit") is None else f", first {result['limit']} pieces of each set"
+    lines = [f"**Accuracy** (`tests/bench/bench_accuracy.py`): first {result['seconds']:g} s of each "
+             f"piece{subset}; test split rendered with each training soundfont, and the MAPS "
+             f"validation recordings; F1 as the mean over pieces (onset tolerance 50 ms, reference "
+             f"offsets sustain-extended; MAPS has no pedal annotation: n/a). Made by "
+             f"`{result['command']}` at commit `{result['commit'][:12]}`, {machine_line(result)}. "
+             f"× real time: seconds of audio per wall second, whole run (Basic Pitch: its process "
+             f"start and model loading; fasolfa: its model loading, in the first set) / the "
+             f"files alone; speed ratio: fasolfa's × real time over Basic Pitch's in the same run, "
+             f"whole / files.", "",
+             "| set | tool | pieces | onset | +offset | +velocity | frame | pedal | onset (micro) "
+             "| × real time | speed ratio |", "|---|---|---|---|---|---|---|---|---|---|---|"]
+    for name, row in result["sets"].items():
+        tools = row["tools"]
+        reference = tools.get("basic_pitch", {}).get("timing", {})
+        for tool, scores in tools.items():
+            timing = scores["timing"]
+            speeds = (timing["times_real_time"], timing["per_file_times_real_time"])
+            ratio = (f"{speeds[0] / reference['times_real_time']:.2f} / "
+                     f"{speeds[1] / reference['per_file_times_real_time']:.2f}"
+                     if reference and tool != "basic_pitch" else "")
+            lines.append(f"| {name} | {TOOL_LABELS.get(tool, tool)} | {row['n_pieces']} | "
+                         + " | ".join(_f1(scores["mean"][metric]) for metric in ACCURACY_METRICS)
+                         + f" | {_f1(scores['micro']['onset'])} | {speeds[0]:.1f}× / {speeds[1]:.1f}× "
+                         f"| {ratio} |")
+    return lines
+
+
+def replace_section(text: str, start: str, end: str, body: str) -> str:
+    return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}",
+                  text, flags=re.S)
+
+
 def main() -> int:
     sections = []
     for name, table in (("cqt_bench.json", cqt_table), ("render_bench.json", render_table),
@@ -85,8 +128,12 @@ def main() -> int:
         print(f"README.md has no {START} … {END} section", file=sys.stderr)
         return 1
     body = "\n\n".join(sections) if sections else "(run `make bench`)"
-    text = re.sub(re.escape(START) + ".*?" + re.escape(END), lambda _: f"{START}\n{body}\n{END}",
-                  text, flags=re.S)
+    text = replace_section(text, START, END, body)
+    accuracy = load("accuracy_bench.json")
+    if accuracy is not None and ACCURACY_START in text and ACCURACY_END in text:
+        accuracy_body = "\n".join(accuracy_table(accuracy))
+        text = replace_section(text, ACCURACY_START, ACCURACY_END, accuracy_body)
+        print(accuracy_body)
     readme.write_text(text)
     print(body)
     return 0
