@@ -13,12 +13,13 @@ with the heads Basic Pitch lacks (velocity, sustain pedal):
 3. **Harmonic convolution along keys** (HPPNet's idea): each key also reads the features
    ``round(12 log2 h)`` keys above it, for ``h`` in :data:`HARMONIC_KEYS`, so partial evidence is
    gathered inside the network, not only at the input.
-4. **Time context**: residual convolutions along time with dilations 1, 2, 4, 8 (a receptive
-   field of about ±0.35 s), weights shared across keys, so the network is the same for every key
+4. **Time context**: residual convolutions along time with dilations 1, 2, 4, 8 (with the
+   contour convolution, note and velocity see ±16 frames, ±0.19 s; onset ±17), weights shared across keys, so the network is the same for every key
    (pitch invariance) and cheap on a CPU (no recurrent layer stepping through thousands of frames).
 5. **Heads**, each a 1×1 convolution: ``note`` (key sounding), ``onset`` (fed the note evidence
    too, as in Basic Pitch), ``velocity`` (read at onsets), and the sustain ``pedal`` heads (down,
-   pressed, released) from features pooled over all keys and their own dilated time convolutions.
+   pressed, released) from features pooled over all keys and their own dilated time convolutions
+   (±47 frames, ±0.55 s: :attr:`FasolfaNet.time_margin_frames`).
 
 Shapes: input ``(batch, 8, 264, n_frames)``; outputs ``contour (batch, 264, n_frames)``, ``note``,
 ``onset``, ``velocity (batch, 88, n_frames)``, ``pedal``, ``pedal_onset``, ``pedal_offset``
@@ -195,7 +196,8 @@ def count_parameters(model: nn.Module) -> int:
 def layer_table(model: nn.Module, seconds: float = 10.0) -> list[dict]:
     """Per top-level layer: trainable parameters and forward MFLOPs per second of audio
     (counted with ``torch.utils.flop_counter.FlopCounterMode`` on ``seconds`` of HCQT frames;
-    a multiply-add counts 2). The last row, ``"total"``, sums them. Explained in notebook 05."""
+    a multiply-add counts 2; only convolutions and matrix products are counted — normalisations,
+    activations, additions and pooling, a few percent more, are not). The last row, ``"total"``, sums them. Explained in notebook 05."""
     from torch.utils.flop_counter import FlopCounterMode
     n_frames = int(round(seconds * config.FRAMES_PER_SECOND))
     hcqt = torch.zeros(1, model.model_config.n_harmonics, config.N_CONTOUR_BINS, n_frames)
