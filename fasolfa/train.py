@@ -576,15 +576,73 @@ def draw_curves(run_dir: str | Path) -> Path | None:
     return path
 
 
+ONSET_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+FRAME_THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+
+
+def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu",
+                     onset_thresholds=ONSET_THRESHOLDS, frame_thresholds=FRAME_THRESHOLDS) -> list[dict]:
+    """Validation scores for every (onset, frame) threshold pair: the network runs once per
+    excerpt, note creation once per pair. Rows ``{"onset", "frame", "<group>/<metric>_f1", ...,
+    "selection"}`` (selection: the mean over groups of note-onset F1, as in :func:`train`)."""
+    from fasolfa.evaluate import score
+    from fasolfa.midi import Pedal
+    from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
+    from fasolfa.posteriorgrams import compute_posteriorgrams
+    model = model.eval()
+    hcqt = HCQT()
+    posteriors = [compute_posteriorgrams(item.audio, model, hcqt, device=device) for item in items]
+    rows = []
+    for onset in onset_thresholds:
+        for frame in frame_thresholds:
+            thresholds = NoteThresholds(onset=onset, frame=frame)
+            per_group: dict[str, list[dict]] = {}
+            for item, post in zip(items, posteriors):
+                notes, pedal = posteriorgrams_to_notes(post, thresholds)
+                scores = score(item.notes, item.pedal if item.has_pedal else None, notes,
+                               pedal if item.has_pedal else None)
+                per_group.setdefault(item.group, []).append(scores)
+            row = {"onset": onset, "frame": frame}
+            for group, group_scores in per_group.items():
+                for metric in ("onset", "onset_offset", "onset_offset_velocity", "frame"):
+                    row[f"{group}/{metric}_f1"] = float(np.mean([s[metric]["f1"] for s in group_scores]))
+            row["selection"] = float(np.mean([row[f"{group}/onset_f1"] for group in per_group]))
+            rows.append(row)
+    return rows
+
+
+def finalize(weights_path: str | Path, out_path: str | Path, items: list[ValidationItem], device="cpu") -> dict:
+    """Choose note-creation thresholds on the validation excerpts and write the weights with them
+    (``metadata["thresholds"]``, read by :func:`fasolfa.transcribe`) to ``out_path``. Returns
+    the chosen row of :func:`sweep_thresholds`. Explained in notebooks/06_training.ipynb."""
+    from fasolfa.notes import NoteThresholds
+    model, metadata = load_weights(weights_path, device)
+    rows = sweep_thresholds(model, items, device)
+    best = max(rows, key=lambda row: row["selection"])
+    chosen = asdict(NoteThresholds(onset=best["onset"], frame=best["frame"]))
+    metadata = {**metadata, "thresholds": chosen, "threshold_sweep": rows,
+                "validation": sorted({item.name for item in items})}
+    save_weights(out_path, model.cpu(), metadata)
+    return best
+
+
 def main(argv=None) -> int:
-    """``python -m fasolfa.train CONFIG.json [--stop-after-s S]``: train (or resume) that run."""
+    """``python -m fasolfa.train CONFIG.json [--stop-after-s S]``: train (or resume) that run.
+    ``python -m fasolfa.train CONFIG.json --finalize BEST.pt OUT.pt``: choose thresholds on the
+    run's validation excerpts and write the weights with them (the shipped checkpoint)."""
     import argparse
     parser = argparse.ArgumentParser(prog="python -m fasolfa.train", description=main.__doc__)
     parser.add_argument("config", help="a TrainConfig as JSON (a run's config.json)")
     parser.add_argument("--stop-after-s", type=float, default=None)
     parser.add_argument("--no-progress", action="store_true")
+    parser.add_argument("--finalize", nargs=2, metavar=("WEIGHTS", "OUT"))
     args = parser.parse_args(argv)
     cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+    if args.finalize:
+        items = build_validation(cfg, progress=not args.no_progress)
+        best = finalize(args.finalize[0], args.finalize[1], items, pick_device(cfg.device))
+        print("chosen thresholds:", {k: round(v, 3) for k, v in best.items()})
+        return 0
     train(cfg, progress=not args.no_progress, stop_after_s=args.stop_after_s)
     return 0
 

@@ -193,3 +193,22 @@ def test_changed_settings_refuse_to_resume(tmp_path):
     from fasolfa.train import train
     with pytest.raises(FasolfaError, match="other settings"):
         train(tiny_config(tmp_path, steps=3, learning_rate=0.5), progress=False)
+
+
+def test_finalize_writes_thresholds_chosen_on_validation(tmp_path):
+    """finalize: every grid pair is scored, the best selection is chosen and stored."""
+    from fasolfa.train import ValidationItem, finalize, sweep_thresholds
+    from fasolfa.midi import Notes, Pedal
+    rng = np.random.default_rng(0)
+    audio = (0.05 * rng.standard_normal(config.SAMPLE_RATE)).astype(np.float32)
+    notes = Notes.from_arrays([0.2, 0.5], [0.4, 0.8], [60, 64])
+    items = [ValidationItem("noise", "rendered", audio, notes, Pedal.empty(), True)]
+    net = FasolfaNet(ModelConfig(key_channels=6, contour_channels=4, onset_channels=4, pedal_channels=4))
+    weights = save_weights(tmp_path / "w.pt", net, {"step": 1})
+    rows = sweep_thresholds(net, items, onset_thresholds=(0.3, 0.6), frame_thresholds=(0.4,))
+    assert [(r["onset"], r["frame"]) for r in rows] == [(0.3, 0.4), (0.6, 0.4)]
+    best = finalize(weights, tmp_path / "final.pt", items)
+    _, metadata = load_weights(tmp_path / "final.pt")
+    assert metadata["step"] == 1 and len(metadata["threshold_sweep"]) > 1
+    assert metadata["thresholds"]["onset"] == best["onset"]
+    assert best["selection"] == max(r["selection"] for r in metadata["threshold_sweep"])

@@ -18,7 +18,8 @@ Two steps, so the runs can go to a machine without FluidSynth or the corpus (a G
 ``prepare`` cuts ``--excerpt-s`` second excerpts from the render cache (rendering what is
 missing) of train-split pieces, one (soundfont, program) each in turn, and of MAPS train
 recordings, plus validation excerpts, as FLAC + notes ``.npz`` with a ``manifest.json``.
-``run`` trains every variant at once (one process each, sharing the device) for ``--seconds``,
+``run`` trains every variant at once (one process each, sharing the device) for ``--seconds``
+(resuming a variant whose run folder is already in OUT_DIR: more data is another ``prepare --seed``),
 then writes ``OUT_DIR/ablations.json``: per variant the steps done and the best validation
 scores (mean note-onset and frame F1 per group). The model card quotes that table.
 """
@@ -78,10 +79,12 @@ def prepare(data_dir: Path, n_renders: int, n_maps: int, excerpt_s: float, valid
     rng = np.random.default_rng(seed)
     cache = data.RenderCache()
     manifest = {"renders": [], "maps": [], "validation": [], "excerpt_s": excerpt_s}
-    entries = train.sample_entries(corpus.MidiCorpus.from_split_csv().split("train").entries, 1000.0, seed)
+    # the same pieces for every seed (those `make train` renders first); the seed moves the
+    # excerpts and the (soundfont, program) each piece is heard with
+    entries = train.sample_entries(corpus.MidiCorpus.from_split_csv().split("train").entries, 1000.0, 0)
     combos = [(sf, p) for p in PROGRAMS for sf in SOUNDFONTS]
     for i, entry in enumerate(entries[:n_renders]):
-        soundfont, program = combos[i % len(combos)]
+        soundfont, program = combos[(i + 5 * seed) % len(combos)]
         audio = cache.load(entry, soundfont, program)
         notes, pedal, _ = cache.load_notes(entry)
         length = int(excerpt_s * config.SAMPLE_RATE)
@@ -122,7 +125,7 @@ def _pieces(data_dir: Path, rows: list[dict], has_pedal: bool):
 
 
 def run_variant(variant: str, data_dir: Path, out_dir: Path, seconds: float, device: str, batch_size: int,
-                workers: int, validate_every: int) -> None:
+                workers: int, validate_every: int, steps: int = 1_000_000) -> None:
     import torch
 
     from fasolfa import data, train
@@ -137,7 +140,7 @@ def run_variant(variant: str, data_dir: Path, out_dir: Path, seconds: float, dev
                     "no_reverb": Augmentation(reverb_probability=0.0),
                     "no_detune": Augmentation(detune_probability=0.0, band_limit_probability=0.0)
                     }.get(variant, Augmentation())
-    cfg = train.TrainConfig(run_dir=str(out_dir / variant), steps=1_000_000, batch_size=batch_size, device=device,
+    cfg = train.TrainConfig(run_dir=str(out_dir / variant), steps=steps, batch_size=batch_size, device=device,
                             workers=workers, validate_every=validate_every, checkpoint_every_s=120.0,
                             patience=1000, warmup_steps=300, log_every=50, use_maps=variant != "no_maps",
                             augment=variant != "no_augment")
@@ -156,11 +159,11 @@ def run_variant(variant: str, data_dir: Path, out_dir: Path, seconds: float, dev
 
 
 def run(data_dir: Path, out_dir: Path, variants, seconds: float, device: str, batch_size: int, workers: int,
-        validate_every: int) -> None:
+        validate_every: int, steps: int = 1_000_000) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=run_variant, args=(v, data_dir, out_dir, seconds, device, batch_size,
-                                                           workers, validate_every)) for v in variants]
+                                                           workers, validate_every, steps)) for v in variants]
     started = time.time()
     for process in processes:
         process.start()
@@ -198,6 +201,7 @@ def main() -> None:
     p.add_argument("--excerpt-s", type=float, default=45.0)
     p.add_argument("--validation-s", type=float, default=20.0)
     p.add_argument("--validation-pieces", type=int, default=4)
+    p.add_argument("--seed", type=int, default=0, help="another seed: other excerpts and presets, same pieces")
     r = commands.add_parser("run")
     r.add_argument("data_dir", type=Path)
     r.add_argument("out_dir", type=Path)
@@ -207,12 +211,14 @@ def main() -> None:
     r.add_argument("--batch-size", type=int, default=32)
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--validate-every", type=int, default=250)
+    r.add_argument("--steps", type=int, default=1_000_000, help="the schedule's last step (a cosine decay ends there)")
     args = parser.parse_args()
     if args.command == "prepare":
-        prepare(args.data_dir, args.renders, args.maps, args.excerpt_s, args.validation_s, args.validation_pieces)
+        prepare(args.data_dir, args.renders, args.maps, args.excerpt_s, args.validation_s, args.validation_pieces,
+                args.seed)
     else:
         run(args.data_dir, args.out_dir, args.variants, args.seconds, args.device, args.batch_size, args.workers,
-            args.validate_every)
+            args.validate_every, args.steps)
 
 
 if __name__ == "__main__":
