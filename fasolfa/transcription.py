@@ -9,8 +9,9 @@ Notebook ``00_quickstart`` shows it; the steps it chains are explained in notebo
    ``chunk_frames`` frames with the network's receptive field and the HCQT's context around
    each, so the chunks stitch without seams (the same numbers as one pass over the whole file)
    while memory holds one chunk;
-3. the posteriorgrams are kept as float16 (about 53 kB per second of audio for note, onset
-   and velocity; the contour head, three times that, only with ``keep_contour=True``) and
+3. the posteriorgrams are kept as float16 (about 45 kB per second of audio for note, onset
+   and velocity; the contour head, as much again, only with ``keep_contour=True``; the pedal
+   heads, tiny, as float32) and
    turned into notes and pedal by :func:`fasolfa.notes.posteriorgrams_to_notes`, a block of
    keys at a time.
 
@@ -32,7 +33,7 @@ from fasolfa.midi import Notes, Pedal
 
 SHIPPED_CHECKPOINT = config.CHECKPOINT_DIR / "fasolfa.pt"
 DEFAULT_CHUNK_FRAMES = 1024             # ~11.9 s of output per chunk: bounded memory, little overlap
-STORED_DTYPE = np.float16               # posteriorgrams kept for a whole recording
+STORED_DTYPE = np.float16               # the 88- and 264-row posteriorgrams of a whole recording
 NOTE_HEADS = ("note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset")
 
 
@@ -42,9 +43,10 @@ class Transcription:
 
     * ``midi`` — :class:`pretty_midi.PrettyMIDI`, one piano (program 0), sustain as CC64;
     * ``notes`` (:class:`fasolfa.midi.Notes`), ``pedal`` (:class:`fasolfa.midi.Pedal`), in seconds;
-    * ``posteriorgrams`` — dict of float16 arrays, frequency first, time last: ``note``,
-      ``onset``, ``velocity`` ``(88, n_frames)``, ``pedal``, ``pedal_onset``, ``pedal_offset``
-      ``(n_frames,)``, and ``contour (264, n_frames)`` unless ``keep_contour=False``; frame ``i``
+    * ``posteriorgrams`` — dict of arrays, frequency first, time last: ``note``, ``onset``,
+      ``velocity`` ``(88, n_frames)`` (float16), ``pedal``, ``pedal_onset``, ``pedal_offset``
+      ``(n_frames,)`` (float32), and ``contour (264, n_frames)`` (float16) unless
+      ``keep_contour=False``; frame ``i``
       is centred at ``i / config.FRAMES_PER_SECOND`` seconds;
     * ``duration_s`` — the audio's length in seconds.
     """
@@ -153,7 +155,7 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
             for name, values in posteriors.items():
                 if not np.all(np.isfinite(values)):
                     raise FasolfaError(f"{source.name}: the network gave NaN (a broken checkpoint?)")
-                parts[name].append(values.astype(STORED_DTYPE))
+                parts[name].append(values if values.ndim == 1 else values.astype(STORED_DTYPE))
     finally:
         close()
     posteriorgrams = {name: np.concatenate(values, axis=-1) for name, values in parts.items()}
