@@ -128,7 +128,7 @@ def peak_memory_mb(command: list[str]) -> tuple[float, float]:
 def basic_pitch(path: Path, folder: Path) -> dict:
     cli = PEER / "bin" / "basic-pitch"
     if not cli.exists():
-        reason = f"{cli} not found (make peer builds it)"
+        reason = f"{os.path.relpath(cli, ROOT)} not found (make peer builds it)"
         print(f"Basic Pitch: skipped, {reason}")
         return {"skipped": reason}
     out = folder / "basic_pitch_out"
