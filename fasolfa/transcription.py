@@ -146,26 +146,52 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
     update, close = _progress(progress, source.duration_s, source.name)
     names = NOTE_HEADS + (("contour",) if keep_contour else ())
     block_n_samples = int(chunk_frames) * config.HOP_LENGTH * source.sample_rate // config.SAMPLE_RATE
-    parts: dict[str, list[np.ndarray]] = {name: [] for name in names}
+    # one preallocated array per head, sized from the header (grown if the estimate is short):
+    # no list of chunk pieces to concatenate (which would double the peak) or to fragment memory
+    estimate = 1 + round(source.n_frames_in * config.SAMPLE_RATE / source.sample_rate) // config.HOP_LENGTH
+    stored = _Stored(estimate + 8)
     try:
-        for _, posteriors in iter_posteriorgrams(
+        for first, posteriors in iter_posteriorgrams(
                 source.blocks(block_n_samples), model, hcqt, chunk_frames=int(chunk_frames),
                 device=torch_device, names=names,
                 progress=lambda n: update(n / config.FRAMES_PER_SECOND)):
             for name, values in posteriors.items():
                 if not np.all(np.isfinite(values)):
                     raise FasolfaError(f"{source.name}: the network gave NaN (a broken checkpoint?)")
-                parts[name].append(values if values.ndim == 1 else values.astype(STORED_DTYPE))
+                stored.put(name, first, values)
     finally:
         close()
-    posteriorgrams = {name: np.concatenate(values, axis=-1) for name, values in parts.items()}
-    del parts
+    posteriorgrams = stored.arrays()
     notes, pedal_intervals = posteriorgrams_to_notes(posteriorgrams, thresholds,
                                                      velocity=velocity, pedal=pedal)
     n_frames = posteriorgrams["note"].shape[-1]
     duration_s = source.duration_s if source.duration_s else (n_frames - 1) / config.FRAMES_PER_SECOND
     midi = notes_to_midi(notes, pedal_intervals if pedal else None)
     return Transcription(midi, notes, pedal_intervals, posteriorgrams, float(duration_s))
+
+
+class _Stored:
+    """Posteriorgrams of a whole recording, written chunk by chunk into preallocated arrays
+    (float16 for the 88- and 264-row heads, float32 for the pedal), time last."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.n_frames, self.data = int(capacity), 0, {}
+
+    def put(self, name: str, first: int, values: np.ndarray) -> None:
+        last = first + values.shape[-1]
+        if name not in self.data:
+            dtype = np.float32 if values.ndim == 1 else STORED_DTYPE
+            self.data[name] = np.zeros(values.shape[:-1] + (self.capacity,), dtype)
+        array = self.data[name]
+        if last > array.shape[-1]:                       # the header's length was short
+            grown = np.zeros(array.shape[:-1] + (max(last, 2 * array.shape[-1]),), array.dtype)
+            grown[..., :array.shape[-1]] = array
+            self.data[name] = array = grown
+        array[..., first:last] = values
+        self.n_frames = max(self.n_frames, last)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: array[..., :self.n_frames] for name, array in self.data.items()}
 
 
 def _progress(progress, total_s: float, name: str):
