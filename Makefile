@@ -51,8 +51,13 @@ $(VENV)/.installed: pyproject.toml
 	@touch $@
 	@echo "fasolfa: environment ready in $(VENV) ($$($(BIN)/python -c 'import torch; print("torch", torch.__version__)'))"
 
+# The demo: render the shipped example phrase to audio, then transcribe that audio back to MIDI
+# (with the shipped checkpoint, fasolfa/checkpoints/fasolfa.pt) and draw the note posteriorgram
+# with the detected notes over it. Both commands print the paths they write.
 demo: setup
 	$(BIN)/fasolfa render $(DEMO_MIDI) -o $(DEMO_DIR)/phrase.flac --figure $(DEMO_DIR)/phrase.png
+	$(BIN)/fasolfa transcribe $(DEMO_DIR)/phrase.flac -o $(DEMO_DIR)/phrase_transcribed.mid \
+	  --notes-csv --figure $(DEMO_DIR)/phrase_transcribed.png
 
 # Unit tests, then every notebook through nbval in QUICK mode (seconds each).
 test: setup

@@ -45,6 +45,7 @@ from fasolfa.midi import Notes, Pedal, SUSTAIN_CONTROLLER
 
 DEFAULT_VELOCITY = 80           # MIDI velocity of every note when velocity is not estimated
 NOTE_KEYS = ("onset", "note", "velocity")
+KEY_BLOCK = 8                   # keys decoded at a time (bounds memory for hours of posteriorgrams)
 PEDAL_KEYS = ("pedal", "pedal_onset", "pedal_offset")
 
 
@@ -107,7 +108,9 @@ class NoteThresholds:
 
 def _check_posteriorgrams(posteriorgrams: Mapping[str, np.ndarray], velocity: bool,
                           pedal: bool) -> tuple[dict[str, np.ndarray], int]:
-    """Float64 copies of the arrays used, and ``n_frames``; ``ValueError`` on a bad input."""
+    """The arrays used (not copied: float16 and float32 are read as they are), and ``n_frames``;
+    ``ValueError`` on a bad input. Checked in blocks of keys, so that a long recording's
+    posteriorgrams are never copied whole."""
     if not isinstance(posteriorgrams, Mapping):
         raise ValueError("posteriorgrams must be a dict of numpy arrays")
     required = ["onset", "note"] + (["velocity"] if velocity else []) + (["pedal"] if pedal else [])
@@ -120,8 +123,6 @@ def _check_posteriorgrams(posteriorgrams: Mapping[str, np.ndarray], velocity: bo
         if name not in posteriorgrams:
             continue
         array = np.asarray(posteriorgrams[name])
-        if name != "contour":                # contour is shape-checked only, never read
-            array = array.astype(np.float64)
         if name in PEDAL_KEYS:
             expected = (n_frames,)
         elif name == "contour":
@@ -131,9 +132,15 @@ def _check_posteriorgrams(posteriorgrams: Mapping[str, np.ndarray], velocity: bo
         if array.shape != expected:
             raise ValueError(f"posteriorgram {name!r} has shape {array.shape}, expected "
                              f"{expected} (frequency first, time last)")
-        if name != "contour" and not np.all(np.isfinite(array)):
-            raise ValueError(f"posteriorgram {name!r} holds NaN or infinite values")
-        arrays[name] = array
+        if name == "contour":                # shape-checked only, never read
+            continue
+        if not np.issubdtype(array.dtype, np.number) or np.issubdtype(array.dtype, np.complexfloating):
+            raise ValueError(f"posteriorgram {name!r} must hold real numbers, got {array.dtype}")
+        rows = array.reshape(-1, n_frames) if n_frames > 0 else array.reshape(1, -1)
+        for row in range(0, len(rows), KEY_BLOCK):
+            if not np.all(np.isfinite(rows[row:row + KEY_BLOCK])):
+                raise ValueError(f"posteriorgram {name!r} holds NaN or infinite values")
+        arrays[name] = array if name not in PEDAL_KEYS else array.astype(np.float64)
     return arrays, n_frames
 
 
@@ -216,29 +223,42 @@ def _track_key(peaks: np.ndarray, dip_end: np.ndarray, min_frames: int) -> list[
 
 def _notes_from_arrays(arrays: dict[str, np.ndarray], thresholds: NoteThresholds, start_s: float,
                        velocity: bool, frames_per_second: float) -> Notes:
-    onset, note = arrays["onset"], arrays["note"]
+    """Rules 1-5 over every key, :data:`KEY_BLOCK` keys at a time (each key is independent), so
+    that only a block of keys is ever held in float64."""
     min_frames = thresholds.min_frames(thresholds.min_note_ms, frames_per_second)
-    peaks = onset_peaks(onset, thresholds.onset)
-    dip_end = _dip_ends(note, thresholds.frame, thresholds.max_gap_frames)
-    keys, firsts, ends = [], [], []
-    for key in np.flatnonzero(peaks.any(axis=1)):
-        for first, end in _track_key(np.flatnonzero(peaks[key]), dip_end[key], min_frames):
-            keys.append(key); firsts.append(first); ends.append(end)
-    keys = np.asarray(keys, np.int64)
-    firsts = np.asarray(firsts, np.int64)
-    ends = np.asarray(ends, np.int64)
-    onset_frame = firsts.astype(np.float64)
-    offset_frame = ends.astype(np.float64)
-    if thresholds.refine_onsets and len(keys):
-        onset_frame = onset_frame + _parabola_offsets(onset, keys, firsts)
-        # a note ended by a re-strike of its key ends where the re-strike begins
-        restruck = {(k, f): o for k, f, o in zip(keys.tolist(), firsts.tolist(), onset_frame)}
-        offset_frame = np.array([restruck.get((k, e), float(e))
-                                 for k, e in zip(keys.tolist(), ends.tolist())], np.float64)
-    if velocity and len(keys):
-        midi_velocity = np.clip(np.rint(127.0 * arrays["velocity"][keys, firsts]), 1, 127)
-    else:
-        midi_velocity = np.full(len(keys), DEFAULT_VELOCITY)
+    parts = []
+    for key0 in range(0, config.N_KEYS, KEY_BLOCK):
+        block = slice(key0, key0 + KEY_BLOCK)
+        onset = np.asarray(arrays["onset"][block], np.float64)
+        peaks = onset_peaks(onset, thresholds.onset)
+        if not peaks.any():
+            continue
+        dip_end = _dip_ends(np.asarray(arrays["note"][block], np.float64), thresholds.frame,
+                            thresholds.max_gap_frames)
+        keys, firsts, ends = [], [], []
+        for key in np.flatnonzero(peaks.any(axis=1)):
+            for first, end in _track_key(np.flatnonzero(peaks[key]), dip_end[key], min_frames):
+                keys.append(key); firsts.append(first); ends.append(end)
+        keys = np.asarray(keys, np.int64)
+        firsts = np.asarray(firsts, np.int64)
+        ends = np.asarray(ends, np.int64)
+        onset_frame = firsts.astype(np.float64)
+        offset_frame = ends.astype(np.float64)
+        if thresholds.refine_onsets and len(keys):
+            onset_frame = onset_frame + _parabola_offsets(onset, keys, firsts)
+            # a note ended by a re-strike of its key ends where the re-strike begins
+            restruck = {(k, f): o for k, f, o in zip(keys.tolist(), firsts.tolist(), onset_frame)}
+            offset_frame = np.array([restruck.get((k, e), float(e))
+                                     for k, e in zip(keys.tolist(), ends.tolist())], np.float64)
+        if velocity and len(keys):
+            key_velocity = np.asarray(arrays["velocity"][block], np.float64)[keys, firsts]
+            midi_velocity = np.clip(np.rint(127.0 * key_velocity), 1, 127)
+        else:
+            midi_velocity = np.full(len(keys), DEFAULT_VELOCITY)
+        parts.append((onset_frame, offset_frame, keys + key0, midi_velocity))
+    if not parts:
+        return Notes.empty()
+    onset_frame, offset_frame, keys, midi_velocity = (np.concatenate(column) for column in zip(*parts))
     return Notes.from_arrays(start_s + onset_frame / frames_per_second,
                              start_s + offset_frame / frames_per_second,
                              keys + config.MIDI_PITCH_MIN, midi_velocity)

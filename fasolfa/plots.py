@@ -522,4 +522,27 @@ def plot_octave_agreement(octave_names, fractions: dict, ax=None):
     ax.set_ylim(0, 110)
     ax.set_ylabel("% of loud cells within 1 dB")
     ax.legend(fontsize=8, loc="lower right")
+# --- transcription (notebook 00, `fasolfa transcribe --figure`) ---------------------------
+
+def plot_posteriorgram_with_notes(note_posteriorgram, notes, pedal=None, ax=None, *,
+                                  frames_per_second=config.FRAMES_PER_SECOND, reference=None):
+    """The note posteriorgram ``(88, n_frames)`` as an image (time in s against MIDI pitch),
+    the detected ``notes`` outlined over it (cyan), pedal-down intervals along the bottom
+    (orange), and optionally ``reference`` notes (what was played) as faint white bars."""
+    ax = _axes(ax, figsize=(10, 4.5))
+    values = np.asarray(note_posteriorgram, dtype=np.float32)
+    n_frames = values.shape[-1]
+    extent = (-0.5 / frames_per_second, (n_frames - 0.5) / frames_per_second,
+              config.MIDI_PITCH_MIN - 0.5, config.MIDI_PITCH_MAX + 0.5)
+    image = ax.imshow(values, origin="lower", aspect="auto", extent=extent, cmap="magma",
+                      vmin=0, vmax=1, interpolation="nearest")
+    if reference is not None:
+        plot_piano_roll(reference, ax=ax, color="white")
+    plot_piano_roll(notes, pedal, ax=ax, color="cyan", outline=True)
+    pitches = [p for p in (notes.pitch, getattr(reference, "pitch", None)) if p is not None and len(p)]
+    if pitches:
+        low, high = min(int(p.min()) for p in pitches), max(int(p.max()) for p in pitches)
+        ax.set_ylim(max(config.MIDI_PITCH_MIN - 0.5, low - 6), min(config.MIDI_PITCH_MAX + 0.5, high + 3))
+    ax.set_xlim(extent[0], extent[1])
+    ax.figure.colorbar(image, ax=ax, label="note probability", pad=0.01)
     return ax

@@ -17,12 +17,14 @@ file (to float rounding), while memory holds one chunk.
 """
 from __future__ import annotations
 
+from typing import Iterable
+
 import numpy as np
 import torch
 
 from fasolfa import config
 from fasolfa.hcqt import HCQT
-from fasolfa.model import FasolfaNet, probabilities
+from fasolfa.model import FasolfaNet
 
 DEFAULT_CHUNK_FRAMES = 2048          # ~23.8 s of output per chunk
 
@@ -49,7 +51,86 @@ def chunk_spans(n_frames: int, chunk_frames: int, margin: int):
         yield first, last, max(first - margin, 0), min(last + margin, n_frames)
 
 
+def audio_chunks(blocks: Iterable[np.ndarray], chunk_frames: int, margin: int):
+    """Cut a stream of mono audio into the chunks of :func:`chunk_spans`, holding one chunk.
+
+    ``blocks``: mono float32 arrays ``(n,)`` at ``config.SAMPLE_RATE``, of any sizes, that
+    concatenated make the recording (its length need not be known in advance). Yields
+    ``(first, last, input_first, input_last, span)`` per chunk, with ``span`` the audio of
+    samples ``[input_first * hop - context, (input_last - 1) * hop + context)`` (zeros outside
+    the recording): the same spans as :func:`chunk_spans` over the whole recording. A chunk is
+    cut as soon as the audio it needs has arrived, or the stream has ended; audio no later chunk
+    needs is dropped, so memory holds about one chunk whatever the recording's length.
+    """
+    hop, context = config.HOP_LENGTH, config.CONTEXT_N_SAMPLES
+    chunk_frames, margin = int(chunk_frames), int(margin)
+    if chunk_frames < 1 or margin < 0:
+        raise ValueError(f"chunk_frames must be >= 1 and margin >= 0, got {chunk_frames}, {margin}")
+    blocks = iter(blocks)
+    buffer = np.zeros(0, np.float32)          # samples [buffer_start, buffer_start + len(buffer))
+    buffer_start = n_samples = first = 0
+    ended = False
+    while True:
+        needed_end = (first + chunk_frames + margin - 1) * hop + context
+        parts = [buffer]
+        while not ended and n_samples < needed_end:
+            block = next(blocks, None)
+            if block is None:
+                ended = True
+                break
+            block = np.asarray(block, np.float32)
+            if block.ndim != 1:
+                raise ValueError(f"audio blocks must be mono, shape (n,), got {block.shape}")
+            parts.append(block)
+            n_samples += len(block)
+        if len(parts) > 1:
+            buffer = np.concatenate(parts)
+        if ended:
+            n_frames = n_frames_for(n_samples)
+            last = min(first + chunk_frames, n_frames)
+            input_last = min(last + margin, n_frames)
+        else:                                 # at least last + margin frames exist
+            last, input_last = first + chunk_frames, first + chunk_frames + margin
+        input_first = max(first - margin, 0)
+        start = input_first * hop - context
+        span = audio_span(buffer, start - buffer_start, (input_last - 1) * hop + context - buffer_start)
+        yield first, last, input_first, input_last, span
+        if ended and last >= n_frames:
+            return
+        first = last
+        keep_from = max(first - margin, 0) * hop - context      # the next chunk's first sample
+        if keep_from > buffer_start:
+            buffer = buffer[keep_from - buffer_start:].copy()
+            buffer_start = keep_from
+
+
 @torch.inference_mode()
+def iter_posteriorgrams(blocks: Iterable[np.ndarray], model: FasolfaNet, hcqt: HCQT | None = None, *,
+                        chunk_frames: int = DEFAULT_CHUNK_FRAMES, device: str | torch.device = "cpu",
+                        names=None, progress=None):
+    """Posteriorgrams of a stream of mono audio blocks (see :func:`audio_chunks`), chunk by chunk.
+
+    Yields ``(first, posteriorgrams)``: float32 arrays for output frames ``[first, first + n)``,
+    shapes as in :func:`compute_posteriorgrams` with ``n`` frames. ``names``: the heads to
+    return (default: all). Concatenated, the chunks equal one pass over the whole recording.
+    """
+    hcqt = hcqt if hcqt is not None else HCQT()
+    hcqt = hcqt.to(device)
+    model = model.to(device).eval()
+    context = config.CONTEXT_N_SAMPLES
+    for first, last, input_first, input_last, span in audio_chunks(blocks, chunk_frames,
+                                                                   model.time_margin_frames):
+        waveform = torch.from_numpy(span).to(device)[None]                # (1, samples)
+        features = hcqt.with_context(waveform, context)                   # (1, 8, 264, n_input)
+        assert features.shape[-1] == input_last - input_first
+        logits = model(features)
+        keep = slice(first - input_first, last - input_first)
+        yield first, {name: torch.sigmoid(values[0, ..., keep]).float().cpu().numpy()
+                      for name, values in logits.items() if names is None or name in names}
+        if progress is not None:
+            progress(last - first)
+
+
 def compute_posteriorgrams(audio: np.ndarray, model: FasolfaNet, hcqt: HCQT | None = None, *,
                            chunk_frames: int = DEFAULT_CHUNK_FRAMES, device: str | torch.device = "cpu",
                            progress=None) -> dict[str, np.ndarray]:
@@ -63,23 +144,9 @@ def compute_posteriorgrams(audio: np.ndarray, model: FasolfaNet, hcqt: HCQT | No
     audio = np.asarray(audio, np.float32)
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono, shape (n_samples,), got {audio.shape}")
-    hop, context = config.HOP_LENGTH, config.CONTEXT_N_SAMPLES
-    hcqt = hcqt if hcqt is not None else HCQT()
-    hcqt = hcqt.to(device)
-    model = model.to(device).eval()
-    n_frames = n_frames_for(len(audio))
-    margin = model.time_margin_frames
     outputs: dict[str, list[np.ndarray]] = {}
-    for first, last, input_first, input_last in chunk_spans(n_frames, int(chunk_frames), margin):
-        n_input = input_last - input_first
-        span = audio_span(audio, input_first * hop - context, (input_last - 1) * hop + context)
-        waveform = torch.from_numpy(span).to(device)[None]                # (1, samples)
-        features = hcqt.with_context(waveform, context)                   # (1, 8, 264, n_input)
-        assert features.shape[-1] == n_input
-        posteriors = probabilities(model(features))
-        keep = slice(first - input_first, first - input_first + (last - first))
+    for _, posteriors in iter_posteriorgrams([audio], model, hcqt, chunk_frames=chunk_frames,
+                                             device=device, progress=progress):
         for name, values in posteriors.items():
-            outputs.setdefault(name, []).append(values[0, ..., keep].float().cpu().numpy())
-        if progress is not None:
-            progress(last - first)
+            outputs.setdefault(name, []).append(values)
     return {name: np.concatenate(parts, axis=-1) for name, parts in outputs.items()}

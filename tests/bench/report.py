@@ -115,10 +115,30 @@ def replace_section(text: str, start: str, end: str, body: str) -> str:
                   text, flags=re.S)
 
 
+def transcribe_table(result: dict) -> list[str]:
+    peer = result.get("basic_pitch", {})
+    reference = (f"Basic Pitch 0.4.0 (ONNX, its own CLI) on the same file: "
+                 f"{peer['whole_process_s']:.1f} s, fasolfa {result['whole_process']['speedup_vs_basic_pitch']:.1f}× faster"
+                 if "whole_process_s" in peer else f"Basic Pitch: skipped ({peer.get('skipped', '?')})")
+    lines = [f"**Transcription** (`tests/bench/bench_transcribe.py`): {result['audio']['seconds']:.0f} s "
+             f"of rendered piano (44.1 kHz FLAC), checkpoint `{result['checkpoint']['path']}` "
+             f"({result['checkpoint']['parameters']} parameters), {machine_line(result)}, load average "
+             f"{result['machine'].get('load_average_1min_at_start', '?')} at start; {reference}.", "",
+             "| measure | value |", "|---|---|",
+             f"| in process, model loaded | {result['in_process']['times_real_time']:.0f}× real time |",
+             f"| whole `fasolfa transcribe` process | {result['whole_process']['seconds']:.1f} s "
+             f"({result['whole_process']['times_real_time']:.0f}× real time) |"]
+    for name, seconds in result["stages_s"].items():
+        lines.append(f"| stage: {name.removesuffix('_s').replace('_', ' ')} | {seconds:.2f} s |")
+    for row in result.get("peak_memory", []):
+        lines.append(f"| peak memory, {row['minutes']:g} min of audio | {row['peak_rss_mb']:.0f} MB |")
+    return lines
+
+
 def main() -> int:
     sections = []
     for name, table in (("cqt_bench.json", cqt_table), ("render_bench.json", render_table),
-                        ("data_bench.json", windows_table)):
+                        ("data_bench.json", windows_table), ("transcribe_bench.json", transcribe_table)):
         result = load(name)
         if result is not None:
             sections.append("\n".join(table(result)))

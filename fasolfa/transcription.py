@@ -1,0 +1,208 @@
+"""Audio in, MIDI out: ``fasolfa.transcribe`` and the :class:`Transcription` it returns.
+
+Notebook ``00_quickstart`` shows it; the steps it chains are explained in notebooks 03
+(HCQT), 05 (the network, chunked inference) and 07 (posteriorgrams to notes).
+
+1. :func:`fasolfa.audio_stream.open_audio` checks the input and reads it in blocks, resampled
+   to ``config.SAMPLE_RATE`` on the fly;
+2. :func:`fasolfa.posteriorgrams.iter_posteriorgrams` cuts the stream into chunks of
+   ``chunk_frames`` frames with the network's receptive field and the HCQT's context around
+   each, so the chunks stitch without seams (the same numbers as one pass over the whole file)
+   while memory holds one chunk;
+3. the posteriorgrams are kept as float16 (about 45 kB per second of audio for note, onset
+   and velocity; the contour head, as much again, only with ``keep_contour=True``; the pedal
+   heads, tiny, as float32) and
+   turned into notes and pedal by :func:`fasolfa.notes.posteriorgrams_to_notes`, a block of
+   keys at a time.
+
+The model is loaded once per process and checkpoint (:func:`load_model`), in inference form
+(``eval().fuse()``); ``torch.set_num_threads`` is left as it is.
+"""
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from fasolfa import config
+from fasolfa.atomic import atomic_write
+from fasolfa.errors import FasolfaError
+from fasolfa.midi import Notes, Pedal
+
+SHIPPED_CHECKPOINT = config.CHECKPOINT_DIR / "fasolfa.pt"
+DEFAULT_CHUNK_FRAMES = 1024             # ~11.9 s of output per chunk: bounded memory, little overlap
+STORED_DTYPE = np.float16               # the 88- and 264-row posteriorgrams of a whole recording
+NOTE_HEADS = ("note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset")
+
+
+@dataclass
+class Transcription:
+    """What :func:`transcribe` returns.
+
+    * ``midi`` — :class:`pretty_midi.PrettyMIDI`, one piano (program 0), sustain as CC64;
+    * ``notes`` (:class:`fasolfa.midi.Notes`), ``pedal`` (:class:`fasolfa.midi.Pedal`), in seconds;
+    * ``posteriorgrams`` — dict of arrays, frequency first, time last: ``note``, ``onset``,
+      ``velocity`` ``(88, n_frames)`` (float16), ``pedal``, ``pedal_onset``, ``pedal_offset``
+      ``(n_frames,)`` (float32), and ``contour (264, n_frames)`` (float16) unless
+      ``keep_contour=False``; frame ``i``
+      is centred at ``i / config.FRAMES_PER_SECOND`` seconds;
+    * ``duration_s`` — the audio's length in seconds.
+    """
+
+    midi: object
+    notes: Notes
+    pedal: Pedal
+    posteriorgrams: dict = field(repr=False)
+    duration_s: float
+
+    def save(self, path: str | Path) -> Path:
+        """Write the MIDI file (atomically: never a partial file)."""
+        return atomic_write(path, lambda temporary: self.midi.write(str(temporary)))
+
+    def save_notes_csv(self, path: str | Path) -> Path:
+        """Write the notes as CSV, ``onset_s,offset_s,pitch,velocity`` (atomically)."""
+        from fasolfa.notes import notes_table
+        text = notes_table(self.notes)
+        return atomic_write(path, lambda temporary: Path(temporary).write_text(text))
+
+    def save_posteriorgrams(self, path: str | Path) -> Path:
+        """Write the posteriorgrams as a compressed ``.npz`` (atomically), one array per head,
+        plus ``frames_per_second``."""
+        arrays = dict(self.posteriorgrams, frames_per_second=np.float64(config.FRAMES_PER_SECOND))
+        return atomic_write(path, lambda temporary: np.savez_compressed(temporary, **arrays))
+
+
+def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
+    """The checkpoint to use: ``checkpoint``, or the shipped one (a :class:`FasolfaError` that
+    says how to get one when it is missing)."""
+    if checkpoint is not None:
+        return Path(checkpoint)
+    if not SHIPPED_CHECKPOINT.is_file():
+        raise FasolfaError(f"no shipped checkpoint at {SHIPPED_CHECKPOINT}; train one with "
+                           "make train or pass --checkpoint")
+    return SHIPPED_CHECKPOINT
+
+
+def load_model(checkpoint: str | Path | None = None, device: str = "auto"):
+    """``(model, hcqt, device)`` ready for inference, loaded once per process for each
+    checkpoint file (path, size and modification time) and device."""
+    from fasolfa.train import pick_device
+    path = resolve_checkpoint(checkpoint)
+    torch_device = pick_device(device)
+    try:
+        stat = path.stat()
+    except OSError:
+        raise FasolfaError(f"{path}: no such checkpoint") from None
+    return _load_model(str(path.resolve()), stat.st_size, stat.st_mtime_ns, str(torch_device))
+
+
+@functools.lru_cache(maxsize=4)
+def _load_model(path: str, size: int, mtime_ns: int, device: str):
+    import torch
+
+    from fasolfa.hcqt import HCQT
+    from fasolfa.train import load_weights
+    model, _ = load_weights(path, "cpu")
+    if not all(bool(torch.isfinite(p).all()) for p in model.state_dict().values()
+               if p.is_floating_point()):
+        raise FasolfaError(f"{path}: the checkpoint holds NaN or infinite weights")
+    model = model.eval().fuse().to(device)
+    return model, HCQT().to(device), device
+
+
+def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str | Path | None = None,
+               thresholds=None, velocity: bool = True, pedal: bool = True, device: str = "auto",
+               chunk_frames: int = DEFAULT_CHUNK_FRAMES, progress=False,
+               keep_contour: bool = True) -> Transcription:
+    """Transcribe piano audio: a file path (wav, flac, ogg, mp3, ...) or an array with its
+    ``sample_rate`` (``(n_samples,)``, or 2-D with the shorter axis as channels).
+
+    ``checkpoint``: a :func:`fasolfa.train.save_weights` file (default: the shipped
+    ``fasolfa/checkpoints/fasolfa.pt``). ``thresholds``: a :class:`fasolfa.notes.NoteThresholds`
+    (default thresholds when None). ``velocity=False``: every note at velocity 80;
+    ``pedal=False``: no sustain pedal. ``device``: ``"auto"`` (CUDA when available), ``"cpu"``,
+    ``"cuda"``. ``chunk_frames``: output frames per chunk (memory, not results, depends on it).
+    ``progress``: True for a tqdm bar over the audio's seconds (on a terminal, after 2 s), or a callable given the seconds
+    done after each chunk. ``keep_contour=False`` drops the contour posteriorgram (three
+    quarters of the memory kept for a long recording).
+
+    Raises :class:`FasolfaError` (one line naming the file or "audio array") for every input a
+    user can get wrong: missing, empty, undecodable or truncated files, MIDI files, NaN or
+    infinite samples, a sample rate out of range, a missing or broken checkpoint.
+    """
+    from fasolfa.audio_stream import open_audio
+    from fasolfa.notes import NoteThresholds, notes_to_midi, posteriorgrams_to_notes
+    from fasolfa.posteriorgrams import iter_posteriorgrams
+
+    thresholds = NoteThresholds() if thresholds is None else thresholds
+    if not isinstance(thresholds, NoteThresholds):
+        raise TypeError(f"thresholds must be a NoteThresholds, got {type(thresholds).__name__}")
+    if int(chunk_frames) < 1:
+        raise ValueError(f"chunk_frames must be >= 1, got {chunk_frames}")
+    source = open_audio(path_or_audio, sample_rate)
+    model, hcqt, torch_device = load_model(checkpoint, device)
+    update, close = _progress(progress, source.duration_s, source.name)
+    names = NOTE_HEADS + (("contour",) if keep_contour else ())
+    block_n_samples = int(chunk_frames) * config.HOP_LENGTH * source.sample_rate // config.SAMPLE_RATE
+    # one preallocated array per head, sized from the header (grown if the estimate is short):
+    # no list of chunk pieces to concatenate (which would double the peak) or to fragment memory
+    estimate = 1 + round(source.n_frames_in * config.SAMPLE_RATE / source.sample_rate) // config.HOP_LENGTH
+    stored = _Stored(estimate + 8)
+    try:
+        for first, posteriors in iter_posteriorgrams(
+                source.blocks(block_n_samples), model, hcqt, chunk_frames=int(chunk_frames),
+                device=torch_device, names=names,
+                progress=lambda n: update(n / config.FRAMES_PER_SECOND)):
+            for name, values in posteriors.items():
+                if not np.all(np.isfinite(values)):
+                    raise FasolfaError(f"{source.name}: the network gave NaN (a broken checkpoint?)")
+                stored.put(name, first, values)
+    finally:
+        close()
+    posteriorgrams = stored.arrays()
+    notes, pedal_intervals = posteriorgrams_to_notes(posteriorgrams, thresholds,
+                                                     velocity=velocity, pedal=pedal)
+    n_frames = posteriorgrams["note"].shape[-1]
+    duration_s = source.duration_s if source.duration_s else (n_frames - 1) / config.FRAMES_PER_SECOND
+    midi = notes_to_midi(notes, pedal_intervals if pedal else None)
+    return Transcription(midi, notes, pedal_intervals, posteriorgrams, float(duration_s))
+
+
+class _Stored:
+    """Posteriorgrams of a whole recording, written chunk by chunk into preallocated arrays
+    (float16 for the 88- and 264-row heads, float32 for the pedal), time last."""
+
+    def __init__(self, capacity: int):
+        self.capacity, self.n_frames, self.data = int(capacity), 0, {}
+
+    def put(self, name: str, first: int, values: np.ndarray) -> None:
+        last = first + values.shape[-1]
+        if name not in self.data:
+            dtype = np.float32 if values.ndim == 1 else STORED_DTYPE
+            self.data[name] = np.zeros(values.shape[:-1] + (self.capacity,), dtype)
+        array = self.data[name]
+        if last > array.shape[-1]:                       # the header's length was short
+            grown = np.zeros(array.shape[:-1] + (max(last, 2 * array.shape[-1]),), array.dtype)
+            grown[..., :array.shape[-1]] = array
+            self.data[name] = array = grown
+        array[..., first:last] = values
+        self.n_frames = max(self.n_frames, last)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {name: array[..., :self.n_frames] for name, array in self.data.items()}
+
+
+def _progress(progress, total_s: float, name: str):
+    """``(update(seconds), close())`` for ``progress`` (False, True or a callable)."""
+    if callable(progress):
+        return progress, lambda: None
+    if not progress:
+        return (lambda seconds: None), (lambda: None)
+    from tqdm.auto import tqdm
+    # shown on a terminal only (disable=None), and only for files that take over 2 s
+    bar = tqdm(total=round(total_s, 1), unit="s", desc=Path(name).name, leave=False, disable=None,
+               delay=2.0,
+               bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s audio [{elapsed}<{remaining}]")
+    return (lambda seconds: bar.update(min(seconds, bar.total - bar.n))), bar.close
