@@ -245,13 +245,14 @@ def add_transcribe_parser(commands) -> None:
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="audio files or folders of them")
     parser.add_argument("-o", "--output", help="MIDI file (one input) or folder; default: beside "
                         "each input, piece.wav -> piece.mid")
-    parser.add_argument("--onset-threshold", type=float, default=defaults.onset, metavar="P",
-                        help=f"onset probability that starts a note, 0..1 (default {defaults.onset}; "
-                        "higher: fewer, surer notes)")
-    parser.add_argument("--frame-threshold", type=float, default=defaults.frame, metavar="P",
-                        help=f"note probability that keeps a note sounding, 0..1 (default {defaults.frame})")
-    parser.add_argument("--min-note-ms", type=float, default=defaults.min_note_ms, metavar="MS",
-                        help=f"shortest note kept, in ms (default {defaults.min_note_ms:g})")
+    parser.add_argument("--onset-threshold", type=float, default=None, metavar="P",
+                        help="onset probability that starts a note, 0..1 (default: the value stored "
+                        "with the checkpoint, chosen on validation; higher: fewer, surer notes)")
+    parser.add_argument("--frame-threshold", type=float, default=None, metavar="P",
+                        help="note probability that keeps a note sounding, 0..1 (default: the "
+                        "checkpoint's)")
+    parser.add_argument("--min-note-ms", type=float, default=None, metavar="MS",
+                        help=f"shortest note kept, in ms (default: the checkpoint's, else {defaults.min_note_ms:g})")
     parser.add_argument("--no-pedal", action="store_true", help="write no sustain pedal")
     parser.add_argument("--no-velocity", action="store_true", help="every note at velocity 80")
     parser.add_argument("--notes-csv", action="store_true", help="also write the notes as CSV "
@@ -281,15 +282,19 @@ def _transcribe_inputs(names: list[str]) -> list[Path]:
 
 
 def _thresholds_from_args(args: argparse.Namespace):
-    from fasolfa.notes import NoteThresholds
+    """The checkpoint's thresholds with the options given on the command line put in."""
+    import dataclasses
+
+    from fasolfa.transcription import checkpoint_thresholds
     for option, value in (("--onset-threshold", args.onset_threshold),
                           ("--frame-threshold", args.frame_threshold)):
-        if not 0.0 <= value <= 1.0:
+        if value is not None and not 0.0 <= value <= 1.0:
             raise FasolfaError(f"{option} {value}: must lie in 0..1")
-    if not 0.0 <= args.min_note_ms <= 60_000:
+    if args.min_note_ms is not None and not 0.0 <= args.min_note_ms <= 60_000:
         raise FasolfaError(f"--min-note-ms {args.min_note_ms}: must lie in 0..60000")
-    return NoteThresholds(onset=args.onset_threshold, frame=args.frame_threshold,
-                          min_note_ms=args.min_note_ms)
+    given = {"onset": args.onset_threshold, "frame": args.frame_threshold, "min_note_ms": args.min_note_ms}
+    return dataclasses.replace(checkpoint_thresholds(args.checkpoint),
+                               **{name: value for name, value in given.items() if value is not None})
 
 
 def _write_all(writes: list) -> list[Path]:

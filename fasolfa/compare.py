@@ -52,14 +52,8 @@ def audio_seconds(path: str | Path) -> float:
 
 
 def fasolfa_transcriber() -> Callable:
-    """:func:`fasolfa.transcribe.transcribe`, imported only when needed (it imports torch)."""
-    try:
-        from fasolfa.transcribe import transcribe
-    except ModuleNotFoundError as error:
-        if error.name != "fasolfa.transcribe":
-            raise
-        raise FasolfaError("fasolfa.transcribe is not in this checkout: "
-                           "`fasolfa transcribe` comes with the transcribe branch") from None
+    """:func:`fasolfa.transcription.transcribe`, imported only when needed (it imports torch)."""
+    from fasolfa.transcription import transcribe
     return transcribe
 
 

@@ -88,6 +88,16 @@ def resolve_checkpoint(checkpoint: str | Path | None) -> Path:
 def load_model(checkpoint: str | Path | None = None, device: str = "auto"):
     """``(model, hcqt, device)`` ready for inference, loaded once per process for each
     checkpoint file (path, size and modification time) and device."""
+    return _loaded(checkpoint, device)[:3]
+
+
+def checkpoint_thresholds(checkpoint: str | Path | None = None):
+    """The note-creation thresholds stored with a checkpoint (chosen on validation by
+    :func:`fasolfa.train.finalize`), or :class:`fasolfa.notes.NoteThresholds`' defaults."""
+    return _loaded(checkpoint, "cpu")[3]
+
+
+def _loaded(checkpoint, device):
     from fasolfa.train import pick_device
     path = resolve_checkpoint(checkpoint)
     torch_device = pick_device(device)
@@ -104,12 +114,16 @@ def _load_model(path: str, size: int, mtime_ns: int, device: str):
 
     from fasolfa.hcqt import HCQT
     from fasolfa.train import load_weights
-    model, _ = load_weights(path, "cpu")
+    from fasolfa.notes import NoteThresholds
+    model, metadata = load_weights(path, "cpu")
+    stored = metadata.get("thresholds") if isinstance(metadata, dict) else None
+    known = NoteThresholds.__dataclass_fields__
+    thresholds = NoteThresholds(**{k: v for k, v in stored.items() if k in known}) if isinstance(stored, dict) else NoteThresholds()
     if not all(bool(torch.isfinite(p).all()) for p in model.state_dict().values()
                if p.is_floating_point()):
         raise FasolfaError(f"{path}: the checkpoint holds NaN or infinite weights")
     model = model.eval().fuse().to(device)
-    return model, HCQT().to(device), device
+    return model, HCQT().to(device), device, thresholds
 
 
 def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str | Path | None = None,
@@ -121,7 +135,7 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
 
     ``checkpoint``: a :func:`fasolfa.train.save_weights` file (default: the shipped
     ``fasolfa/checkpoints/fasolfa.pt``). ``thresholds``: a :class:`fasolfa.notes.NoteThresholds`
-    (default thresholds when None). ``velocity=False``: every note at velocity 80;
+    (None: the thresholds stored with the checkpoint, :func:`checkpoint_thresholds`). ``velocity=False``: every note at velocity 80;
     ``pedal=False``: no sustain pedal. ``device``: ``"auto"`` (CUDA when available), ``"cpu"``,
     ``"cuda"``. ``chunk_frames``: output frames per chunk (memory, not results, depends on it).
     ``progress``: True for a tqdm bar over the audio's seconds (on a terminal, after 2 s), or a callable given the seconds
@@ -136,7 +150,7 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
     from fasolfa.notes import NoteThresholds, notes_to_midi, posteriorgrams_to_notes
     from fasolfa.posteriorgrams import iter_posteriorgrams
 
-    thresholds = NoteThresholds() if thresholds is None else thresholds
+    thresholds = checkpoint_thresholds(checkpoint) if thresholds is None else thresholds
     if not isinstance(thresholds, NoteThresholds):
         raise TypeError(f"thresholds must be a NoteThresholds, got {type(thresholds).__name__}")
     if int(chunk_frames) < 1:

@@ -331,3 +331,21 @@ def test_open_audio_reads_integer_arrays_as_pcm():
     source = open_audio(np.full((100, 2), 16384, np.int16), 8000)
     block = np.concatenate(list(source.blocks(1000, sample_rate=8000)))
     np.testing.assert_allclose(block, 0.5)
+
+
+def test_thresholds_stored_with_the_checkpoint_are_the_default(tmp_path):
+    """A checkpoint finalized with thresholds (train.finalize) makes them the default; the
+    command line's options replace only what they name."""
+    import argparse
+
+    from fasolfa.cli import _thresholds_from_args
+    from fasolfa.transcription import checkpoint_thresholds
+    net = FasolfaNet(ModelConfig(contour_channels=2, key_channels=4, onset_channels=2, pedal_channels=2,
+                                 time_dilations=(1,), pedal_dilations=(1,)))
+    path = save_weights(tmp_path / "tuned.pt", net, {"thresholds": {"onset": 0.77, "frame": 0.44, "unknown": 1}})
+    assert (checkpoint_thresholds(path).onset, checkpoint_thresholds(path).frame) == (0.77, 0.44)
+    args = argparse.Namespace(onset_threshold=None, frame_threshold=0.5, min_note_ms=None, checkpoint=path)
+    chosen = _thresholds_from_args(args)
+    assert (chosen.onset, chosen.frame, chosen.min_note_ms) == (0.77, 0.5, NoteThresholds().min_note_ms)
+    plain = save_weights(tmp_path / "plain.pt", net)
+    assert checkpoint_thresholds(plain) == NoteThresholds()
