@@ -546,3 +546,156 @@ def plot_posteriorgram_with_notes(note_posteriorgram, notes, pedal=None, ax=None
     ax.set_xlim(extent[0], extent[1])
     ax.figure.colorbar(image, ax=ax, label="note probability", pad=0.01)
     return ax
+
+
+# --- note creation and evaluation (notebooks 07, 08) ---------------------------------------
+
+def plot_posteriorgram(values, ax=None, *, start_s: float = 0.0, pitch_range=None, cmap="magma",
+                       frames_per_second: float = config.FRAMES_PER_SECOND, title=None, colorbar=False):
+    """One key posteriorgram ``(N_KEYS, n_frames)`` (onset, note, velocity) as an image: time in
+    s against MIDI pitch, probabilities 0..1. ``pitch_range``: ``(low, high)`` MIDI pitches shown.
+    Explained in notebooks/07_posteriorgrams_to_notes.ipynb."""
+    ax = _axes(ax)
+    values = np.asarray(values)
+    n_frames = values.shape[-1]
+    extent = (start_s - 0.5 / frames_per_second, start_s + (n_frames - 0.5) / frames_per_second,
+              config.MIDI_PITCH_MIN - 0.5, config.MIDI_PITCH_MAX + 0.5)
+    image = ax.imshow(values, origin="lower", aspect="auto", cmap=cmap, vmin=0, vmax=1,
+                      interpolation="nearest", extent=extent)
+    if pitch_range is not None:
+        ax.set_ylim(pitch_range[0] - 0.5, pitch_range[1] + 0.5)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("MIDI pitch")
+    if title:
+        ax.set_title(title, fontsize=9, loc="left")
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, pad=0.01, fraction=0.03)
+    return image
+
+
+def _note_boxes(ax, notes, color, *, fill=False, linewidth=1.0, alpha=1.0, label=None, height=0.8):
+    from matplotlib.patches import Rectangle
+    for i, (onset_s, offset_s, pitch) in enumerate(zip(notes.onset_s, notes.offset_s, notes.pitch)):
+        style = (dict(facecolor=color, edgecolor="none", alpha=alpha) if fill
+                 else dict(fill=False, edgecolor=color, linewidth=linewidth, alpha=alpha))
+        ax.add_patch(Rectangle((onset_s, pitch - height / 2), offset_s - onset_s, height,
+                               label=label if i == 0 else None, **style))
+
+
+def plot_notes_over_posteriorgram(note_posteriorgram, estimate, reference=None, ax=None, *,
+                                  start_s: float = 0.0, pitch_range=None, time_range=None, title=None):
+    """The note posteriorgram as an image, the ``reference`` notes as thick orange outlines and the
+    detected ``estimate`` notes as cyan outlines (both :class:`fasolfa.midi.Notes`), with onset
+    ticks. The figure of the threshold explorer (:mod:`fasolfa.widgets`). Explained in
+    notebooks/07_posteriorgrams_to_notes.ipynb."""
+    ax = _axes(ax)
+    plot_posteriorgram(note_posteriorgram, ax=ax, start_s=start_s, cmap="Greys_r", title=title)
+    if reference is not None:
+        _note_boxes(ax, reference, "tab:orange", linewidth=2.0, alpha=0.9, label="reference", height=0.9)
+    _note_boxes(ax, estimate, "tab:cyan", linewidth=1.1, label="detected", height=0.6)
+    ax.plot(estimate.onset_s, estimate.pitch, "|", color="tab:cyan", markersize=6)
+    if pitch_range is None:
+        pitches = np.concatenate([estimate.pitch, [] if reference is None else reference.pitch])
+        pitch_range = (pitches.min() - 2, pitches.max() + 2) if len(pitches) else None
+    if pitch_range is not None:
+        ax.set_ylim(pitch_range[0] - 0.5, pitch_range[1] + 0.5)
+    if time_range is not None:
+        ax.set_xlim(*time_range)
+    ax.legend(loc="upper right", fontsize=7, facecolor="0.3", labelcolor="white", framealpha=0.8)
+    return ax
+
+
+def note_matching(reference, estimate, *, onset_tolerance_s: float = 0.05, offset_ratio=None,
+                  offset_min_tolerance_s: float = 0.05):
+    """``mir_eval.transcription.match_notes`` of two :class:`fasolfa.midi.Notes`: the list of
+    matched ``(reference index, estimate index)`` pairs (onsets within the tolerance, same pitch
+    within 50 cents, offsets too when ``offset_ratio`` is a number). For drawing; the scores
+    are :func:`fasolfa.evaluate.score`'s."""
+    from mir_eval import transcription
+    if not len(reference) or not len(estimate):
+        return []
+
+    def arrays(notes):
+        return (np.stack([notes.onset_s, notes.offset_s], axis=1),
+                midi_to_hz(notes.pitch))
+
+    ref_intervals, ref_hz = arrays(reference)
+    est_intervals, est_hz = arrays(estimate)
+    return transcription.match_notes(ref_intervals, ref_hz, est_intervals, est_hz,
+                                     onset_tolerance=onset_tolerance_s, pitch_tolerance=50.0,
+                                     offset_ratio=offset_ratio,
+                                     offset_min_tolerance=offset_min_tolerance_s)
+
+
+MATCH_COLORS = {"TP": "tab:green", "FP": "tab:red", "FN": "tab:orange"}
+
+
+def plot_note_matches(reference, estimate, ax=None, *, onset_tolerance_s: float = 0.05,
+                      offset_ratio=None, time_range=None, pitch_range=None, title=None,
+                      legend=True):
+    """A piano roll coloured by the outcome of note matching (:func:`note_matching`): estimated
+    notes that match a reference note (true positives) in green, estimated notes that match none
+    (false positives) in red, reference notes that nothing matched (false negatives) as orange
+    outlines; matched reference notes as thin grey outlines. Returns ``(ax, counts)`` with
+    ``counts = {"TP", "FP", "FN"}``. Explained in notebooks/08_evaluation.ipynb."""
+    ax = _axes(ax)
+    pairs = note_matching(reference, estimate, onset_tolerance_s=onset_tolerance_s,
+                          offset_ratio=offset_ratio)
+    ref_hit = np.zeros(len(reference), bool)
+    est_hit = np.zeros(len(estimate), bool)
+    for r, e in pairs:
+        ref_hit[r] = est_hit[e] = True
+    _note_boxes(ax, reference.select(ref_hit), "0.45", linewidth=0.8, label="reference (matched)")
+    _note_boxes(ax, estimate.select(est_hit), MATCH_COLORS["TP"], fill=True, alpha=0.75,
+                label="true positive", height=0.6)
+    _note_boxes(ax, estimate.select(~est_hit), MATCH_COLORS["FP"], fill=True, alpha=0.75,
+                label="false positive", height=0.6)
+    _note_boxes(ax, reference.select(~ref_hit), MATCH_COLORS["FN"], linewidth=1.8,
+                label="false negative (missed)")
+    counts = {"TP": int(est_hit.sum()), "FP": int((~est_hit).sum()), "FN": int((~ref_hit).sum())}
+    pitches = np.concatenate([reference.pitch, estimate.pitch])
+    if pitch_range is None and len(pitches):
+        pitch_range = (pitches.min() - 2, pitches.max() + 2)
+    if pitch_range is not None:
+        ax.set_ylim(pitch_range[0] - 0.5, pitch_range[1] + 0.5)
+    ends = np.concatenate([reference.offset_s, estimate.offset_s])
+    ax.set_xlim(*(time_range if time_range is not None else (0, ends.max() if len(ends) else 1)))
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("MIDI pitch")
+    if title is not None:
+        ax.set_title(f"{title}: TP {counts['TP']}, FP {counts['FP']}, FN {counts['FN']}",
+                     fontsize=9, loc="left")
+    if legend:
+        ax.legend(loc="upper right", fontsize=7, ncol=2)
+    return ax, counts
+
+
+def plot_precision_recall(thresholds, precision, recall, ax=None, *, label=None, mark=None,
+                          color=None, annotate_every: int = 2):
+    """Precision against recall along a threshold sweep, the points labelled with their
+    threshold; ``mark``: a threshold to circle (the default). Iso-F1 curves in grey. Explained in
+    notebooks/07_posteriorgrams_to_notes.ipynb and 08_evaluation.ipynb."""
+    ax = _axes(ax, figsize=(4.5, 4))
+    thresholds, precision, recall = map(np.asarray, (thresholds, precision, recall))
+    if not ax.lines:
+        r = np.linspace(0.01, 1, 200)
+        for f1 in (0.5, 0.6, 0.7, 0.8, 0.9):
+            p = f1 * r / (2 * r - f1)
+            keep = (p > 0) & (p <= 1.0001) & (2 * r > f1)
+            ax.plot(r[keep], p[keep], color="0.85", linewidth=0.8, zorder=0)
+            if keep.any():
+                ax.text(r[keep][-1], p[keep][-1], f"F1={f1:g}", fontsize=6, color="0.6",
+                        va="bottom", ha="right")
+    line, = ax.plot(recall, precision, marker=".", label=label, color=color)
+    for i in range(0, len(thresholds), max(annotate_every, 1)):
+        ax.annotate(f"{thresholds[i]:.2g}", (recall[i], precision[i]), fontsize=6,
+                    xytext=(3, 3), textcoords="offset points", color=line.get_color())
+    if mark is not None:
+        i = int(np.argmin(np.abs(thresholds - mark)))
+        ax.plot(recall[i], precision[i], "o", markersize=9, markerfacecolor="none",
+                color=line.get_color())
+    ax.set(xlim=(0, 1.02), ylim=(0, 1.02), xlabel="recall", ylabel="precision")
+    ax.set_aspect("equal")
+    if label:
+        ax.legend(fontsize=7, loc="lower left")
+    return ax
