@@ -578,29 +578,34 @@ def draw_curves(run_dir: str | Path) -> Path | None:
 
 ONSET_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 FRAME_THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+PEDAL_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+
+
+def validation_posteriorgrams(model: FasolfaNet, items: list[ValidationItem], device="cpu") -> list[dict]:
+    """The posteriorgrams of every validation excerpt (the network runs once per excerpt)."""
+    from fasolfa.posteriorgrams import compute_posteriorgrams
+    model = model.eval()
+    hcqt = HCQT()
+    return [compute_posteriorgrams(item.audio, model, hcqt, device=device) for item in items]
 
 
 def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu",
-                     onset_thresholds=ONSET_THRESHOLDS, frame_thresholds=FRAME_THRESHOLDS) -> list[dict]:
+                     onset_thresholds=ONSET_THRESHOLDS, frame_thresholds=FRAME_THRESHOLDS,
+                     posteriors: list[dict] | None = None) -> list[dict]:
     """Validation scores for every (onset, frame) threshold pair: the network runs once per
     excerpt, note creation once per pair. Rows ``{"onset", "frame", "<group>/<metric>_f1", ...,
     "selection"}`` (selection: the mean over groups of note-onset F1, as in :func:`train`)."""
     from fasolfa.evaluate import score
-    from fasolfa.midi import Pedal
     from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
-    from fasolfa.posteriorgrams import compute_posteriorgrams
-    model = model.eval()
-    hcqt = HCQT()
-    posteriors = [compute_posteriorgrams(item.audio, model, hcqt, device=device) for item in items]
+    posteriors = posteriors if posteriors is not None else validation_posteriorgrams(model, items, device)
     rows = []
     for onset in onset_thresholds:
         for frame in frame_thresholds:
             thresholds = NoteThresholds(onset=onset, frame=frame)
             per_group: dict[str, list[dict]] = {}
             for item, post in zip(items, posteriors):
-                notes, pedal = posteriorgrams_to_notes(post, thresholds)
-                scores = score(item.notes, item.pedal if item.has_pedal else None, notes,
-                               pedal if item.has_pedal else None)
+                notes, pedal = posteriorgrams_to_notes(post, thresholds, pedal=False)
+                scores = score(item.notes, item.pedal if item.has_pedal else None, notes, None)
                 per_group.setdefault(item.group, []).append(scores)
             row = {"onset": onset, "frame": frame}
             for group, group_scores in per_group.items():
@@ -611,19 +616,45 @@ def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu
     return rows
 
 
+def sweep_pedal_thresholds(items: list[ValidationItem], posteriors: list[dict],
+                           pedal_thresholds=PEDAL_THRESHOLDS) -> list[dict]:
+    """Mean sustain-pedal F1 (presses within 50 ms, and pedal-down frames) over the excerpts
+    with pedal labels, for each pedal threshold. Rows ``{"pedal", "pedal_f1", "pedal_frame_f1"}``."""
+    from fasolfa.evaluate import score
+    from fasolfa.midi import Notes
+    from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
+    labelled = [(item, post) for item, post in zip(items, posteriors) if item.has_pedal]
+    rows = []
+    for threshold in pedal_thresholds:
+        presses, frames = [], []
+        for item, post in labelled:
+            _, pedal = posteriorgrams_to_notes(post, NoteThresholds(pedal=threshold), velocity=False)
+            scores = score(Notes.empty(), item.pedal, Notes.empty(), pedal)
+            presses.append(scores["pedal"]["f1"])
+            frames.append(scores["pedal_frame"]["f1"])
+        rows.append({"pedal": threshold, "pedal_f1": float(np.mean(presses)) if presses else 0.0,
+                     "pedal_frame_f1": float(np.mean(frames)) if frames else 0.0})
+    return rows
+
+
 def finalize(weights_path: str | Path, out_path: str | Path, items: list[ValidationItem], device="cpu") -> dict:
     """Choose note-creation thresholds on the validation excerpts and write the weights with them
-    (``metadata["thresholds"]``, read by :func:`fasolfa.transcribe`) to ``out_path``. Returns
-    the chosen row of :func:`sweep_thresholds`. Explained in notebooks/06_training.ipynb."""
+    (``metadata["thresholds"]``, read by :func:`fasolfa.transcribe`) to ``out_path``: onset and
+    frame thresholds by the selection score, the pedal threshold by the pedal-press F1 of the
+    excerpts with pedal labels. Returns the chosen row of :func:`sweep_thresholds` (with the
+    pedal threshold and its scores). Explained in notebooks/06_training.ipynb."""
     from fasolfa.notes import NoteThresholds
     model, metadata = load_weights(weights_path, device)
-    rows = sweep_thresholds(model, items, device)
+    posteriors = validation_posteriorgrams(model, items, device)
+    rows = sweep_thresholds(model, items, device, posteriors=posteriors)
     best = max(rows, key=lambda row: row["selection"])
-    chosen = asdict(NoteThresholds(onset=best["onset"], frame=best["frame"]))
-    metadata = {**metadata, "thresholds": chosen, "threshold_sweep": rows,
+    pedal_rows = sweep_pedal_thresholds(items, posteriors)
+    best_pedal = max(pedal_rows, key=lambda row: (row["pedal_f1"], row["pedal_frame_f1"]))
+    chosen = asdict(NoteThresholds(onset=best["onset"], frame=best["frame"], pedal=best_pedal["pedal"]))
+    metadata = {**metadata, "thresholds": chosen, "threshold_sweep": rows, "pedal_sweep": pedal_rows,
                 "validation": sorted({item.name for item in items})}
     save_weights(out_path, model.cpu(), metadata)
-    return best
+    return {**best, **best_pedal}
 
 
 def main(argv=None) -> int:
