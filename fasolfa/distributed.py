@@ -15,6 +15,7 @@ Explained in the README's "Scaling" section.
 """
 from __future__ import annotations
 
+import contextlib
 import datetime
 import os
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from torch import nn
 from fasolfa.errors import FasolfaError
 
 COLLECTIVE_TIMEOUT = datetime.timedelta(hours=2)   # rank 0 may validate a long while; others wait
+FINISH_TIMEOUT = datetime.timedelta(days=7)        # a rank done with its files waits for the slowest
 
 
 def world_from_env() -> tuple[int, int, int]:
@@ -103,6 +105,24 @@ def stop(group: Group, wait: bool = True) -> None:
     if group.distributed and torch.distributed.is_initialized():
         if wait:
             torch.distributed.barrier()
+        torch.distributed.destroy_process_group()
+
+
+@contextlib.contextmanager
+def finishing_together(timeout: datetime.timedelta = FINISH_TIMEOUT):
+    """Under ``torchrun`` (``WORLD_SIZE`` > 1 and ``MASTER_ADDR`` set): a gloo process group
+    whose barrier at the end holds every rank until all are done, because torchrun stops the
+    ranks still working as soon as one exits with a non-zero status (a folder run with a bad
+    file). Elsewhere (one process, a scheduler's array task): nothing."""
+    _, world_size, _ = world_from_env()
+    if world_size == 1 or "MASTER_ADDR" not in os.environ or torch.distributed.is_initialized():
+        yield
+        return
+    torch.distributed.init_process_group("gloo", timeout=timeout)
+    try:
+        yield
+    finally:
+        torch.distributed.barrier()
         torch.distributed.destroy_process_group()
 
 

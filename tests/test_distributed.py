@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pretty_midi
 import pytest
 import soundfile
 import torch
@@ -164,3 +165,67 @@ def test_batch_not_divisible_by_the_processes_is_one_line(tmp_path):
                            "--standalone", "-m", "fasolfa.train", str(path), "--no-progress"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode != 0 and "batch_size 3 is not divisible by the 2 processes" in done.stderr
+
+
+# --- transcription: --jobs and ranks = one job ---------------------------------------------
+
+from test_transcribe import between, checkpoint  # noqa: E402,F401  (a small random checkpoint)
+
+
+def tones(seconds: float, pitches, seed: int) -> np.ndarray:
+    """Decaying piano-like tones (5 partials) at random times, and a little noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * config.SAMPLE_RATE)) / config.SAMPLE_RATE
+    audio = 0.01 * rng.standard_normal(t.size)
+    for pitch in pitches:
+        start = rng.uniform(0, seconds / 2)
+        f0 = 440.0 * 2 ** ((pitch - 69) / 12)
+        envelope = np.where(t >= start, np.exp(-3 * (t - start)), 0.0)
+        audio += sum(0.2 / k * np.sin(2 * np.pi * k * f0 * t) for k in range(1, 6)) * envelope
+    return (audio / np.abs(audio).max() * 0.8).astype(np.float32)
+
+
+def test_jobs_and_ranks_write_the_midi_of_one_job(tmp_path, checkpoint, capsys, monkeypatch):
+    """A folder of 3 recordings and a broken file: ``--jobs 2`` and two ranks (RANK=0/1 of
+    WORLD_SIZE=2, run one after the other) write byte for byte the MIDI files of ``--jobs 1``,
+    report the broken file and exit 1; ``--jobs 2`` prints the same lines in the same order."""
+    import fasolfa
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    for i, pitches in enumerate([(60, 64, 67), (48, 55, 72, 76), (40, 62, 69)]):
+        soundfile.write(folder / f"take{i}.wav", tones(2.0, pitches, seed=i), config.SAMPLE_RATE)
+    (folder / "broken.wav").write_text("not audio")
+    post = fasolfa.transcribe(folder / "take0.wav", checkpoint=checkpoint).posteriorgrams
+    thresholds = ["--onset-threshold", f"{between(post['onset'], 0.99):.6f}",
+                  "--frame-threshold", f"{between(post['note'], 0.8):.6f}"]
+    common = ["--checkpoint", str(checkpoint), *thresholds]
+    for variable in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(variable, raising=False)
+    printed = {}
+    for name, jobs in (("one", "1"), ("jobs", "2")):
+        assert main(["transcribe", str(folder), "-o", str(tmp_path / name), "--jobs", jobs, *common]) == 1
+        printed[name] = capsys.readouterr()
+    same_folder = printed["jobs"].out.replace(str(tmp_path / "jobs"), str(tmp_path / "one"))
+    assert printed["one"].out == same_folder and printed["one"].out.count(".mid") == 3
+    assert "broken.wav" in printed["jobs"].err and "1 of 4 files failed" in printed["jobs"].err
+    codes = []
+    for rank in (0, 1):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("WORLD_SIZE", "2")
+        codes.append(main(["transcribe", str(folder), "-o", str(tmp_path / "ranks"), *common]))
+        printed[rank] = capsys.readouterr()
+    assert sorted(codes) == [0, 1]            # broken.wav fell to one rank: it alone fails
+    assert printed[0].out.count(".mid") + printed[1].out.count(".mid") == 3
+    expected = sorted(p.name for p in (tmp_path / "one").iterdir())
+    assert expected == ["take0.mid", "take1.mid", "take2.mid"]
+    for name in expected:
+        reference = (tmp_path / "one" / name).read_bytes()
+        assert sum(len(n.notes) for n in pretty_midi.PrettyMIDI(str(tmp_path / "one" / name)).instruments) > 0
+        for other in ("jobs", "ranks"):
+            assert (tmp_path / other / name).read_bytes() == reference, (other, name)
+    assert sorted(p.name for p in (tmp_path / "ranks").iterdir()) == expected
+
+
+def test_jobs_must_be_positive(checkpoint, capsys):
+    assert main(["transcribe", "x.wav", "--jobs", "0", "--checkpoint", str(checkpoint)]) == 1
+    assert "--jobs 0" in capsys.readouterr().err
