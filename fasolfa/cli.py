@@ -13,6 +13,7 @@ half-written: audio, MIDI and figures are written to a temporary name and rename
 from __future__ import annotations
 
 import argparse
+import functools
 import sys
 from pathlib import Path
 
@@ -228,6 +229,7 @@ TRANSCRIBE_EPILOG = """examples:
   fasolfa transcribe piano.wav                          # -> piano.mid beside it
   fasolfa transcribe take1.flac -o take1.mid --notes-csv --figure take1.png
   fasolfa transcribe recordings/ -o midi/               # every audio file in the folder
+  fasolfa transcribe archive/ -o midi/ --jobs 8         # 8 worker processes
   fasolfa transcribe piano.mp3 --onset-threshold 0.6 --no-pedal --checkpoint my.pt
 
 exit status: 0 all written; 1 an error (one line on stderr each, naming the file; nothing
@@ -265,6 +267,10 @@ def add_transcribe_parser(commands) -> None:
                         "fasolfa/checkpoints/fasolfa.pt)")
     parser.add_argument("--device", default="auto", choices=("auto", "cpu", "cuda"),
                         help="where the network runs (default auto: CUDA when available)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="transcribe a folder with N worker processes, each with cores/N threads "
+                        "(default 1). Under torchrun or a scheduler that sets RANK and WORLD_SIZE, "
+                        "each rank takes its share of the files (sorted(files)[RANK::WORLD_SIZE])")
     parser.set_defaults(run=command_transcribe)
 
 
@@ -315,57 +321,113 @@ def _write_all(writes: list) -> list[Path]:
 
 
 def command_transcribe(args: argparse.Namespace) -> int:
-    from fasolfa.transcription import load_model, transcribe
+    """Transcribe every input; a folder run reports a bad file and goes on. ``--jobs N``: N
+    worker processes; under ``torchrun`` or a scheduler (``WORLD_SIZE`` > 1) this rank takes
+    ``sorted(files)[RANK::WORLD_SIZE]``. Lines are printed in the order of the files."""
+    from fasolfa.distributed import finishing_together, shard, world_from_env
+    from fasolfa.transcription import load_model
 
+    if args.jobs < 1:
+        raise FasolfaError(f"--jobs {args.jobs}: must be at least 1")
     thresholds = _thresholds_from_args(args)
     inputs = _transcribe_inputs(args.inputs)
     if args.output and len(inputs) == 1 and Path(args.output).suffix:
         if Path(args.output).suffix.lower() not in MIDI_SUFFIXES:
             raise FasolfaError(f"{args.output}: output must end in .mid or .midi")
     outputs = _output_paths(inputs, args.output, ".mid")
+    rank, world_size, _ = world_from_env()
+    pairs = list(zip(inputs, outputs))
+    if world_size > 1:
+        pairs = shard(pairs, rank, world_size)          # by input path: the same on every rank
     load_model(args.checkpoint, args.device)            # a bad checkpoint stops before any file
     several = len(inputs) > 1
+    options = {"checkpoint": args.checkpoint, "thresholds": thresholds, "velocity": not args.no_velocity,
+               "pedal": not args.no_pedal, "device": args.device, "notes_csv": args.notes_csv,
+               "save_posteriorgrams": args.save_posteriorgrams, "figure": args.figure,
+               "several": several, "progress": args.jobs == 1}
+    with finishing_together():
+        n_failed = _transcribe_all(pairs, options, args.jobs, several)
+    if n_failed:
+        where = f" on rank {rank} of {world_size}" if world_size > 1 else ""
+        _error(f"{n_failed} of {len(pairs)} files failed{where}")
+    return 1 if n_failed else 0
+
+
+def _transcribe_all(pairs: list, options: dict, jobs: int, several: bool) -> int:
+    """Transcribe and print, in order; returns the number of files that failed."""
     folder_bar = None
     if several:
         from tqdm.auto import tqdm
-        folder_bar = tqdm(total=len(inputs), unit="file", desc="fasolfa transcribe", leave=False,
+        folder_bar = tqdm(total=len(pairs), unit="file", desc="fasolfa transcribe", leave=False,
                           disable=None)
     n_failed = 0
     try:
-        for audio_path, midi_path in zip(inputs, outputs):
-            try:
-                result = transcribe(audio_path, checkpoint=args.checkpoint, thresholds=thresholds,
-                                    velocity=not args.no_velocity, pedal=not args.no_pedal,
-                                    device=args.device, progress=True,
-                                    keep_contour=args.save_posteriorgrams)
-                writes = [(midi_path, result.save)]
-                if args.notes_csv:
-                    writes.append((midi_path.with_suffix(".csv"), result.save_notes_csv))
-                if args.save_posteriorgrams:
-                    writes.append((midi_path.with_suffix(".npz"), result.save_posteriorgrams))
-                if args.figure:
-                    figure_path = Path(args.figure) / f"{audio_path.stem}.png" if several else Path(args.figure)
-                    writes.append((figure_path, lambda path, result=result, name=audio_path.name:
-                                   draw_transcription_figure(result, name, path)))
-                written = _write_all(writes)
-                message = (f"{midi_path}  ({result.duration_s:.1f} s, {len(result.notes)} notes, "
-                           f"{len(result.pedal)} pedal presses)")
-                _print_above_bar(message, folder_bar)
-                for path in written[1:]:
-                    _print_above_bar(f"{path}", folder_bar)
-            except FasolfaError as error:
-                if not several:
-                    raise
-                _print_above_bar(f"fasolfa: error: {error}", folder_bar, sys.stderr)
-                n_failed += 1
+        for lines, failed in _transcribed(pairs, options, jobs):
+            for stream, line in lines:
+                _print_above_bar(line, folder_bar, sys.stderr if stream == "stderr" else None)
+            n_failed += failed
             if folder_bar is not None:
                 folder_bar.update(1)
     finally:
         if folder_bar is not None:
             folder_bar.close()
-    if n_failed:
-        _error(f"{n_failed} of {len(inputs)} files failed")
-    return 1 if n_failed else 0
+    return n_failed
+
+
+def _transcribed(pairs: list, options: dict, jobs: int):
+    """``(lines, failed)`` for each ``(audio, midi)`` pair, in order: in this process, or with
+    ``jobs`` > 1 in that many spawned worker processes (each loads the model once and uses
+    ``cores // jobs`` torch threads)."""
+    jobs = min(jobs, len(pairs))
+    if jobs <= 1:
+        for pair in pairs:
+            yield _transcribe_one(pair, options)
+        return
+    import multiprocessing
+    import os
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(jobs, initializer=_start_worker,
+                      initargs=(max(1, cores // jobs), options["checkpoint"], options["device"])) as pool:
+        yield from pool.imap(functools.partial(_transcribe_one, options=options), pairs)
+
+
+def _start_worker(threads: int, checkpoint, device: str) -> None:
+    import torch
+
+    from fasolfa.transcription import load_model
+    torch.set_num_threads(threads)
+    load_model(checkpoint, device)
+
+
+def _transcribe_one(pair: tuple, options: dict) -> tuple[list[tuple[str, str]], bool]:
+    """Transcribe one file and write what was asked (all or nothing): ``(lines to print as
+    (stream, text), failed)``. A :class:`FasolfaError` is a failed file in a folder run, and
+    raised for a single file."""
+    from fasolfa.transcription import transcribe
+    audio_path, midi_path = pair
+    try:
+        result = transcribe(audio_path, checkpoint=options["checkpoint"], thresholds=options["thresholds"],
+                            velocity=options["velocity"], pedal=options["pedal"], device=options["device"],
+                            progress=options["progress"], keep_contour=options["save_posteriorgrams"])
+        writes = [(midi_path, result.save)]
+        if options["notes_csv"]:
+            writes.append((midi_path.with_suffix(".csv"), result.save_notes_csv))
+        if options["save_posteriorgrams"]:
+            writes.append((midi_path.with_suffix(".npz"), result.save_posteriorgrams))
+        if options["figure"]:
+            figure = Path(options["figure"])
+            figure_path = figure / f"{audio_path.stem}.png" if options["several"] else figure
+            writes.append((figure_path, lambda path, result=result, name=audio_path.name:
+                           draw_transcription_figure(result, name, path)))
+        written = _write_all(writes)
+    except FasolfaError as error:
+        if not options["several"]:
+            raise
+        return [("stderr", f"fasolfa: error: {error}")], True
+    message = (f"{midi_path}  ({result.duration_s:.1f} s, {len(result.notes)} notes, "
+               f"{len(result.pedal)} pedal presses)")
+    return [("stdout", message)] + [("stdout", f"{path}") for path in written[1:]], False
 
 
 def _print_above_bar(message: str, bar, file=None) -> None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ from torch import nn
 
 from fasolfa import config
 from fasolfa.atomic import atomic_write
+from fasolfa.distributed import Group
 from fasolfa.errors import FasolfaError
 from fasolfa.hcqt import HCQT
 from fasolfa.model import FasolfaNet, ModelConfig, count_parameters
@@ -107,7 +109,8 @@ def smoothed(targets: torch.Tensor, amount: float) -> torch.Tensor:
     return targets * (1 - amount) + amount / 2 if amount else targets
 
 
-def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg: TrainConfig) -> dict[str, torch.Tensor]:
+def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg: TrainConfig,
+           group: Group = Group()) -> dict[str, torch.Tensor]:
     """Per-head losses (scalars) for one batch. Explained in notebooks/06_training.ipynb.
 
     * ``contour``, ``note``: binary cross-entropy against the (soft) frame targets;
@@ -118,6 +121,13 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
       frames (elsewhere the target means nothing);
     * ``pedal``, ``pedal_onset``, ``pedal_offset``: cross-entropy, masked where the window's
       source has no pedal annotation (``pedal_known`` = 0, the MAPS recordings).
+
+    Distributed (``group``, each rank given an equal share of the global batch): the plain
+    means above are means over equal shares, so the mean over ranks (DDP's gradient average)
+    is the global mean. The two masked means (velocity over onset cells, pedal over the windows
+    with pedal labels) count a different number of cells on each rank: each rank's numerator is
+    divided by the count summed over ranks and multiplied by the world size, so that the mean
+    over ranks is again exactly the global masked mean (one process: the masked mean itself).
     """
     bce = nn.functional.binary_cross_entropy_with_logits
     s = cfg.label_smoothing
@@ -127,18 +137,16 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
     weight = 1.0 + (cfg.onset_positive_weight - 1.0) * onset
     out["onset"] = bce(logits["onset"], smoothed(onset, s), weight=weight)
     mask = onset > 0.5                                                   # (B, 88, T)
-    if mask.any():
-        error = (torch.sigmoid(logits["velocity"]) - batch["velocity"]) ** 2
-        out["velocity"] = error[mask].mean()
-    else:
-        out["velocity"] = logits["velocity"].sum() * 0.0
+    n_onsets = group.total(mask.sum().to(logits["velocity"].dtype))      # over every rank
+    error = (torch.sigmoid(logits["velocity"]) - batch["velocity"]) ** 2
+    out["velocity"] = error[mask].sum() * group.world_size / n_onsets.clamp(min=1.0)
     known = batch.get("pedal_known", torch.ones(onset.shape[0], device=onset.device))[:, None]   # (B, 1)
-    n_known = known.sum() * logits["pedal"].shape[-1]
+    n_known = group.total(known.sum() * logits["pedal"].shape[-1])      # pedal-labelled frames, every rank
     for name in ("pedal", "pedal_onset", "pedal_offset"):
         per_frame = bce(logits[name], smoothed(batch[name], s), reduction="none")     # (B, T)
         if name != "pedal":
             per_frame = per_frame * (1.0 + (cfg.onset_positive_weight - 1.0) * batch[name])
-        out[name] = (per_frame * known).sum() / n_known.clamp(min=1.0)
+        out[name] = (per_frame * known).sum() * group.world_size / n_known.clamp(min=1.0)
     return out
 
 
@@ -279,6 +287,31 @@ class RangeSampler(torch.utils.data.Sampler):
 
     def __len__(self) -> int:
         return self.stop - self.start
+
+
+class ShareSampler(torch.utils.data.Sampler):
+    """One rank's share of every step's windows: step ``s`` of the epoch is windows
+    ``s * batch_size .. (s + 1) * batch_size - 1``, and rank ``r`` of ``world_size`` takes the
+    ``r``-th contiguous ``batch_size / world_size`` of them, for steps ``first_step ..
+    stop_step - 1`` (a resumed epoch starts where it stopped). The shares of all ranks make up
+    exactly the one-process batches; one process: indices ``first_step * batch_size ..
+    stop_step * batch_size - 1`` in order."""
+
+    def __init__(self, first_step: int, stop_step: int, batch_size: int, rank: int = 0, world_size: int = 1):
+        if batch_size % world_size:
+            raise FasolfaError(f"batch_size {batch_size} is not divisible by the {world_size} processes; "
+                               f"choose a multiple of {world_size}")
+        self.first_step, self.stop_step = int(first_step), int(stop_step)
+        self.batch_size, self.share = int(batch_size), int(batch_size) // int(world_size)
+        self.rank = int(rank)
+
+    def __iter__(self):
+        for step in range(self.first_step, self.stop_step):
+            first = step * self.batch_size + self.rank * self.share
+            yield from range(first, first + self.share)
+
+    def __len__(self) -> int:
+        return (self.stop_step - self.first_step) * self.share
 
 
 # --- validation ------------------------------------------------------------------------------
@@ -433,54 +466,115 @@ def train(cfg: TrainConfig, *, progress: bool = True, stop_after_s: float | None
     (mean note-onset F1 over the validation groups), or after ``stop_after_s`` seconds of this
     call (the state is saved first, so the next call resumes). ``training_data`` /
     ``validation_items`` replace the corpus-built ones (tests, notebooks).
-    Explained in notebooks/06_training.ipynb.
+
+    Under ``torchrun`` (``WORLD_SIZE`` > 1): DistributedDataParallel, each rank given its share
+    of every step's ``batch_size`` windows (:class:`ShareSampler`), batch norm over the global
+    batch (:class:`fasolfa.distributed.SyncBatchNorm`), so the steps are those of one process
+    (up to float rounding). Rank 0 alone validates, logs and writes the run folder; it reads
+    ``state.pt`` and sends it to the others, and its decision to stop reaches every rank.
+    Explained in notebooks/06_training.ipynb and the README's "Scaling" section.
     """
     from tqdm.auto import tqdm
-    run_dir = Path(cfg.run_dir).expanduser()
+
+    from fasolfa import distributed
+    device = pick_device(cfg.device)
+    group = distributed.start(device.type)
+    try:
+        best_path = _train(cfg, group, device, progress=progress, stop_after_s=stop_after_s,
+                           training_data=training_data, validation_items=validation_items, tqdm=tqdm)
+    except BaseException:
+        distributed.stop(group, wait=False)       # torchrun ends the other ranks
+        raise
+    distributed.stop(group)
+    return best_path
+
+
+def _open_run(cfg: TrainConfig, run_dir: Path) -> dict | None:
+    """Rank 0's part of starting a run: refuse changed settings, write ``config.json``, read
+    ``state.pt`` (None when there is none)."""
+    config_path, state_path = run_dir / "config.json", run_dir / "state.pt"
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_path, state_path, best_path = run_dir / "config.json", run_dir / "state.pt", run_dir / "best.pt"
     if state_path.is_file() and config_path.is_file():
         changed = _same_run(json.loads(config_path.read_text()), cfg.to_dict())
         if changed:
             raise FasolfaError(f"{config_path}: this run was started with other settings ({', '.join(changed)}); "
                                f"use another run_dir or delete it")
     atomic_write(config_path, lambda temporary: temporary.write_text(json.dumps(cfg.to_dict(), indent=1)))
+    if not state_path.is_file():
+        return None
+    try:
+        return torch.load(state_path, map_location="cpu", weights_only=False)
+    except Exception as error:
+        raise FasolfaError(f"{state_path}: unreadable training state ({type(error).__name__}); "
+                           f"delete it to start over") from None
 
-    device = pick_device(cfg.device)
+
+def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_after_s, training_data,
+           validation_items, tqdm) -> Path:
+    run_dir = Path(cfg.run_dir).expanduser()
+    state_path, best_path = run_dir / "state.pt", run_dir / "best.pt"
+    if cfg.batch_size % group.world_size:
+        raise FasolfaError(f"batch_size {cfg.batch_size} is not divisible by the {group.world_size} "
+                           f"processes; choose a multiple of {group.world_size}")
+    opened = None
+    if group.is_main:                      # the others learn rank 0's outcome, error included
+        try:
+            opened = ("state", _open_run(cfg, run_dir))
+        except FasolfaError as error:
+            opened = ("error", str(error))
+    kind, state = group.from_main(opened)
+    if kind == "error":
+        raise FasolfaError(state)
+
+    if group.distributed and device.type == "cuda":
+        device = torch.device("cuda", group.local_rank)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
-    model = FasolfaNet(ModelConfig.from_dict(cfg.model)).to(device)
+    model = FasolfaNet(ModelConfig.from_dict(cfg.model))
+    if group.distributed:
+        from fasolfa.distributed import convert_batch_norm
+        convert_batch_norm(model)
+    model = model.to(device)
     hcqt = HCQT().to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     step, best, stale, elapsed_s = 0, -1.0, 0, 0.0
-    if state_path.is_file():
-        try:
-            state = torch.load(state_path, map_location="cpu", weights_only=False)
-        except Exception as error:
-            raise FasolfaError(f"{state_path}: unreadable training state ({type(error).__name__}); "
-                               f"delete it to start over") from None
+    if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
         step, best, stale, elapsed_s = state["step"], state["best"], state["stale"], state["elapsed_s"]
         _set_rng_state(state["rng"])
-    train_log = CsvLog(run_dir / "log.csv", step)
-    validation_log = CsvLog(run_dir / "validation.csv", step)
+    network = model
+    if group.distributed:
+        network = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None)
+    if group.is_main:
+        train_log = CsvLog(run_dir / "log.csv", step)
+        validation_log = CsvLog(run_dir / "validation.csv", step)
 
     def save_state():
         payload = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
                    "best": best, "stale": stale, "elapsed_s": elapsed_s, "rng": _rng_state()}
         atomic_write(state_path, lambda temporary: torch.save(payload, temporary))
 
-    dataset = training_data if training_data is not None else build_training_data(cfg, progress)
-    items = validation_items if validation_items is not None else build_validation(cfg, progress)
+    # the first rank of each machine renders what is missing; the others then read its cache
+    dataset = training_data
+    for first in (True, False):
+        if dataset is None and (group.local_rank == 0) == first:
+            dataset = build_training_data(cfg, progress and group.is_main)
+        group.barrier()
+    items = []
+    if group.is_main:
+        items = validation_items if validation_items is not None else build_validation(cfg, progress)
+        print(f"fasolfa train: {count_parameters(model)} parameters on {device}"
+              f"{f' x {group.world_size} processes' if group.distributed else ''}; step {step} of "
+              f"{cfg.steps}; {len(items)} validation excerpts; run folder {run_dir}")
     windows_per_epoch = cfg.validate_every * cfg.batch_size
-    print(f"fasolfa train: {count_parameters(model)} parameters on {device}; step {step} of {cfg.steps}; "
-          f"{len(items)} validation excerpts; run folder {run_dir}")
 
     started = time.perf_counter()
     last_save = time.perf_counter()
-    bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step", disable=not progress)
+    bar = tqdm(total=cfg.steps, initial=step, desc="training", unit="step",
+               disable=not (progress and group.is_main))
     timers = {"data_s": 0.0, "hcqt_s": 0.0, "forward_s": 0.0, "backward_s": 0.0}
     n_timed = 0
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
@@ -491,19 +585,19 @@ def train(cfg: TrainConfig, *, progress: bool = True, stop_after_s: float | None
         if hasattr(dataset, "set_epoch"):
             dataset.set_epoch(epoch)
         loader = torch.utils.data.DataLoader(
-            dataset, batch_size=cfg.batch_size, num_workers=cfg.workers,
-            sampler=RangeSampler(offset * cfg.batch_size, windows_per_epoch),
+            dataset, batch_size=cfg.batch_size // group.world_size, num_workers=cfg.workers,
+            sampler=ShareSampler(offset, cfg.validate_every, cfg.batch_size, group.rank, group.world_size),
             pin_memory=device.type == "cuda", prefetch_factor=4 if cfg.workers else None)
         tick = time.perf_counter()
         for batch in loader:
             batch = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
-            for group in optimiser.param_groups:
-                group["lr"] = cfg.learning_rate * learning_rate_factor(step, cfg.warmup_steps, cfg.steps)
+            for parameter_group in optimiser.param_groups:
+                parameter_group["lr"] = cfg.learning_rate * learning_rate_factor(step, cfg.warmup_steps, cfg.steps)
             sync(); t0 = time.perf_counter()
             with torch.no_grad():
                 features = hcqt.with_context(batch["audio"], config.CONTEXT_N_SAMPLES)   # (B, 8, 264, T)
             sync(); t1 = time.perf_counter()
-            parts = losses(model(features), batch, cfg)
+            parts = losses(network(features), batch, cfg, group)
             loss = total_loss(parts, cfg.loss_weights)
             sync(); t2 = time.perf_counter()
             optimiser.zero_grad(set_to_none=True)
@@ -520,43 +614,52 @@ def train(cfg: TrainConfig, *, progress: bool = True, stop_after_s: float | None
             tick = time.perf_counter()
             bar.update(1)
             if step % cfg.log_every == 0 or step == cfg.steps:
-                per_step = sum(timers.values()) / max(n_timed, 1)
-                row = {"step": step, "epoch": epoch, "elapsed_s": elapsed_s, "lr": optimiser.param_groups[0]["lr"],
-                       "loss": float(loss), **{f"loss_{k}": float(v) for k, v in parts.items()},
-                       "windows_per_s": cfg.batch_size / per_step if per_step else 0.0,
-                       **{k: v / max(n_timed, 1) for k, v in timers.items()}}
-                train_log.write(row)
-                bar.set_postfix(loss=f"{float(loss):.3f}", best=f"{best:.3f}")
+                # each rank's parts average to the global batch's (see losses)
+                logged = group.total(torch.stack([loss.detach(), *[v.detach() for v in parts.values()]]))
+                logged = (logged / group.world_size).tolist()
+                if group.is_main:
+                    per_step = sum(timers.values()) / max(n_timed, 1)
+                    row = {"step": step, "epoch": epoch, "elapsed_s": elapsed_s,
+                           "lr": optimiser.param_groups[0]["lr"], "loss": logged[0],
+                           **{f"loss_{k}": v for k, v in zip(parts, logged[1:])},
+                           "windows_per_s": cfg.batch_size / per_step if per_step else 0.0,
+                           **{k: v / max(n_timed, 1) for k, v in timers.items()}}
+                    train_log.write(row)
+                    bar.set_postfix(loss=f"{logged[0]:.3f}", best=f"{best:.3f}")
                 timers = dict.fromkeys(timers, 0.0)
                 n_timed = 0
             validating = step % cfg.validate_every == 0 or step == cfg.steps
-            if validating:
-                scores = validate(model, hcqt, items, device)
-                improved = scores["selection"] > best
-                if improved:
-                    best, stale = scores["selection"], 0
-                    save_weights(best_path, model, {"step": step, "scores": scores, "train_config": cfg.to_dict(),
-                                                    "elapsed_s": elapsed_s})
-                else:
-                    stale += 1
-                validation_log.write({"step": step, "elapsed_s": elapsed_s, **scores, "best": best})
-                tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
-                                                        if k.endswith(("onset_f1", "frame_f1")) or k == "selection")
-                           + (" (best)" if improved else ""))
-                if stale >= cfg.patience:
-                    tqdm.write(f"no better validation score in {stale} validations: stopping early")
+            if group.is_main:
+                if validating:
+                    scores = validate(model, hcqt, items, device)
+                    improved = scores["selection"] > best
+                    if improved:
+                        best, stale = scores["selection"], 0
+                        save_weights(best_path, model, {"step": step, "scores": scores,
+                                                        "train_config": cfg.to_dict(), "elapsed_s": elapsed_s})
+                    else:
+                        stale += 1
+                    validation_log.write({"step": step, "elapsed_s": elapsed_s, **scores, "best": best})
+                    tqdm.write(f"step {step}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores.items()
+                                                            if k.endswith(("onset_f1", "frame_f1")) or k == "selection")
+                               + (" (best)" if improved else ""))
+                    if stale >= cfg.patience:
+                        tqdm.write(f"no better validation score in {stale} validations: stopping early")
+                        finished = True
+                if validating or time.perf_counter() - last_save > cfg.checkpoint_every_s:
+                    save_state()
+                    last_save = time.perf_counter()
+                if stop_after_s is not None and time.perf_counter() - started > stop_after_s:
+                    save_state()
                     finished = True
-            if validating or time.perf_counter() - last_save > cfg.checkpoint_every_s:
-                save_state()
-                last_save = time.perf_counter()
-            if stop_after_s is not None and time.perf_counter() - started > stop_after_s:
-                save_state()
-                finished = True
+            if group.distributed and (validating or stop_after_s is not None):
+                finished = group.from_main(finished)       # every rank stops with rank 0
             if finished or step >= cfg.steps:
                 break
     bar.close()
-    save_state()
-    draw_curves(run_dir)
+    if group.is_main:
+        save_state()
+        draw_curves(run_dir)
     return best_path
 
 
@@ -674,7 +777,11 @@ def main(argv=None) -> int:
         best = finalize(args.finalize[0], args.finalize[1], items, pick_device(cfg.device))
         print("chosen thresholds:", {k: round(v, 3) for k, v in best.items()})
         return 0
-    train(cfg, progress=not args.no_progress, stop_after_s=args.stop_after_s)
+    try:
+        train(cfg, progress=not args.no_progress, stop_after_s=args.stop_after_s)
+    except FasolfaError as error:
+        print(f"fasolfa train: error: {error}", file=sys.stderr)
+        return 1
     return 0
 
 
