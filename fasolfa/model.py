@@ -92,6 +92,20 @@ class ConvNorm(nn.Module):
         self.norm = nn.Identity()
 
 
+class Pointwise(nn.Conv2d):
+    """A 1×1 convolution with few outputs (a head) computed as one ``einsum``: the same numbers
+    and parameters as ``nn.Conv2d(C, C_out, 1)``, without the oneDNN set-up that makes a
+    1-channel convolution cost as much as a real layer (22 ms against 0.5 ms for the 264-bin
+    contour head on 25 s of audio, measured). ``(batch, C, H, W) -> (batch, C_out, H, W)``."""
+
+    def __init__(self, in_channels: int, out_channels: int):
+        super().__init__(in_channels, out_channels, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight[:, :, 0, 0]                                     # (C_out, C)
+        return torch.einsum("bchw,oc->bohw", x, weight) + self.bias.view(1, -1, 1, 1)
+
+
 class HarmonicConv(nn.Module):
     """Each key reads its own features and those of the keys ``offsets`` above it (zeros past the
     top key), mixed by one 1×1 convolution: ``(batch, C, 88, T) -> (batch, C_out, 88, T)``."""
@@ -101,13 +115,20 @@ class HarmonicConv(nn.Module):
         self.offsets = [int(o) for o in offsets]
         self.mix = ConvNorm(nn.Conv2d(channels * len(self.offsets), out_channels, 1))
 
+    def gather(self, x: torch.Tensor) -> torch.Tensor:
+        """The shifted copies side by side: ``(B, C, 88, T) -> (B, C * n_offsets, 88, T)``,
+        block ``i`` holding ``x[:, :, k + offsets[i]]`` at key ``k`` (0 past the top key). Written
+        into one buffer (no padded temporaries, no concatenation)."""
+        batch, channels, n_keys, n_frames = x.shape
+        stacked = x.new_empty(batch, channels * len(self.offsets), n_keys, n_frames)
+        for i, offset in enumerate(self.offsets):
+            block = stacked[:, i * channels:(i + 1) * channels]
+            block[:, :, :n_keys - offset] = x[:, :, offset:]
+            block[:, :, n_keys - offset:] = 0
+        return stacked
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n_keys = x.shape[2]
-        shifted = []
-        for offset in self.offsets:                  # key k reads key k + offset
-            part = x[:, :, offset:]                  # (B, C, 88 - offset, T)
-            shifted.append(nn.functional.pad(part, (0, 0, 0, min(offset, n_keys))) if offset else x)
-        return self.mix(torch.cat(shifted, dim=1))   # (B, C * n_offsets, 88, T) -> (B, C_out, 88, T)
+        return self.mix(self.gather(x))              # (B, C * n_offsets, 88, T) -> (B, C_out, 88, T)
 
 
 class TimeBlock(nn.Module):
@@ -137,15 +158,15 @@ class FasolfaNet(nn.Module):
                          cfg.pedal_channels)
         self.input_norm = nn.BatchNorm2d(h)
         self.contour_conv = ConvNorm(nn.Conv2d(h, c, 3, padding=1))                   # 264 bins, ±1 frame
-        self.contour_head = nn.Conv2d(c, 1, 1)
+        self.contour_head = Pointwise(c, 1)
         self.to_keys = ConvNorm(nn.Conv2d(c + h, k, (3, 1), stride=(3, 1), padding=(1, 0)))   # -> 88 keys
         self.key_bias = nn.Parameter(torch.zeros(1, k, config.N_KEYS, 1))             # what differs per key
         self.harmonic = HarmonicConv(k, k, harmonic_key_offsets(cfg.harmonic_keys))
         self.time_blocks = nn.Sequential(*[TimeBlock(k, d) for d in cfg.time_dilations])
-        self.note_head = nn.Conv2d(k, 1, 1)
-        self.velocity_head = nn.Conv2d(k, 1, 1)
+        self.note_head = Pointwise(k, 1)
+        self.velocity_head = Pointwise(k, 1)
         self.onset_conv = ConvNorm(nn.Conv2d(k + 1, o, (1, 3), padding=(0, 1)))         # ±1 frame
-        self.onset_head = nn.Conv2d(o, 1, 1)
+        self.onset_head = Pointwise(o, 1)
         self.pedal_in = ConvNorm(nn.Conv1d(2 * k, p, 1))
         self.pedal_blocks = nn.Sequential(*[TimeBlock(p, d, two_d=False) for d in cfg.pedal_dilations])
         self.pedal_head = nn.Conv1d(p, 3, 1)
@@ -169,12 +190,12 @@ class FasolfaNet(nn.Module):
     def forward(self, hcqt: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.input_norm(hcqt)                                   # (B, 8, 264, T)
         features = self.contour_conv(x)                             # (B, 6, 264, T)
-        contour = self.contour_head(features)[:, 0]                 # (B, 264, T)
+        contour = self.contour_head(features)[:, 0]      # (B, 264, T)
         keys = self.to_keys(torch.cat([features, x], 1)) + self.key_bias   # (B, 12, 88, T)
         keys = self.harmonic(keys)                                  # (B, 12, 88, T)
         keys = self.time_blocks(keys)                               # (B, 12, 88, T)
-        note = self.note_head(keys)                                 # (B, 1, 88, T)
-        velocity = self.velocity_head(keys)                         # (B, 1, 88, T)
+        note = self.note_head(keys)                      # (B, 1, 88, T)
+        velocity = self.velocity_head(keys)              # (B, 1, 88, T)
         onset = self.onset_head(self.onset_conv(torch.cat([keys, torch.sigmoid(note)], 1)))   # (B, 1, 88, T)
         pooled = torch.cat([keys.mean(2), keys.amax(2)], 1)         # (B, 24, T)
         pedal = self.pedal_head(self.pedal_blocks(self.pedal_in(pooled)))   # (B, 3, T)

@@ -150,3 +150,19 @@ def test_layer_table_adds_up():
     assert sum(r["parameters"] for r in rows[:-1]) == total["parameters"] == count_parameters(net)
     assert sum(r["mflops_per_s"] for r in rows[:-1]) == pytest.approx(total["mflops_per_s"], rel=1e-6)
     assert 0 < total["mflops_per_s"] < 250        # several times cheaper than Basic Pitch (~500)
+
+
+def test_fast_paths_compute_what_the_plain_layers_compute():
+    """Pointwise heads equal nn.Conv2d 1x1; the harmonic gather equals padded shifted copies."""
+    from fasolfa.model import HarmonicConv, Pointwise
+    torch.manual_seed(3)
+    head = Pointwise(6, 2)
+    plain = torch.nn.Conv2d(6, 2, 1)
+    plain.load_state_dict(head.state_dict())
+    x = torch.randn(2, 6, 30, 17)
+    with torch.no_grad():
+        assert torch.allclose(head(x), plain(x), atol=1e-6)
+    harmonic = HarmonicConv(4, 4, [0, 12, 19])
+    keys = torch.randn(1, 4, 88, 9)
+    expected = torch.cat([keys] + [torch.nn.functional.pad(keys[:, :, o:], (0, 0, 0, o)) for o in (12, 19)], 1)
+    assert torch.equal(harmonic.gather(keys), expected)
