@@ -694,21 +694,24 @@ def validation_posteriorgrams(model: FasolfaNet, items: list[ValidationItem], de
 
 def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu",
                      onset_thresholds=ONSET_THRESHOLDS, frame_thresholds=FRAME_THRESHOLDS,
-                     posteriors: list[dict] | None = None) -> list[dict]:
+                     posteriors: list[dict] | None = None, pedal_threshold: float = 0.5) -> list[dict]:
     """Validation scores for every (onset, frame) threshold pair: the network runs once per
-    excerpt, note creation once per pair. Rows ``{"onset", "frame", "<group>/<metric>_f1", ...,
-    "selection"}`` (selection: the mean over groups of note-onset F1, as in :func:`train`)."""
+    excerpt, note creation once per pair, with the sustain pedal at ``pedal_threshold`` (scored
+    as a transcription is: the estimate extended by its own pedal where the excerpt has pedal
+    labels). Rows ``{"onset", "frame", "<group>/<metric>_f1", ..., "selection"}`` (selection: the
+    mean over groups of note-onset F1, as in :func:`train`)."""
     from fasolfa.evaluate import score
     from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
     posteriors = posteriors if posteriors is not None else validation_posteriorgrams(model, items, device)
     rows = []
     for onset in onset_thresholds:
         for frame in frame_thresholds:
-            thresholds = NoteThresholds(onset=onset, frame=frame)
+            thresholds = NoteThresholds(onset=onset, frame=frame, pedal=pedal_threshold)
             per_group: dict[str, list[dict]] = {}
             for item, post in zip(items, posteriors):
-                notes, pedal = posteriorgrams_to_notes(post, thresholds, pedal=False)
-                scores = score(item.notes, item.pedal if item.has_pedal else None, notes, None)
+                notes, pedal = posteriorgrams_to_notes(post, thresholds, pedal=item.has_pedal)
+                scores = score(item.notes, item.pedal if item.has_pedal else None, notes,
+                               pedal if item.has_pedal else None)
                 per_group.setdefault(item.group, []).append(scores)
             row = {"onset": onset, "frame": frame}
             for group, group_scores in per_group.items():
@@ -749,10 +752,10 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     from fasolfa.notes import NoteThresholds
     model, metadata = load_weights(weights_path, device)
     posteriors = validation_posteriorgrams(model, items, device)
-    rows = sweep_thresholds(model, items, device, posteriors=posteriors)
-    best = max(rows, key=lambda row: row["selection"])
     pedal_rows = sweep_pedal_thresholds(items, posteriors)
     best_pedal = max(pedal_rows, key=lambda row: (row["pedal_f1"], row["pedal_frame_f1"]))
+    rows = sweep_thresholds(model, items, device, posteriors=posteriors, pedal_threshold=best_pedal["pedal"])
+    best = max(rows, key=lambda row: row["selection"])
     chosen = asdict(NoteThresholds(onset=best["onset"], frame=best["frame"], pedal=best_pedal["pedal"]))
     metadata = {**metadata, "thresholds": chosen, "threshold_sweep": rows, "pedal_sweep": pedal_rows,
                 "validation": sorted({item.name for item in items})}

@@ -62,6 +62,17 @@ def validation_section(metadata: dict) -> list[str]:
         lines.append(f"| {label} | chosen ({best['onset']}, {best['frame']}) | {_row(best, group)} |")
         if default is not None:
             lines.append(f"| {label} | defaults (0.5, 0.3) | {_row(default, group)} |")
+    pedal = metadata.get("pedal_sweep") or []
+    if pedal:
+        chosen = metadata.get("thresholds", {}).get("pedal")
+        row = next((r for r in pedal if r["pedal"] == chosen), max(pedal, key=lambda r: r["pedal_f1"]))
+        plain = next((r for r in pedal if r["pedal"] == 0.5), None)
+        lines += ["", f"Sustain pedal (rendered excerpts, the only ones with pedal labels): threshold "
+                  f"**{row['pedal']}** chosen by press F1 (presses within 50 ms) — press F1 {row['pedal_f1']:.3f}, "
+                  f"pedal-down frame F1 {row['pedal_frame_f1']:.3f}"
+                  + (f" (at 0.5: {plain['pedal_f1']:.3f} / {plain['pedal_frame_f1']:.3f})" if plain else "")
+                  + ". The pedal heads are the weakest part of this model: they find most of the time the pedal "
+                    "is down, but not the exact presses."]
     return lines
 
 
