@@ -129,8 +129,10 @@ def train_mode_outputs(cfg: TrainConfig, state: dict) -> dict:
 def test_torchrun_two_processes_train_as_one(tmp_path):
     """3 steps of a global batch of 4 windows: 2 gloo processes of 2 windows each end with the
     kernels and normalisation scales of one process of 4, and the same function (relative
-    1e-4); rank 0's share alone (2 windows, one process: what a wrong sharding or per-rank
-    batch norm computes) differs by far more.
+    5e-3: float rounding differs between a batch of 4 and two of 2, and Adam's first steps
+    magnify it on weights whose gradients are near 0 — measured 1.4e-3); rank 0's share alone
+    (2 windows, one process: what a wrong sharding or per-rank batch norm computes) differs by
+    far more (measured 0.3).
 
     Not compared: biases and running means. A convolution's bias before a batch norm gets a
     zero gradient (the norm removes it), so float rounding alone sets the sign of its first
@@ -149,8 +151,8 @@ def test_torchrun_two_processes_train_as_one(tmp_path):
     for measure in (lambda name: relative_difference(states["one"], states[name], kernels),
                     lambda name: relative_difference(outputs["one"], outputs[name], outputs["one"])):
         agreement, control = measure("two"), measure("half")
-        assert agreement < 1e-4, agreement
-        assert control > 1e-2, control
+        assert agreement < 5e-3, agreement
+        assert control > 5e-2, control
     rows = [line.split(",") for line in (Path(two.run_dir) / "log.csv").read_text().splitlines()]
     assert [int(r[0]) for r in rows[1:]] == [1, 2, 3]          # one log, written by rank 0 alone
     assert (Path(two.run_dir) / "best.pt").is_file()
