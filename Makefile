@@ -71,7 +71,7 @@ bench: setup
 # environment variable, not a papermill -p parameter, which would inject a cell): a learner's
 # own run writes nothing in the repository.
 notebooks: setup
-	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && FASOLFA_QUICK=0 FASOLFA_WRITE_FIGURES=1 ../$(BIN)/papermill -k python3 --cwd . $$(basename $$nb) $$(basename $$nb)) || exit 1; done
+	@for nb in $(NOTEBOOKS); do echo "== $$nb"; (cd notebooks && FASOLFA_QUICK=0 FASOLFA_WRITE_FIGURES=1 ../$(BIN)/papermill -k python3 --cwd . --execution-timeout 1800 $$(basename $$nb) $$(basename $$nb)) || exit 1; done
 
 # The README's figures, each drawn by code in this repository: the demo's, then the notebooks'
 # (executed into out/figures/, the committed notebooks are left as they are).
