@@ -135,10 +135,23 @@ def transcribe_table(result: dict) -> list[str]:
     return lines
 
 
+def model_table(result: dict) -> list[str]:
+    ours, peer = result["fasolfa"], result["basic_pitch"]
+    onnx = f"{peer['onnx_bytes'] / 1e3:.0f} kB ONNX" if peer.get("onnx_bytes") else "ONNX not measured (`make peer`)"
+    return [f"**Model** (`tests/bench/bench_model.py`): forward MFLOP per second of audio counted with "
+            f"`torch.utils.flop_counter`; Basic Pitch's network rebuilt from its layer shapes "
+            f"(notebook 05).", "",
+            "| | parameters | size | MFLOP per second of audio |", "|---|---|---|---|",
+            f"| fasolfa | {ours['parameters']:,} | {ours['checkpoint_bytes'] / 1e3:.0f} kB checkpoint | {ours['mflops_per_s']:.1f} |",
+            f"| Basic Pitch 0.4.0 | {peer['parameters_rebuilt']:,} | {onnx} | {peer['mflops_per_s']:.1f} "
+            f"({result['fasolfa_cheaper_by']:.1f}× fasolfa's) |"]
+
+
 def main() -> int:
     sections = []
     for name, table in (("cqt_bench.json", cqt_table), ("render_bench.json", render_table),
-                        ("data_bench.json", windows_table), ("transcribe_bench.json", transcribe_table)):
+                        ("data_bench.json", windows_table), ("transcribe_bench.json", transcribe_table),
+                        ("model_bench.json", model_table)):
         result = load(name)
         if result is not None:
             sections.append("\n".join(table(result)))
