@@ -458,6 +458,14 @@ def _same_run(saved: dict, wanted: dict) -> list[str]:
             and saved.get(k, defaults.get(k)) != wanted.get(k)]
 
 
+def _shown(path: Path) -> str:
+    """A run folder as printed: under the cache folder, relative to it (no machine paths in logs)."""
+    try:
+        return f"<cache>/{Path(path).resolve().relative_to(config.cache_dir().resolve())}"
+    except ValueError:
+        return str(path)
+
+
 def train(cfg: TrainConfig, *, progress: bool = True, stop_after_s: float | None = None,
           training_data=None, validation_items=None) -> Path:
     """Train (or resume) the run in ``cfg.run_dir``; returns the path of ``best.pt``.
@@ -568,7 +576,7 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
         items = validation_items if validation_items is not None else build_validation(cfg, progress)
         print(f"fasolfa train: {count_parameters(model)} parameters on {device}"
               f"{f' x {group.world_size} processes' if group.distributed else ''}; step {step} of "
-              f"{cfg.steps}; {len(items)} validation excerpts; run folder {run_dir}")
+              f"{cfg.steps}; {len(items)} validation excerpts; run folder {_shown(run_dir)}")
     windows_per_epoch = cfg.validate_every * cfg.batch_size
 
     started = time.perf_counter()
