@@ -48,7 +48,43 @@ class CorpusEntry:
         return (self.composer, self.title)
 
 
-class MidiCorpus:
+class _SplitList:
+    """A list of rows, each with a ``split`` and a ``duration_s``, as read from one source:
+    ``len``, iteration, indexing (a slice keeps the type), total duration and :meth:`split`."""
+
+    noun = "rows"
+
+    def __init__(self, rows, source: str | Path = ""):
+        self._rows = list(rows)
+        self.source = Path(source) if source else None
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __iter__(self):
+        return iter(self._rows)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return type(self)(self._rows[index], self.source or "")
+        return self._rows[index]
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({len(self)} {self.noun}, {self.duration_s / 3600:.2f} h)"
+
+    @property
+    def duration_s(self) -> float:
+        """Total duration in seconds."""
+        return float(sum(row.duration_s for row in self._rows))
+
+    def split(self, name: str):
+        """The rows of one split: ``"train"``, ``"validation"`` or ``"test"`` (same type)."""
+        if name not in SPLITS:
+            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
+        return type(self)([row for row in self._rows if row.split == name], self.source or "")
+
+
+class MidiCorpus(_SplitList):
     """A list of :class:`CorpusEntry` rows with their splits.
 
     Build it with :meth:`from_split_csv` (the shared corpus) or :meth:`from_maestro`; take a
@@ -56,34 +92,12 @@ class MidiCorpus:
     Explained in notebooks/04_rendering_a_dataset.ipynb.
     """
 
-    def __init__(self, entries, source: str | Path = ""):
-        self.entries: list[CorpusEntry] = list(entries)
-        self.source = Path(source) if source else None
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def __iter__(self):
-        return iter(self.entries)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return MidiCorpus(self.entries[index], self.source or "")
-        return self.entries[index]
-
-    def __repr__(self) -> str:
-        return f"MidiCorpus({len(self)} performances, {self.duration_s / 3600:.2f} h)"
+    noun = "performances"
 
     @property
-    def duration_s(self) -> float:
-        """Total duration of the performances in seconds."""
-        return float(sum(entry.duration_s for entry in self.entries))
-
-    def split(self, name: str) -> "MidiCorpus":
-        """The performances of one split: ``"train"``, ``"validation"`` or ``"test"``."""
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        return MidiCorpus([e for e in self.entries if e.split == name], self.source or "")
+    def entries(self) -> list[CorpusEntry]:
+        """The performances, in file order."""
+        return self._rows
 
     def summary(self) -> dict[str, dict[str, float]]:
         """Per split: number of performances, distinct pieces (composer, title) and hours."""
@@ -245,7 +259,7 @@ class MapsRecording:
         return self.audio_path.stem
 
 
-class MapsCorpus:
+class MapsCorpus(_SplitList):
     """A list of :class:`MapsRecording` rows with their splits (MAPS: sampled and real pianos,
     aligned notes, **no pedal annotation**).
 
@@ -255,34 +269,12 @@ class MapsCorpus:
     :class:`fasolfa.data.WindowDataset`. Explained in notebooks/04_rendering_a_dataset.ipynb.
     """
 
-    def __init__(self, recordings, source: str | Path = ""):
-        self.recordings: list[MapsRecording] = list(recordings)
-        self.source = Path(source) if source else None
-
-    def __len__(self) -> int:
-        return len(self.recordings)
-
-    def __iter__(self):
-        return iter(self.recordings)
-
-    def __getitem__(self, index):
-        if isinstance(index, slice):
-            return MapsCorpus(self.recordings[index], self.source or "")
-        return self.recordings[index]
-
-    def __repr__(self) -> str:
-        return f"MapsCorpus({len(self)} recordings, {self.duration_s / 3600:.2f} h)"
+    noun = "recordings"
 
     @property
-    def duration_s(self) -> float:
-        """Total duration of the recordings in seconds."""
-        return float(sum(recording.duration_s for recording in self.recordings))
-
-    def split(self, name: str) -> "MapsCorpus":
-        """The recordings of one split: ``"train"``, ``"validation"`` or ``"test"``."""
-        if name not in SPLITS:
-            raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
-        return MapsCorpus([r for r in self.recordings if r.split == name], self.source or "")
+    def recordings(self) -> list[MapsRecording]:
+        """The recordings, in file order."""
+        return self._rows
 
     @classmethod
     def from_csv(cls, path: str | Path | None = None, *, check_files: bool = True) -> "MapsCorpus":
