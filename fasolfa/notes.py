@@ -19,7 +19,10 @@ without running it again. The rules are those of Basic Pitch's note creation (Bi
    starts a new one (a re-struck key makes two notes), unless either note would then be
    shorter than :attr:`NoteThresholds.min_note_ms`: such an onset is taken for a double
    detection of the same strike and absorbed.
-4. **Minimum length** — notes shorter than ``min_note_ms`` are dropped.
+4. **Minimum length** — notes shorter than ``min_note_ms`` are dropped, except those whose
+   onset peak reaches :attr:`NoteThresholds.strong_onset`: a clear strike is a note even where
+   the note posteriorgram fades at once (high keys, whose sound dies fast), so it is kept with
+   the length ``min_note_ms``.
 5. **Velocity** — ``round(127 * velocity[key, onset_frame])``, clipped to 1..127.
 
 Rules 3 and 4 are written so that raising the onset threshold never adds a note.
@@ -58,6 +61,9 @@ class NoteThresholds:
     * ``frame`` — a started note keeps sounding while the note posteriorgram is at or above it.
     * ``min_note_ms`` — shortest note kept, in milliseconds (also the shortest interval between
       two strikes of one key). 50 ms is 5 frames at 86.13 frames per second.
+    * ``strong_onset`` — an onset peak at least this high makes a note even when the note
+      posteriorgram does not hold it for ``min_note_ms`` (it then lasts ``min_note_ms``);
+      ``None``: never (every note must be held). Must not be below ``onset``.
     * ``max_gap_frames`` — a dip of the note posteriorgram below ``frame`` lasting at most this
       many frames, followed by a frame above it, does not end the note.
     * ``refine_onsets`` — place each onset between frames, at the vertex of the parabola through
@@ -76,6 +82,7 @@ class NoteThresholds:
     onset: float = 0.5
     frame: float = 0.3
     min_note_ms: float = 50.0
+    strong_onset: float | None = None
     max_gap_frames: int = 2
     refine_onsets: bool = False
     pedal: float = 0.5
@@ -89,6 +96,8 @@ class NoteThresholds:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"NoteThresholds.{name} must lie in [0, 1], got {value}")
+        if self.strong_onset is not None and not self.onset <= self.strong_onset <= 1.0:
+            raise ValueError("NoteThresholds.strong_onset must lie in [onset, 1] (or be None)")
         if self.pedal_release is not None and not 0.0 <= self.pedal_release <= self.pedal:
             raise ValueError("NoteThresholds.pedal_release must lie in [0, pedal]")
         if self.min_note_ms < 0 or self.min_pedal_ms < 0:
@@ -199,11 +208,14 @@ def _parabola_offsets(onset: np.ndarray, keys: np.ndarray, frames: np.ndarray) -
     return np.clip(vertex, -0.5, 0.5)
 
 
-def _track_key(peaks: np.ndarray, dip_end: np.ndarray, min_frames: int) -> list[tuple[int, int]]:
-    """Notes ``(first_frame, end_frame)`` of one key from its sorted peak frames (rules 2-4)."""
+def _track_key(peaks: np.ndarray, dip_end: np.ndarray, min_frames: int,
+               strong: np.ndarray | None = None) -> list[tuple[int, int]]:
+    """Notes ``(first_frame, end_frame)`` of one key from its sorted peak frames (rules 2-4);
+    ``strong[i]``: peak ``i`` makes a note of at least ``min_frames`` even when not held."""
+    n_frames = len(dip_end) - 1
     tracked = []
     start = end = -1                 # the note being tracked; end is where its sound stops
-    for peak in peaks:
+    for i, peak in enumerate(peaks):
         if start >= 0 and peak < end:
             # a re-strike inside the sounding note: split only if both halves stay long enough
             if peak - start >= min_frames and end - peak >= min_frames:
@@ -214,7 +226,9 @@ def _track_key(peaks: np.ndarray, dip_end: np.ndarray, min_frames: int) -> list[
             tracked.append((start, end))
             start = -1
         peak_end = int(dip_end[peak + 1])
-        if peak_end - peak >= min_frames:
+        if peak_end - peak < min_frames and strong is not None and strong[i]:
+            peak_end = min(int(peak) + min_frames, n_frames)
+        if peak_end - peak >= min_frames or (strong is not None and strong[i]):
             start, end = int(peak), peak_end
     if start >= 0:
         tracked.append((start, end))
@@ -237,7 +251,10 @@ def _notes_from_arrays(arrays: dict[str, np.ndarray], thresholds: NoteThresholds
                             thresholds.max_gap_frames)
         keys, firsts, ends = [], [], []
         for key in np.flatnonzero(peaks.any(axis=1)):
-            for first, end in _track_key(np.flatnonzero(peaks[key]), dip_end[key], min_frames):
+            key_peaks = np.flatnonzero(peaks[key])
+            strong = (None if thresholds.strong_onset is None
+                      else onset[key, key_peaks] >= thresholds.strong_onset)
+            for first, end in _track_key(key_peaks, dip_end[key], min_frames, strong):
                 keys.append(key); firsts.append(first); ends.append(end)
         keys = np.asarray(keys, np.int64)
         firsts = np.asarray(firsts, np.int64)

@@ -54,6 +54,8 @@ class TrainConfig:
     device: str = "auto"                # "auto": cuda when available, else cpu
     workers: int = 1                    # DataLoader worker processes
     threads: int = 0                    # torch threads in the main process (0: torch's default)
+    init_weights: str = ""              # start from these weights (a save_weights file of the same
+                                        # model shape) instead of random ones: fine-tuning
     # data
     data: str = "corpus"                # "corpus" (../shared/data) or "example" (the shipped phrase: CI)
     soundfonts: tuple = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite")
@@ -547,6 +549,12 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
     hcqt = HCQT().to(device)
     optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     step, best, stale, elapsed_s = 0, -1.0, 0, 0.0
+    if state is None and cfg.init_weights:
+        initial, _ = load_weights(cfg.init_weights)
+        if initial.model_config != model.model_config:
+            raise FasolfaError(f"{cfg.init_weights}: weights of another model shape than the run's "
+                               f"({initial.model_config} against {model.model_config})")
+        model.load_state_dict(initial.state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
         optimiser.load_state_dict(state["optimiser"])
@@ -689,6 +697,7 @@ def draw_curves(run_dir: str | Path) -> Path | None:
 
 ONSET_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 FRAME_THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
+STRONG_ONSETS = (None, 0.7, 0.8, 0.9)      # NoteThresholds.strong_onset (None: every note must be held)
 PEDAL_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 
 
@@ -702,31 +711,34 @@ def validation_posteriorgrams(model: FasolfaNet, items: list[ValidationItem], de
 
 def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu",
                      onset_thresholds=ONSET_THRESHOLDS, frame_thresholds=FRAME_THRESHOLDS,
-                     posteriors: list[dict] | None = None, pedal_threshold: float = 0.5) -> list[dict]:
-    """Validation scores for every (onset, frame) threshold pair: the network runs once per
-    excerpt, note creation once per pair, with the sustain pedal at ``pedal_threshold`` (scored
-    as a transcription is: the estimate extended by its own pedal where the excerpt has pedal
-    labels). Rows ``{"onset", "frame", "<group>/<metric>_f1", ..., "selection"}`` (selection: the
-    mean over groups of note-onset F1, as in :func:`train`)."""
+                     posteriors: list[dict] | None = None, pedal_threshold: float = 0.5,
+                     strong_onsets=STRONG_ONSETS) -> list[dict]:
+    """Validation scores for every (onset, frame, strong_onset) triple (``strong_onset`` values
+    below ``onset`` are skipped): the network runs once per excerpt, note creation once per
+    triple, with the sustain pedal at ``pedal_threshold`` (scored as a transcription is: the
+    estimate extended by its own pedal where the excerpt has pedal labels). Rows ``{"onset",
+    "frame", "strong_onset", "<group>/<metric>_f1", ..., "selection"}`` (selection: the mean over
+    groups of note-onset F1, as in :func:`train`)."""
     from fasolfa.evaluate import score
     from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
     posteriors = posteriors if posteriors is not None else validation_posteriorgrams(model, items, device)
     rows = []
-    for onset in onset_thresholds:
-        for frame in frame_thresholds:
-            thresholds = NoteThresholds(onset=onset, frame=frame, pedal=pedal_threshold)
-            per_group: dict[str, list[dict]] = {}
-            for item, post in zip(items, posteriors):
-                notes, pedal = posteriorgrams_to_notes(post, thresholds, pedal=item.has_pedal)
-                scores = score(item.notes, item.pedal if item.has_pedal else None, notes,
-                               pedal if item.has_pedal else None)
-                per_group.setdefault(item.group, []).append(scores)
-            row = {"onset": onset, "frame": frame}
-            for group, group_scores in per_group.items():
-                for metric in ("onset", "onset_offset", "onset_offset_velocity", "frame"):
-                    row[f"{group}/{metric}_f1"] = float(np.mean([s[metric]["f1"] for s in group_scores]))
-            row["selection"] = float(np.mean([row[f"{group}/onset_f1"] for group in per_group]))
-            rows.append(row)
+    grid = [(onset, frame, strong) for onset in onset_thresholds for frame in frame_thresholds
+            for strong in strong_onsets if strong is None or strong >= onset]
+    for onset, frame, strong in grid:
+        thresholds = NoteThresholds(onset=onset, frame=frame, strong_onset=strong, pedal=pedal_threshold)
+        per_group: dict[str, list[dict]] = {}
+        for item, post in zip(items, posteriors):
+            notes, pedal = posteriorgrams_to_notes(post, thresholds, pedal=item.has_pedal)
+            scores = score(item.notes, item.pedal if item.has_pedal else None, notes,
+                           pedal if item.has_pedal else None)
+            per_group.setdefault(item.group, []).append(scores)
+        row = {"onset": onset, "frame": frame, "strong_onset": strong}
+        for group, group_scores in per_group.items():
+            for metric in ("onset", "onset_offset", "onset_offset_velocity", "frame"):
+                row[f"{group}/{metric}_f1"] = float(np.mean([s[metric]["f1"] for s in group_scores]))
+        row["selection"] = float(np.mean([row[f"{group}/onset_f1"] for group in per_group]))
+        rows.append(row)
     return rows
 
 
@@ -764,7 +776,8 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     best_pedal = max(pedal_rows, key=lambda row: (row["pedal_f1"], row["pedal_frame_f1"]))
     rows = sweep_thresholds(model, items, device, posteriors=posteriors, pedal_threshold=best_pedal["pedal"])
     best = max(rows, key=lambda row: row["selection"])
-    chosen = asdict(NoteThresholds(onset=best["onset"], frame=best["frame"], pedal=best_pedal["pedal"]))
+    chosen = asdict(NoteThresholds(onset=best["onset"], frame=best["frame"], strong_onset=best["strong_onset"],
+                                   pedal=best_pedal["pedal"]))
     metadata = {**metadata, "thresholds": chosen, "threshold_sweep": rows, "pedal_sweep": pedal_rows,
                 "validation": sorted({item.name for item in items})}
     save_weights(out_path, model.cpu(), metadata)

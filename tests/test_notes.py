@@ -114,6 +114,23 @@ def test_min_length_filter(min_note_ms, kept):
     assert sorted(lengths.tolist()) == kept
 
 
+def test_a_strong_onset_makes_a_note_even_where_the_note_fades_at_once():
+    """Rule 4's exception: an onset peak >= strong_onset that the note posteriorgram holds for
+    one frame only is kept, min_note_ms long (clipped at the input's end); weaker ones are not."""
+    grams = empty_posteriorgrams(60)
+    add_note(grams, C4, 10, 11, onset=0.9)          # a clear strike, gone at once
+    add_note(grams, C4 + 2, 10, 11, onset=0.6)      # a weaker one, gone as fast
+    add_note(grams, C4 + 4, 58, 59, onset=0.9)      # a clear strike two frames before the end
+    assert len(posteriorgrams_to_notes(grams)[0]) == 0
+    notes, _ = posteriorgrams_to_notes(grams, NoteThresholds(strong_onset=0.8))
+    assert notes.pitch.tolist() == [C4, C4 + 4]
+    lengths = np.rint((notes.offset_s - notes.onset_s) * FPS).astype(int)
+    assert lengths.tolist() == [5, 2]               # 50 ms is 5 frames; the last one is clipped
+    assert len(posteriorgrams_to_notes(grams, NoteThresholds(strong_onset=0.95))[0]) == 0
+    with pytest.raises(ValueError, match="strong_onset"):
+        NoteThresholds(onset=0.6, strong_onset=0.5)
+
+
 def test_short_dips_are_bridged_and_long_ones_end_the_note():
     grams = add_note(empty_posteriorgrams(80), C4, 5, 60)
     grams["note"][KEY_C4, 20:22] = 0.1     # a two-frame dip: bridged by default
@@ -165,11 +182,12 @@ def test_raising_the_onset_threshold_never_adds_notes():
     n_exercised = 0
     for _ in range(30):
         grams = random_posteriorgrams(rng)
+        strong = [None, float(rng.uniform(0.5, 1.0))][int(rng.integers(0, 2))]
         base = dict(frame=float(rng.uniform(0.05, 0.5)), min_note_ms=float(rng.uniform(0, 120)),
-                    max_gap_frames=int(rng.integers(0, 4)))
+                    max_gap_frames=int(rng.integers(0, 4)), strong_onset=strong)
         counts = [len(posteriorgrams_to_notes(grams, NoteThresholds(onset=onset, **base),
                                               pedal=False)[0])
-                  for onset in np.linspace(0.05, 1.0, 12)]
+                  for onset in np.linspace(0.05, strong or 1.0, 12)]
         assert all(later <= earlier for earlier, later in zip(counts, counts[1:])), counts
         n_exercised += counts[0] > counts[-1]
     assert n_exercised >= 20          # the thresholds did remove notes in most cases

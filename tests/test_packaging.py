@@ -28,7 +28,22 @@ def test_environment_yml_pip_section_carries_the_same_pins():
 
 def test_console_script_is_declared():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    assert project["scripts"]["fasolfa"] == "fasolfa.cli:main"
+    assert project["scripts"]["fasolfa"] == "fasolfa.cli:console_main"
+
+
+def test_console_main_exits_with_mains_status_and_flushed_output(tmp_path):
+    """The command leaves with os._exit (no interpreter teardown): its status is main()'s, and
+    what it printed arrives."""
+    import subprocess
+    import sys
+    code = "import sys; from fasolfa.cli import console_main; sys.argv[0] = 'fasolfa'; console_main()"
+    missing = subprocess.run([sys.executable, "-c", code, "transcribe", str(tmp_path / "nope.wav")],
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode == 1
+    lines = missing.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("fasolfa: error: ") and "nope.wav" in lines[0]
+    helped = subprocess.run([sys.executable, "-c", code, "--help"], capture_output=True, text=True, timeout=120)
+    assert helped.returncode == 0 and "transcribe" in helped.stdout
 
 
 def test_augment_and_plots_import_without_torch_or_fluidsynth():

@@ -205,10 +205,33 @@ def test_finalize_writes_thresholds_chosen_on_validation(tmp_path):
     items = [ValidationItem("noise", "rendered", audio, notes, Pedal.empty(), True)]
     net = FasolfaNet(ModelConfig(key_channels=6, contour_channels=4, onset_channels=4, pedal_channels=4))
     weights = save_weights(tmp_path / "w.pt", net, {"step": 1})
-    rows = sweep_thresholds(net, items, onset_thresholds=(0.3, 0.6), frame_thresholds=(0.4,))
-    assert [(r["onset"], r["frame"]) for r in rows] == [(0.3, 0.4), (0.6, 0.4)]
+    rows = sweep_thresholds(net, items, onset_thresholds=(0.3, 0.6), frame_thresholds=(0.4,),
+                            strong_onsets=(None, 0.5))
+    assert [(r["onset"], r["frame"], r["strong_onset"]) for r in rows] == [(0.3, 0.4, None), (0.3, 0.4, 0.5),
+                                                                           (0.6, 0.4, None)]
     best = finalize(weights, tmp_path / "final.pt", items)
     _, metadata = load_weights(tmp_path / "final.pt")
     assert metadata["step"] == 1 and len(metadata["threshold_sweep"]) > 1
     assert metadata["thresholds"]["onset"] == best["onset"]
+    assert metadata["thresholds"]["strong_onset"] == best["strong_onset"]
     assert best["selection"] == max(r["selection"] for r in metadata["threshold_sweep"])
+
+
+def test_init_weights_start_a_run_from_a_checkpoint(tmp_path):
+    """init_weights: a new run starts from those weights (with learning rate 0 its parameters stay
+    theirs); weights of another shape are refused in one line naming the file."""
+    from fasolfa.train import train
+    model_config = ModelConfig.from_dict(tiny_config(tmp_path).model)
+    torch.manual_seed(5)
+    start = FasolfaNet(model_config)
+    path = save_weights(tmp_path / "start.pt", start, {})
+    cfg = tiny_config(tmp_path, steps=1, validate_every=1, learning_rate=0.0, init_weights=str(path))
+    train(cfg, progress=False)
+    state = torch.load(Path(cfg.run_dir) / "state.pt", weights_only=False)
+    for name, value in start.named_parameters():
+        assert torch.equal(value.detach(), state["model"][name]), name
+    other = save_weights(tmp_path / "other.pt", FasolfaNet(ModelConfig(key_channels=5)), {})
+    with pytest.raises(FasolfaError, match="another model shape") as error:
+        train(tiny_config(tmp_path, run_dir=str(tmp_path / "run2"), steps=1, init_weights=str(other)),
+              progress=False)
+    assert "other.pt" in str(error.value) and "\n" not in str(error.value)

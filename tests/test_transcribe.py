@@ -349,3 +349,18 @@ def test_thresholds_stored_with_the_checkpoint_are_the_default(tmp_path):
     assert (chosen.onset, chosen.frame, chosen.min_note_ms) == (0.77, 0.5, NoteThresholds().min_note_ms)
     plain = save_weights(tmp_path / "plain.pt", net)
     assert checkpoint_thresholds(plain) == NoteThresholds()
+
+
+def test_onset_threshold_option_keeps_the_stored_strong_onset_above_it(tmp_path):
+    """--onset-threshold above the checkpoint's strong_onset raises strong_onset with it (the
+    pair stays valid); below it, strong_onset stays as stored."""
+    from fasolfa.cli import _thresholds_from_args, build_parser
+    net = FasolfaNet(SMALL)
+    stored = {"onset": 0.5, "frame": 0.6, "strong_onset": 0.8}
+    path = save_weights(tmp_path / "with_strong.pt", net, {"thresholds": stored})
+    for given, expected in (("0.9", 0.9), ("0.3", 0.8)):
+        args = build_parser().parse_args(["transcribe", "x.wav", "--checkpoint", str(path),
+                                          "--onset-threshold", given])
+        thresholds = _thresholds_from_args(args)
+        assert thresholds.onset == float(given) and thresholds.strong_onset == expected
+        assert thresholds.frame == 0.6

@@ -59,20 +59,31 @@ def _cut(notes, pedal, start_s: float, length_s: float):
     return cut, cut_pedal
 
 
-def _write_excerpt(folder: Path, name: str, audio: np.ndarray, notes, pedal, duration_s: float) -> dict:
+def _write_excerpt(folder: Path, name: str, audio: np.ndarray, notes, pedal, duration_s: float,
+                   vorbis_quality: float | None = None) -> dict:
+    """FLAC (16 bit), or Ogg Vorbis at ``vorbis_quality`` (soundfile's ``compression_level``, 0..1,
+    higher is smaller): about 7 kB per second at 0.4 against 23 for FLAC, so three times more
+    music fits the device's 64 MiB; the codec's artefacts are those of compressed recordings."""
     import soundfile
 
     from fasolfa.atomic import atomic_write
     from fasolfa.data import RenderCache
     from fasolfa.midi import Performance
-    audio_path, notes_path = folder / f"{name}.flac", folder / f"{name}.npz"
-    atomic_write(audio_path, lambda t: soundfile.write(t, audio, config.SAMPLE_RATE, format="FLAC", subtype="PCM_16"))
+    suffix = ".flac" if vorbis_quality is None else ".ogg"
+    audio_path, notes_path = folder / f"{name}{suffix}", folder / f"{name}.npz"
+    if vorbis_quality is None:
+        atomic_write(audio_path, lambda t: soundfile.write(t, audio, config.SAMPLE_RATE, format="FLAC",
+                                                           subtype="PCM_16"))
+    else:
+        atomic_write(audio_path, lambda t: soundfile.write(t, np.clip(audio, -1, 1), config.SAMPLE_RATE,
+                                                           format="OGG", subtype="VORBIS",
+                                                           compression_level=vorbis_quality))
     RenderCache._write_notes(notes_path, Performance(notes, pedal, duration_s))
     return {"audio": audio_path.name, "notes": notes_path.name, "n_samples": len(audio)}
 
 
 def prepare(data_dir: Path, n_renders: int, n_maps: int, excerpt_s: float, validation_s: float,
-            validation_pieces: int, seed: int = 0) -> None:
+            validation_pieces: int, seed: int = 0, vorbis_quality: float | None = None) -> None:
     from fasolfa import corpus, data, train
     from fasolfa.midi import Pedal
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -91,7 +102,8 @@ def prepare(data_dir: Path, n_renders: int, n_maps: int, excerpt_s: float, valid
         start = int(rng.integers(0, max(len(audio) - length, 1)))
         start -= start % config.HOP_LENGTH
         cut_notes, cut_pedal = _cut(notes, pedal, start / config.SAMPLE_RATE, excerpt_s)
-        row = _write_excerpt(data_dir, f"render-{i:03d}", audio[start:start + length], cut_notes, cut_pedal, excerpt_s)
+        row = _write_excerpt(data_dir, f"render-{i:03d}", audio[start:start + length], cut_notes, cut_pedal, excerpt_s,
+                             vorbis_quality)
         manifest["renders"].append({**row, "soundfont": soundfont, "program": program, "piece": entry.path.stem})
     maps_train = corpus.MapsCorpus.from_csv().split("train")
     pieces = data.maps_pieces(maps_train, cache, progress=False)
@@ -104,7 +116,8 @@ def prepare(data_dir: Path, n_renders: int, n_maps: int, excerpt_s: float, valid
         start = int(rng.integers(0, max(len(audio) - length, 1)))
         start -= start % config.HOP_LENGTH
         cut_notes, _ = _cut(notes, pedal, start / config.SAMPLE_RATE, excerpt_s)
-        row = _write_excerpt(data_dir, f"maps-{j:03d}", audio[start:start + length], cut_notes, Pedal.empty(), excerpt_s)
+        row = _write_excerpt(data_dir, f"maps-{j:03d}", audio[start:start + length], cut_notes, Pedal.empty(), excerpt_s,
+                             vorbis_quality)
         manifest["maps"].append({**row, "piece": piece.name})
     cfg = train.TrainConfig(validation_pieces=validation_pieces, validation_seconds=validation_s,
                             soundfonts=SOUNDFONTS)
@@ -125,7 +138,10 @@ def _pieces(data_dir: Path, rows: list[dict], has_pedal: bool):
 
 
 def run_variant(variant: str, data_dir: Path, out_dir: Path, seconds: float, device: str, batch_size: int,
-                workers: int, validate_every: int, steps: int = 1_000_000) -> None:
+                workers: int, validate_every: int, steps: int = 1_000_000, overrides: dict | None = None) -> None:
+    """Train one variant (a name of :data:`VARIANTS`, or an arm: the ``full`` data with
+    ``overrides`` of :class:`fasolfa.train.TrainConfig`, e.g. another model size or
+    ``init_weights``) for ``seconds``."""
     import torch
 
     from fasolfa import data, train
@@ -144,6 +160,9 @@ def run_variant(variant: str, data_dir: Path, out_dir: Path, seconds: float, dev
                             workers=workers, validate_every=validate_every, checkpoint_every_s=120.0,
                             patience=1000, warmup_steps=300, log_every=50, use_maps=variant != "no_maps",
                             augment=variant != "no_augment")
+    if overrides:
+        model = {**cfg.model, **overrides.get("model", {})}
+        cfg = train.TrainConfig.from_dict({**cfg.to_dict(), **overrides, "model": model})
     windows = validate_every * batch_size
     common = dict(augmentation=augmentation, context_n_samples=config.CONTEXT_N_SAMPLES)
     dataset = data.WindowDataset(_pieces(data_dir, renders, True), windows, cfg.seed, **common)
@@ -159,18 +178,22 @@ def run_variant(variant: str, data_dir: Path, out_dir: Path, seconds: float, dev
 
 
 def run(data_dir: Path, out_dir: Path, variants, seconds: float, device: str, batch_size: int, workers: int,
-        validate_every: int, steps: int = 1_000_000) -> None:
+        validate_every: int, steps: int = 1_000_000, arms: dict | None = None) -> None:
+    """Every variant and every arm (name -> TrainConfig overrides) at once, one process each."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    arms = arms or {}
+    variants = list(variants) + list(arms)
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=run_variant, args=(v, data_dir, out_dir, seconds, device, batch_size,
-                                                           workers, validate_every, steps)) for v in variants]
+                                                           workers, validate_every, steps, arms.get(v)))
+                 for v in variants]
     started = time.time()
     for process in processes:
         process.start()
     for process in processes:
         process.join()
     summary = {"seconds": seconds, "device": device, "batch_size": batch_size, "wall_s": time.time() - started,
-               "variants": {}}
+               "arms": arms, "variants": {}}
     from fasolfa.train import read_log
     for variant in variants:
         folder = out_dir / variant
@@ -191,6 +214,37 @@ def run(data_dir: Path, out_dir: Path, variants, seconds: float, device: str, ba
                                           if k in ("step", "selection") or k.endswith(("onset_f1", "frame_f1"))})
 
 
+def figure(folder: Path, out_path: Path) -> Path:
+    """Each arm's validation selection and training loss against the windows it saw, from the
+    ``<arm>-validation.csv`` / ``<arm>-log.csv`` copies in ``folder`` (the run folders' logs)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fasolfa.atomic import atomic_write
+    from fasolfa.train import read_log
+    summary = json.loads((folder / "ablations.json").read_text())
+    batch = summary["batch_size"]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
+    for name in summary["variants"]:
+        validation = read_log(folder / f"{name}-validation.csv")
+        left.plot([r["step"] * batch / 1e3 for r in validation], [r["selection"] for r in validation],
+                  marker="o", ms=3, label=name)
+        if (folder / f"{name}-log.csv").is_file():
+            log = read_log(folder / f"{name}-log.csv")
+            right.plot([r["step"] * batch / 1e3 for r in log], [r["loss"] for r in log], lw=1, label=name)
+    left.set(xlabel="thousand windows seen", ylabel="selection (mean onset F1)",
+             title="validation: rendered + MAPS excerpts")
+    right.set(xlabel="thousand windows seen", ylabel="training loss", title="training loss (all heads)",
+              ylim=(0.9, 1.6))
+    for ax in (left, right):
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    atomic_write(out_path, lambda temporary: fig.savefig(temporary, dpi=90, format="png"))
+    plt.close(fig)
+    return out_path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -202,23 +256,34 @@ def main() -> None:
     p.add_argument("--validation-s", type=float, default=20.0)
     p.add_argument("--validation-pieces", type=int, default=4)
     p.add_argument("--seed", type=int, default=0, help="another seed: other excerpts and presets, same pieces")
+    p.add_argument("--vorbis", type=float, default=None, metavar="QUALITY",
+                   help="write the training excerpts as Ogg Vorbis at this compression level (0..1; "
+                        "0.4: about 7 kB/s, a third of FLAC); validation excerpts stay FLAC")
     r = commands.add_parser("run")
     r.add_argument("data_dir", type=Path)
     r.add_argument("out_dir", type=Path)
-    r.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=VARIANTS)
+    r.add_argument("--variants", nargs="*", default=list(VARIANTS), choices=VARIANTS)
+    r.add_argument("--arm", nargs=2, action="append", default=[], metavar=("NAME", "JSON"),
+                   help='an arm on the full data with TrainConfig overrides, e.g. '
+                        '--arm k16 \'{"model": {"key_channels": 16}}\' (repeatable)')
     r.add_argument("--seconds", type=float, default=300.0)
     r.add_argument("--device", default="auto")
     r.add_argument("--batch-size", type=int, default=32)
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--validate-every", type=int, default=250)
     r.add_argument("--steps", type=int, default=1_000_000, help="the schedule's last step (a cosine decay ends there)")
+    f = commands.add_parser("figure", help="draw the arms' validation and loss curves")
+    f.add_argument("folder", type=Path, help="holds ablations.json and <arm>-validation.csv / <arm>-log.csv")
+    f.add_argument("png", type=Path)
     args = parser.parse_args()
-    if args.command == "prepare":
+    if args.command == "figure":
+        print(figure(args.folder, args.png))
+    elif args.command == "prepare":
         prepare(args.data_dir, args.renders, args.maps, args.excerpt_s, args.validation_s, args.validation_pieces,
-                args.seed)
+                args.seed, args.vorbis)
     else:
         run(args.data_dir, args.out_dir, args.variants, args.seconds, args.device, args.batch_size, args.workers,
-            args.validate_every, args.steps)
+            args.validate_every, args.steps, {name: json.loads(value) for name, value in args.arm})
 
 
 if __name__ == "__main__":

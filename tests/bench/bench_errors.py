@@ -1,0 +1,140 @@
+"""Error analysis on the validation excerpts: which notes the shipped checkpoint misses.
+
+Run: ``.venv/bin/python tests/bench/bench_errors.py [--checkpoint PATH]`` (part of ``make bench``;
+needs ``../shared/data``). The validation set is the one training selects on (``TrainConfig()``'s:
+8 validation-split pieces × 3 soundfonts and the 8 MAPS validation recordings, first 30 s), so
+this reads nothing the test split should keep unseen. Each excerpt is transcribed with the
+checkpoint's own thresholds, and its reference notes are matched with mir_eval (onset within
+50 ms, offsets ignored). Reported, per group (rendered, MAPS):
+
+* note-onset **recall by octave** (A0–G#1, A1–G#2, ..., A6–C8) and **by velocity** (0–19, 20–39, ...),
+* where the missed notes went: a same-key estimate 50–200 ms away (timing), an octave error,
+  a neighbouring key, or nothing near (a note the network did not see),
+* precision, recall and F1 per excerpt (the dense, fast pieces are where recall falls).
+
+Results go to ``figures/error_analysis.json`` and ``figures/error_analysis.png``.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from common import machine_info, write_report
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+
+OCTAVES = ["A0–G#1", "A1–G#2", "A2–G#3", "A3–G#4", "A4–G#5", "A5–G#6", "A6–C8"]
+VELOCITIES = ["0–19", "20–39", "40–59", "60–79", "80–99", "100–127"]
+
+
+def matched(reference, estimate):
+    """Boolean hit per reference note and per estimated note (onset within 50 ms, same key)."""
+    import mir_eval
+    ref_interval = np.stack([reference.onset_s, reference.onset_s + 0.1], 1)
+    est_interval = np.stack([estimate.onset_s, estimate.onset_s + 0.1], 1)
+    pairs = mir_eval.transcription.match_notes(
+        ref_interval, mir_eval.util.midi_to_hz(reference.pitch.astype(float)),
+        est_interval, mir_eval.util.midi_to_hz(estimate.pitch.astype(float)), offset_ratio=None)
+    ref_hit = np.zeros(len(reference), bool)
+    est_hit = np.zeros(len(estimate), bool)
+    ref_hit[[a for a, _ in pairs]] = True
+    est_hit[[b for _, b in pairs]] = True
+    return ref_hit, est_hit
+
+
+def miss_kind(onset_s: float, pitch: int, estimate) -> str:
+    close = np.abs(estimate.onset_s - onset_s) < 0.05
+    offsets = set((estimate.pitch[close].astype(int) - int(pitch)).tolist())
+    if offsets & {-12, 12}:
+        return "octave error"
+    if offsets & {-1, 1}:
+        return "neighbouring key"
+    nearby = (np.abs(estimate.onset_s - onset_s) < 0.2) & (estimate.pitch == pitch)
+    return "same key, 50-200 ms off" if nearby.any() else "nothing near"
+
+
+def analyse(items, transcribe) -> dict:
+    from fasolfa.evaluate import score
+    counts = collections.defaultdict(lambda: np.zeros(2, int))      # (hits, notes)
+    kinds = collections.defaultdict(collections.Counter)
+    excerpts = []
+    for item in items:
+        estimate = transcribe(item)
+        reference = item.notes.select(item.notes.onset_s >= 0)       # notes struck inside the excerpt
+        ref_hit, _ = matched(reference, estimate)
+        for hit, pitch, velocity, onset_s in zip(ref_hit, reference.pitch, reference.velocity, reference.onset_s):
+            octave = min((int(pitch) - 21) // 12, len(OCTAVES) - 1)
+            band = min(int(velocity) // 20, len(VELOCITIES) - 1)
+            for key in (("octave", OCTAVES[octave]), ("velocity", VELOCITIES[band]), ("all", "all")):
+                counts[(item.group,) + key] += (int(hit), 1)
+            if not hit:
+                kinds[item.group][miss_kind(onset_s, pitch, estimate)] += 1
+        onset = score(reference, None, estimate, None)["onset"]
+        excerpts.append({"name": item.name, "group": item.group, "n_notes": len(reference),
+                         "precision": onset["precision"], "recall": onset["recall"], "f1": onset["f1"]})
+    recall = {}
+    for (group, axis, label), (hits, total) in sorted(counts.items()):
+        recall.setdefault(group, {}).setdefault(axis, {})[label] = {"recall": hits / total, "n_notes": int(total)}
+    return {"recall": recall, "misses": {g: dict(c) for g, c in kinds.items()}, "excerpts": excerpts}
+
+
+def draw(result: dict, path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from fasolfa.atomic import atomic_write
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
+    for ax, (axis, labels) in zip(axes, (("octave", OCTAVES), ("velocity", VELOCITIES))):
+        groups = list(result["recall"])
+        width = 0.8 / len(groups)
+        for g, group in enumerate(groups):
+            rows = result["recall"][group][axis]
+            values = [rows.get(label, {}).get("recall", np.nan) for label in labels]
+            bars = ax.bar(np.arange(len(labels)) + (g - (len(groups) - 1) / 2) * width, values, width, label=group)
+            for bar, label in zip(bars, labels):
+                n = rows.get(label, {}).get("n_notes", 0)
+                if n:
+                    ax.text(bar.get_x() + bar.get_width() / 2, 0.02, str(n), ha="center", fontsize=6,
+                            rotation=90, color="white")
+        ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
+        ax.set(ylim=(0, 1), ylabel="note-onset recall", xlabel=f"reference note's {axis}",
+               title=f"recall by {axis} (numbers: notes)")
+        ax.grid(axis="y", alpha=0.3)
+        ax.legend(fontsize=8)
+    atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=90, format="png"))
+    plt.close(fig)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped checkpoint")
+    parser.add_argument("--out", type=Path, default=ROOT / "figures")
+    args = parser.parse_args(argv)
+    import fasolfa
+    from fasolfa import config, train
+    from fasolfa.transcription import checkpoint_thresholds, resolve_checkpoint
+    items = train.build_validation(train.TrainConfig(), progress=True)
+    result = analyse(items, lambda item: fasolfa.transcribe(item.audio, config.SAMPLE_RATE,
+                                                            checkpoint=args.checkpoint, pedal=False).notes)
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    report = {"checkpoint": str(checkpoint.relative_to(ROOT)) if checkpoint.is_relative_to(ROOT) else str(checkpoint),
+              "thresholds": dataclasses.asdict(checkpoint_thresholds(args.checkpoint)),
+              "machine": machine_info(0.0), **result}
+    write_report(args.out / "error_analysis.json", report)
+    draw(result, args.out / "error_analysis.png")
+    for group, axes in result["recall"].items():
+        print(group, "recall", f"{axes['all']['all']['recall']:.3f};", "by octave",
+              {k: round(v["recall"], 2) for k, v in axes["octave"].items()})
+    print("misses:", result["misses"])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
