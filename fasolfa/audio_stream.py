@@ -20,7 +20,9 @@ notebook ``00_quickstart`` shows it at work.
 """
 from __future__ import annotations
 
+import queue
 import struct
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
@@ -98,6 +100,70 @@ class AudioSource:
             raise
         except Exception as error:
             raise FasolfaError(f"{self.name}: cannot be decoded ({_one_line(error)})") from None
+
+
+_END = object()
+
+
+class ReadAhead:
+    """An :class:`AudioSource` decoded and resampled in a background thread, at most
+    ``max_blocks`` blocks of ``block_n_samples`` ahead of its reader (memory stays bounded).
+
+    The command line starts one before it imports torch, so that the file is being decoded on
+    the second core while the first loads the network (about a tenth of a second saved on a
+    3-minute file). It reads like the source (``name``, ``sample_rate``, ``duration_s``, ...), but
+    :meth:`blocks` can be iterated once; a decoding error is raised there, in the reader's thread.
+    :meth:`close` stops the thread (``blocks`` does when it ends or is abandoned).
+    """
+
+    def __init__(self, source: AudioSource, block_n_samples: int, max_blocks: int = 4):
+        self.source, self.block_n_samples = source, int(block_n_samples)
+        self._queue: queue.Queue = queue.Queue(max(int(max_blocks), 1))
+        self._closed = threading.Event()
+        self._thread = threading.Thread(target=self._read, name=f"read-ahead {source.name}", daemon=True)
+        self._thread.start()
+
+    def __getattr__(self, name: str):
+        return getattr(self.source, name)
+
+    def _read(self) -> None:
+        try:
+            for block in self.source.blocks(self.block_n_samples):
+                if not self._put(block):
+                    return
+            self._put(_END)
+        except BaseException as error:            # handed to the reader, raised there
+            self._put(error)
+
+    def _put(self, item) -> bool:
+        while not self._closed.is_set():
+            try:
+                self._queue.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def blocks(self, block_n_samples: int | None = None, sample_rate: int = config.SAMPLE_RATE) -> Iterator[np.ndarray]:
+        """The blocks, as :meth:`AudioSource.blocks` gives them (``block_n_samples`` long at the
+        source's rate: the length given at construction; ``block_n_samples`` is accepted and
+        ignored, since the reader is already under way)."""
+        if sample_rate != config.SAMPLE_RATE:
+            raise ValueError(f"a ReadAhead gives blocks at {config.SAMPLE_RATE} Hz only")
+        try:
+            while True:
+                item = self._queue.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        self._closed.set()
+        self._thread.join()
 
 
 def _one_line(error: Exception) -> str:
@@ -211,7 +277,9 @@ def open_audio(path_or_audio, sample_rate: int | None = None) -> AudioSource:
     """An :class:`AudioSource` for a path (``str`` or ``Path``) or an array with its
     ``sample_rate``. Raises :class:`FasolfaError` naming the file for what a user can get wrong
     (see the module docstring), ``TypeError`` for an array without a sample rate or of a
-    non-numeric type."""
+    non-numeric type. An :class:`AudioSource` or :class:`ReadAhead` is returned as it is."""
+    if isinstance(path_or_audio, (AudioSource, ReadAhead)):
+        return path_or_audio
     if isinstance(path_or_audio, (str, Path)):
         return _file_source(path_or_audio)
     return _array_source(path_or_audio, sample_rate)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import os
 import sys
 from pathlib import Path
 
@@ -327,18 +328,36 @@ def command_transcribe(args: argparse.Namespace) -> int:
     """Transcribe every input; a folder run reports a bad file and goes on. ``--jobs N``: N
     worker processes; under ``torchrun`` or a scheduler (``WORLD_SIZE`` > 1) this rank takes
     ``sorted(files)[RANK::WORLD_SIZE]``. Lines are printed in the order of the files."""
-    from fasolfa.distributed import finishing_together, shard, world_from_env
-    from fasolfa.transcription import load_model
-
     if args.jobs < 1:
         raise FasolfaError(f"--jobs {args.jobs}: must be at least 1")
     keep_freed_memory()
-    thresholds = _thresholds_from_args(args)
     inputs = _transcribe_inputs(args.inputs)
     if args.output and len(inputs) == 1 and Path(args.output).suffix:
         if Path(args.output).suffix.lower() not in MIDI_SUFFIXES:
             raise FasolfaError(f"{args.output}: output must end in .mid or .midi")
     outputs = _output_paths(inputs, args.output, ".mid")
+    ahead = {}
+    if len(inputs) == 1 and args.jobs == 1 and os.environ.get("WORLD_SIZE", "1") == "1":
+        ahead = {inputs[0]: _read_ahead(inputs[0])}     # decoding starts while torch loads
+    try:
+        return _transcribe_command(args, inputs, outputs, ahead)
+    finally:
+        for source in ahead.values():
+            source.close()
+
+
+def _read_ahead(path: Path):
+    from fasolfa.audio_stream import ReadAhead, open_audio
+    from fasolfa.transcription import chunk_block_n_samples
+    source = open_audio(path)
+    return ReadAhead(source, chunk_block_n_samples(source.sample_rate))
+
+
+def _transcribe_command(args: argparse.Namespace, inputs: list, outputs: list, ahead: dict) -> int:
+    from fasolfa.distributed import finishing_together, shard, world_from_env
+    from fasolfa.transcription import load_model
+
+    thresholds = _thresholds_from_args(args)
     rank, world_size, _ = world_from_env()
     pairs = list(zip(inputs, outputs))
     if world_size > 1:
@@ -348,7 +367,7 @@ def command_transcribe(args: argparse.Namespace) -> int:
     options = {"checkpoint": args.checkpoint, "thresholds": thresholds, "velocity": not args.no_velocity,
                "pedal": not args.no_pedal, "device": args.device, "notes_csv": args.notes_csv,
                "save_posteriorgrams": args.save_posteriorgrams, "figure": args.figure,
-               "several": several, "progress": args.jobs == 1}
+               "several": several, "progress": args.jobs == 1, "ahead": ahead}
     with finishing_together():
         n_failed = _transcribe_all(pairs, options, args.jobs, several)
     if n_failed:
@@ -430,7 +449,7 @@ def _transcribe_one(pair: tuple, options: dict) -> tuple[list[tuple[str, str]], 
     from fasolfa.transcription import transcribe
     audio_path, midi_path = pair
     try:
-        result = transcribe(audio_path, checkpoint=options["checkpoint"], thresholds=options["thresholds"],
+        result = transcribe(options.get("ahead", {}).get(audio_path, audio_path), checkpoint=options["checkpoint"], thresholds=options["thresholds"],
                             velocity=options["velocity"], pedal=options["pedal"], device=options["device"],
                             progress=options["progress"], keep_contour=options["save_posteriorgrams"])
         writes = [(midi_path, result.save)]

@@ -126,12 +126,20 @@ def _load_model(path: str, size: int, mtime_ns: int, device: str):
     return model, HCQT().to(device), device, thresholds
 
 
+def chunk_block_n_samples(sample_rate: int, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> int:
+    """Samples at ``sample_rate`` (a file's own rate) that make one chunk of ``chunk_frames``
+    output frames: the block length :func:`transcribe` reads audio in."""
+    return int(chunk_frames) * config.HOP_LENGTH * int(sample_rate) // config.SAMPLE_RATE
+
+
 def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str | Path | None = None,
                thresholds=None, velocity: bool = True, pedal: bool = True, device: str = "auto",
                chunk_frames: int = DEFAULT_CHUNK_FRAMES, progress=False,
                keep_contour: bool = True) -> Transcription:
-    """Transcribe piano audio: a file path (wav, flac, ogg, mp3, ...) or an array with its
-    ``sample_rate`` (``(n_samples,)``, or 2-D with the shorter axis as channels).
+    """Transcribe piano audio: a file path (wav, flac, ogg, mp3, ...), an array with its
+    ``sample_rate`` (``(n_samples,)``, or 2-D with the shorter axis as channels), or a source
+    already opened by :func:`fasolfa.audio_stream.open_audio` (or read ahead,
+    :class:`fasolfa.audio_stream.ReadAhead`).
 
     ``checkpoint``: a :func:`fasolfa.train.save_weights` file (default: the shipped
     ``fasolfa/checkpoints/fasolfa.pt``). ``thresholds``: a :class:`fasolfa.notes.NoteThresholds`
@@ -159,7 +167,7 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
     model, hcqt, torch_device = load_model(checkpoint, device)
     update, close = _progress(progress, source.duration_s, source.name)
     names = NOTE_HEADS + (("contour",) if keep_contour else ())
-    block_n_samples = int(chunk_frames) * config.HOP_LENGTH * source.sample_rate // config.SAMPLE_RATE
+    block_n_samples = chunk_block_n_samples(source.sample_rate, chunk_frames)
     # one preallocated array per head, sized from the header (grown if the estimate is short):
     # no list of chunk pieces to concatenate (which would double the peak) or to fragment memory
     estimate = 1 + round(source.n_frames_in * config.SAMPLE_RATE / source.sample_rate) // config.HOP_LENGTH

@@ -66,8 +66,9 @@ def draw_threshold_grid(posteriorgrams: dict, reference_notes: Notes, reference_
 def threshold_explorer(posteriorgrams: dict, reference_notes: Notes, reference_pedal: Pedal | None = None,
                        *, initial: NoteThresholds = NoteThresholds(), start_s: float = 0.0,
                        pitch_range=None, time_range=None, figsize=(10, 4)):
-    """An ``ipywidgets.VBox``: sliders for the onset threshold, the frame threshold and the
-    minimum note length (ms) above a figure that each change redraws from the stored
+    """An ``ipywidgets.VBox``: sliders for the onset threshold, the frame threshold, the
+    minimum note length (ms) and the strong-onset threshold (1.0: off; never below the onset
+    threshold) above a figure that each change redraws from the stored
     ``posteriorgrams`` (never the network): the note posteriorgram, detected and reference notes,
     and the onset / onset+offset / frame F1 in the title. Other knobs stay as in ``initial``.
     Display it as a cell's last expression; the sliders move only in a live kernel (JupyterLab,
@@ -77,17 +78,20 @@ def threshold_explorer(posteriorgrams: dict, reference_notes: Notes, reference_p
     from IPython.display import display
 
     style = dict(continuous_update=False, style={"description_width": "initial"},
-                 layout=widgets.Layout(width="32%"))
+                 layout=widgets.Layout(width="24%"))
     onset = widgets.FloatSlider(value=initial.onset, min=0.05, max=0.95, step=0.05,
                                 description="onset threshold", **style)
     frame = widgets.FloatSlider(value=initial.frame, min=0.05, max=0.95, step=0.05,
                                 description="frame threshold", **style)
     min_ms = widgets.FloatSlider(value=initial.min_note_ms, min=0, max=200, step=10,
                                  description="min note (ms)", readout_format=".0f", **style)
+    strong = widgets.FloatSlider(value=1.0 if initial.strong_onset is None else initial.strong_onset, min=0.05,
+                                 max=1.0, step=0.05, description="strong onset", **style)
     output = widgets.Output()
 
     def redraw(*_):
-        thresholds = replace(initial, onset=onset.value, frame=frame.value, min_note_ms=min_ms.value)
+        thresholds = replace(initial, onset=onset.value, frame=frame.value, min_note_ms=min_ms.value,
+                             strong_onset=explorer_strong_onset(strong.value, onset.value))
         with output:
             output.clear_output(wait=True)
             figure, ax = plt.subplots(figsize=figsize, constrained_layout=True)
@@ -96,7 +100,13 @@ def threshold_explorer(posteriorgrams: dict, reference_notes: Notes, reference_p
             display(figure)
             plt.close(figure)
 
-    for slider in (onset, frame, min_ms):
+    for slider in (onset, frame, min_ms, strong):
         slider.observe(redraw, names="value")
     redraw()
-    return widgets.VBox([widgets.HBox([onset, frame, min_ms]), output])
+    return widgets.VBox([widgets.HBox([onset, frame, min_ms, strong]), output])
+
+
+def explorer_strong_onset(slider: float, onset: float) -> float | None:
+    """The strong-onset slider's meaning: 1.0 (its right end) is off (``None``); below the onset
+    threshold it acts as the onset threshold (every onset peak that makes it is strong)."""
+    return None if slider >= 1.0 else max(float(slider), float(onset))

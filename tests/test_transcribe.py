@@ -364,3 +364,43 @@ def test_onset_threshold_option_keeps_the_stored_strong_onset_above_it(tmp_path)
         thresholds = _thresholds_from_args(args)
         assert thresholds.onset == float(given) and thresholds.strong_onset == expected
         assert thresholds.frame == 0.6
+
+
+def test_read_ahead_gives_the_sources_blocks_and_bounds_what_it_holds(tmp_path):
+    """ReadAhead: the same blocks as the source (a file at another rate, resampled), no more than
+    max_blocks decoded ahead of the reader, a decoding error raised in the reader, and close()
+    ending the thread whether or not the blocks were read."""
+    import threading
+    import time
+
+    from fasolfa.audio_stream import ReadAhead
+    path = tmp_path / "long.flac"
+    soundfile.write(path, noise(6.0, 16_000), 16_000)
+    expected = list(open_audio(path).blocks(4000))
+    ahead = ReadAhead(open_audio(path), 4000, max_blocks=2)
+    time.sleep(0.3)
+    assert ahead._queue.qsize() <= 2 and ahead.duration_s == 6.0 and ahead.name == str(path)
+    got = list(ahead.blocks())
+    assert len(got) == len(expected) and all(np.array_equal(a, b) for a, b in zip(got, expected))
+    assert not ahead._thread.is_alive()
+    abandoned = ReadAhead(open_audio(path), 4000, max_blocks=1)
+    abandoned.close()
+    assert not abandoned._thread.is_alive()
+    broken = np.zeros(50_000, np.float32)
+    broken[30_000] = np.nan
+    with pytest.raises(FasolfaError, match="NaN"):
+        list(ReadAhead(open_audio(broken, 16_000), 4000).blocks())
+    assert not any(t.name.startswith("read-ahead") and t.is_alive() for t in threading.enumerate())
+
+
+def test_transcribing_a_read_ahead_source_equals_the_path(tmp_path, checkpoint):
+    from fasolfa.audio_stream import ReadAhead
+    from fasolfa.transcription import chunk_block_n_samples
+    path = tmp_path / "piece.wav"
+    soundfile.write(path, noise(3.0, 44_100), 44_100)
+    source = open_audio(path)
+    from_path = fasolfa.transcribe(path, checkpoint=checkpoint, chunk_frames=64)
+    ahead = ReadAhead(source, chunk_block_n_samples(source.sample_rate, 64))
+    from_ahead = fasolfa.transcribe(ahead, checkpoint=checkpoint, chunk_frames=64)
+    for name, values in from_path.posteriorgrams.items():
+        np.testing.assert_array_equal(values, from_ahead.posteriorgrams[name])

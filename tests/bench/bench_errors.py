@@ -101,10 +101,10 @@ def draw(result: dict, path: Path) -> None:
             for bar, label in zip(bars, labels):
                 n = rows.get(label, {}).get("n_notes", 0)
                 if n:
-                    ax.text(bar.get_x() + bar.get_width() / 2, 0.02, str(n), ha="center", fontsize=6,
-                            rotation=90, color="white")
+                    ax.text(bar.get_x() + bar.get_width() / 2, bar.get_height() + 0.02, str(n), ha="center",
+                            fontsize=6, rotation=90)
         ax.set_xticks(np.arange(len(labels)), labels, fontsize=8)
-        ax.set(ylim=(0, 1), ylabel="note-onset recall", xlabel=f"reference note's {axis}",
+        ax.set(ylim=(0, 1.12), ylabel="note-onset recall", xlabel=f"reference note's {axis}",
                title=f"recall by {axis} (numbers: notes)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
