@@ -464,11 +464,13 @@ def octave_kernel_spectra(octave: Octave, freqs_hz: np.ndarray, bins_per_octave:
         length = q_factor * rate / freq_hz
         first = math.floor(-length / 2)
         n_taps = math.floor(length / 2) - first
-        window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_taps) / n_taps)
-        offsets = first + np.arange(n_taps)                       # at `rate`; 0 at n_fft // 2
-        kept = offsets % step == 0
-        kernel = window[kept] * np.exp(2j * np.pi * freq_hz * offsets[kept] / rate)
-        basis[row, n_fft // 2 + offsets[kept] // step] = kernel / window.sum() * (length / n_fft)
+        # only the taps on the octave's grid (every step-th offset at `rate`, 0 at n_fft // 2)
+        # are evaluated; the whole periodic Hann window sums to n_taps / 2 (its cosine sums to 0)
+        offsets = np.arange(-((-first) // step) * step, first + n_taps, step)
+        window = 0.5 - 0.5 * np.cos(2 * np.pi * (offsets - first) / n_taps)
+        window_sum = n_taps / 2 if n_taps > 1 else 1.0
+        kernel = window * np.exp(2j * np.pi * freq_hz * offsets / rate)
+        basis[row, n_fft // 2 + offsets // step] = kernel / window_sum * (length / n_fft)
     spectra = np.fft.fft(basis, axis=1)[:, :n_fft // 2 + 1 if exact_at_hz is None else n_fft]
     if sparsity > 0:
         mags = np.abs(spectra)

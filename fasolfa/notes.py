@@ -41,7 +41,6 @@ from dataclasses import dataclass
 from typing import Mapping
 
 import numpy as np
-import pretty_midi
 
 from fasolfa import config
 from fasolfa.midi import Notes, Pedal, SUSTAIN_CONTROLLER
@@ -353,7 +352,7 @@ def posteriorgrams_to_notes(posteriorgrams: Mapping[str, np.ndarray],
 
 
 def notes_to_midi(notes: Notes, pedal: Pedal | None = None, *,
-                  program: int = 0) -> pretty_midi.PrettyMIDI:
+                  program: int = 0) -> "pretty_midi.PrettyMIDI":
     """One-instrument :class:`pretty_midi.PrettyMIDI` (program 0, acoustic grand piano).
 
     Every note goes to that instrument whatever its channel; the pedal becomes controller 64,
@@ -361,6 +360,7 @@ def notes_to_midi(notes: Notes, pedal: Pedal | None = None, *,
     clock (120 bpm, 220 ticks per beat), so ``.write(path)`` rounds them to 2.3 ms. Notes with
     ``offset_s <= onset_s`` are left out.
     """
+    import pretty_midi                     # here: the command line writes its files without it
     midi = pretty_midi.PrettyMIDI()
     piano = pretty_midi.Instrument(program=program, name="Acoustic Grand Piano")
     notes, _ = notes.drop_invalid()
@@ -380,7 +380,7 @@ def posteriorgrams_to_midi(posteriorgrams: Mapping[str, np.ndarray],
                            thresholds: NoteThresholds = NoteThresholds(), start_s: float = 0.0,
                            *, velocity: bool = True, pedal: bool = True,
                            frames_per_second: float = config.FRAMES_PER_SECOND,
-                           ) -> pretty_midi.PrettyMIDI:
+                           ) -> "pretty_midi.PrettyMIDI":
     """:func:`posteriorgrams_to_notes` then :func:`notes_to_midi` (same arguments)."""
     notes, pedal_intervals = posteriorgrams_to_notes(
         posteriorgrams, thresholds, start_s, velocity=velocity, pedal=pedal,

@@ -41,7 +41,8 @@ NOTE_HEADS = ("note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset
 class Transcription:
     """What :func:`transcribe` returns.
 
-    * ``midi`` — :class:`pretty_midi.PrettyMIDI`, one piano (program 0), sustain as CC64;
+    * ``midi`` — :class:`pretty_midi.PrettyMIDI`, one piano (program 0), sustain as CC64
+      (built on first use);
     * ``notes`` (:class:`fasolfa.midi.Notes`), ``pedal`` (:class:`fasolfa.midi.Pedal`), in seconds;
     * ``posteriorgrams`` — dict of arrays, frequency first, time last: ``note``, ``onset``,
       ``velocity`` ``(88, n_frames)`` (float16), ``pedal``, ``pedal_onset``, ``pedal_offset``
@@ -51,15 +52,25 @@ class Transcription:
     * ``duration_s`` — the audio's length in seconds.
     """
 
-    midi: object
     notes: Notes
     pedal: Pedal
     posteriorgrams: dict = field(repr=False)
     duration_s: float
+    _midi: object = field(default=None, repr=False, compare=False)
+
+    @property
+    def midi(self):
+        """The notes and pedal as a :class:`pretty_midi.PrettyMIDI` (:func:`fasolfa.notes.notes_to_midi`)."""
+        if self._midi is None:
+            from fasolfa.notes import notes_to_midi
+            self._midi = notes_to_midi(self.notes, self.pedal)
+        return self._midi
 
     def save(self, path: str | Path) -> Path:
-        """Write the MIDI file (atomically: never a partial file)."""
-        return atomic_write(path, lambda temporary: self.midi.write(str(temporary)))
+        """Write the MIDI file (:func:`fasolfa.midi.write_midi`: one piano track, the sustain
+        pedal as controller 64, 1 ms ticks; atomically, never a partial file)."""
+        from fasolfa.midi import write_midi
+        return write_midi(path, self.notes, self.pedal)
 
     def save_notes_csv(self, path: str | Path) -> Path:
         """Write the notes as CSV, ``onset_s,offset_s,pitch,velocity`` (atomically)."""
@@ -155,7 +166,7 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
     infinite samples, a sample rate out of range, a missing or broken checkpoint.
     """
     from fasolfa.audio_stream import open_audio
-    from fasolfa.notes import NoteThresholds, notes_to_midi, posteriorgrams_to_notes
+    from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
     from fasolfa.posteriorgrams import iter_posteriorgrams
 
     thresholds = checkpoint_thresholds(checkpoint) if thresholds is None else thresholds
@@ -188,8 +199,7 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
                                                      velocity=velocity, pedal=pedal)
     n_frames = posteriorgrams["note"].shape[-1]
     duration_s = source.duration_s if source.duration_s else (n_frames - 1) / config.FRAMES_PER_SECOND
-    midi = notes_to_midi(notes, pedal_intervals if pedal else None)
-    return Transcription(midi, notes, pedal_intervals, posteriorgrams, float(duration_s))
+    return Transcription(notes, pedal_intervals if pedal else Pedal.empty(), posteriorgrams, float(duration_s))
 
 
 class _Stored:

@@ -323,3 +323,49 @@ def test_pedal_targets():
 def test_time_to_frame_matches_frame_centres():
     frame_times_s = np.arange(10) * config.HOP_LENGTH / config.SAMPLE_RATE
     np.testing.assert_array_equal(time_to_frame(frame_times_s), np.arange(10))
+
+
+def test_written_bytes_read_back_as_the_events_mido_would_write(tmp_path):
+    """midi_file_bytes writes the Standard MIDI File format itself; mido reads it back as exactly
+    the messages (tempo, program change, notes, pedal, same order and delta times) of the file
+    mido builds from the same events (mido's own bytes differ only by running status)."""
+    import io
+
+    import mido
+
+    from fasolfa.midi import midi_file_bytes
+    rng = np.random.default_rng(7)
+    onset = np.sort(rng.uniform(0, 20, 300))
+    notes = Notes.from_arrays(onset, onset + rng.uniform(0.01, 3, 300), rng.integers(21, 109, 300),
+                              rng.integers(1, 128, 300))
+    pedal = Pedal(np.array([1.0, 5.0, 30.0]), np.array([2.5, 9.0, 31.0]), np.zeros(3, np.int64))
+    ours = midi_file_bytes(notes, pedal, ticks_per_beat=480, tempo_bpm=120.0)
+
+    seconds_per_tick = 60.0 / (120.0 * 480)
+    events = [(0, -1, mido.Message("program_change", channel=0, program=0))]
+    for a, b, p, v in zip(notes.onset_s, notes.offset_s, notes.pitch, notes.velocity):
+        on = int(np.rint(a / seconds_per_tick))
+        off = max(int(np.rint(b / seconds_per_tick)), on + 1)
+        events += [(on, 2, mido.Message("note_on", note=int(p), velocity=int(v))),
+                   (off, 0, mido.Message("note_off", note=int(p), velocity=0))]
+    for a, b in zip(pedal.onset_s, pedal.offset_s):
+        on = int(round(a / seconds_per_tick))
+        off = max(int(round(b / seconds_per_tick)), on + 1)
+        events += [(on, 1, mido.Message("control_change", control=64, value=127)),
+                   (off, 1, mido.Message("control_change", control=64, value=0))]
+    events.sort(key=lambda e: (e[0], e[1]))
+    track = mido.MidiTrack([mido.MetaMessage("set_tempo", tempo=mido.bpm2tempo(120), time=0)])
+    previous = 0
+    for tick, _, message in events:
+        track.append(message.copy(time=tick - previous))
+        previous = tick
+    track.append(mido.MetaMessage("end_of_track", time=0))
+    reference = mido.MidiFile(type=0, ticks_per_beat=480)
+    reference.tracks.append(track)
+    buffer = io.BytesIO()
+    reference.save(file=buffer)
+    parsed = mido.MidiFile(file=io.BytesIO(ours))
+    assert parsed.type == 0 and parsed.ticks_per_beat == 480 and len(parsed.tracks) == 1
+    assert list(parsed.tracks[0]) == list(mido.MidiFile(file=io.BytesIO(buffer.getvalue())).tracks[0])
+    with pytest.raises(ValueError, match="pitch"):
+        midi_file_bytes(Notes.from_arrays([0.0], [1.0], [128]))

@@ -166,3 +166,22 @@ def test_fast_paths_compute_what_the_plain_layers_compute():
     keys = torch.randn(1, 4, 88, 9)
     expected = torch.cat([keys] + [torch.nn.functional.pad(keys[:, :, o:], (0, 0, 0, o)) for o in (12, 19)], 1)
     assert torch.equal(harmonic.gather(keys), expected)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_harmonic_conv_without_copies_equals_gather_then_mix(training):
+    """HarmonicConv.forward (shifted matrix products) gives gather + 1x1 mix + norm + relu, and
+    the same gradients for the input and the weights (it is what training runs)."""
+    from fasolfa.model import HarmonicConv
+    torch.manual_seed(4)
+    harmonic = HarmonicConv(5, 3, [0, 12, 19, 24]).train(training)
+    x = torch.randn(2, 5, 88, 13, requires_grad=True)
+    fast = harmonic(x)
+    plain = torch.relu(harmonic.mix.norm(harmonic.mix.conv(harmonic.gather(x))))
+    assert torch.allclose(fast, plain, atol=1e-5)
+    weights = [harmonic.mix.conv.weight, harmonic.mix.conv.bias, x]
+    grad_fast = torch.autograd.grad((fast * torch.linspace(0, 1, 13)).sum(), weights)
+    grad_plain = torch.autograd.grad((plain * torch.linspace(0, 1, 13)).sum(), weights)
+    scale = max(float(g.abs().max()) for g in grad_plain)      # float32 sums of different orders
+    for a, b in zip(grad_fast, grad_plain):
+        assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * scale)

@@ -125,22 +125,28 @@ def peak_memory_mb(command: list[str]) -> tuple[float, float]:
     return float(wall_s), float(rss_mb)
 
 
-def basic_pitch(path: Path, folder: Path) -> dict:
+def basic_pitch(path: Path, folder: Path, repeats: int = 1) -> dict:
+    """Basic Pitch's CLI on ``path``: the best of ``repeats`` whole-process wall times (as for
+    fasolfa's), or why it was skipped."""
     cli = PEER / "bin" / "basic-pitch"
     if not cli.exists():
         reason = f"{os.path.relpath(cli, ROOT)} not found (make peer builds it)"
         print(f"Basic Pitch: skipped, {reason}")
         return {"skipped": reason}
     out = folder / "basic_pitch_out"
-    out.mkdir(exist_ok=True)
-    start = time.perf_counter()
-    result = subprocess.run([str(cli), str(out), str(path)], capture_output=True, text=True)
-    wall_s = time.perf_counter() - start
-    if result.returncode:
-        reason = f"basic-pitch failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}"
-        print(f"Basic Pitch: skipped, {reason}")
-        return {"skipped": reason}
-    return {"whole_process_s": wall_s}
+    best = float("inf")
+    for _ in range(repeats):
+        shutil.rmtree(out, ignore_errors=True)          # it refuses to overwrite its output
+        out.mkdir()
+        start = time.perf_counter()
+        result = subprocess.run([str(cli), str(out), str(path)], capture_output=True, text=True)
+        wall_s = time.perf_counter() - start
+        if result.returncode:
+            reason = f"basic-pitch failed: {(result.stderr.strip().splitlines() or ['?'])[-1]}"
+            print(f"Basic Pitch: skipped, {reason}")
+            return {"skipped": reason}
+        best = min(best, wall_s)
+    return {"whole_process_s": best, "repeats": repeats}
 
 
 def main() -> int:
@@ -180,7 +186,7 @@ def main() -> int:
         process_s, _ = timed(lambda: subprocess.run([fasolfa_cli, "transcribe", str(path), "-o",
                                                      str(folder / "piece.mid")], check=True,
                                                     capture_output=True), args.repeats)
-        peer = basic_pitch(path, folder)
+        peer = basic_pitch(path, folder, args.repeats)
         memory = []
         for minutes in args.memory_minutes:
             long_path = repeated_flac(piece, minutes, folder)
