@@ -238,6 +238,13 @@ def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
+def _baddbmm_flops(self_shape, a_shape, b_shape, out_shape=None, **kwargs) -> int:
+    """Multiply-adds of ``x.baddbmm_(a, b)`` (the harmonic convolution's in-place products, which
+    ``FlopCounterMode`` does not count by itself), 2 per multiply-add: ``(B, M, K) @ (B, K, N)``."""
+    batch, rows, inner = a_shape
+    return 2 * batch * rows * inner * b_shape[-1]
+
+
 def layer_table(model: nn.Module, seconds: float = 10.0) -> list[dict]:
     """Per top-level layer: trainable parameters and forward MFLOPs per second of audio
     (counted with ``torch.utils.flop_counter.FlopCounterMode`` on ``seconds`` of HCQT frames;
@@ -248,7 +255,8 @@ def layer_table(model: nn.Module, seconds: float = 10.0) -> list[dict]:
     hcqt = torch.zeros(1, model.model_config.n_harmonics, config.N_CONTOUR_BINS, n_frames)
     was_training = model.training
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False, depth=2) as counter:
+    with torch.no_grad(), FlopCounterMode(display=False, depth=2,
+                                          custom_mapping={torch.ops.aten.baddbmm_: _baddbmm_flops}) as counter:
         model(hcqt)
     model.train(was_training)
     flops = counter.get_flop_counts()

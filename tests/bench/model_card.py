@@ -140,6 +140,30 @@ def capacity_section() -> list[str]:
     return lines
 
 
+def error_section() -> list[str]:
+    path = ROOT / "figures" / "error_analysis.json"
+    if not path.is_file():
+        return ["(no error analysis: `tests/bench/bench_errors.py`)"]
+    result = json.loads(path.read_text())
+    lines = ["Where it fails (`tests/bench/bench_errors.py` on the validation excerpts, with the thresholds "
+             "above; note-onset recall, notes in brackets):", "",
+             "| register | " + " | ".join(result["recall"]) + " |", "|---|" + "---|" * len(result["recall"])]
+    octaves = list(next(iter(result["recall"].values()))["octave"])
+    for label in octaves:
+        cells = [f"{rows['octave'][label]['recall']:.2f} ({rows['octave'][label]['n_notes']})"
+                 if label in rows["octave"] else "—" for rows in result["recall"].values()]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    misses = "; ".join(f"{group}: " + ", ".join(f"{kind} {count}" for kind, count in
+                                                sorted(kinds.items(), key=lambda item: -item[1]))
+                       for group, kinds in result["misses"].items())
+    lines += ["", f"Missed notes by what the transcription has near them — {misses}. Most misses are "
+              "notes the network did not see at all, concentrated above A5 (short, quickly decaying "
+              "sound; on MAPS's 16 kHz recordings their upper partials are gone), below A1, in notes "
+              "softer than velocity 40 (`figures/error_analysis.png`) and in dense, fast passages.",
+              "", "![recall by octave and velocity](../../figures/error_analysis.png)"]
+    return lines
+
+
 def test_section() -> list[str]:
     path = ROOT / "figures" / "accuracy_bench.json"
     if not path.is_file():
@@ -248,10 +272,11 @@ def main() -> int:
         "The MAPS validation row is the closest measurement: real recordings of sampled grands in their "
         "own rooms, pieces never trained on. Expect about that on a clean recording of an acoustic piano, "
         "less with a distant microphone, a reverberant hall or an upright with a different timbre: the "
-        "network is small (it was sized to run at hundreds of times real time on a laptop CPU). Notebook "
-        "08 measures where it fails (recall by kind of note) and draws its hits and misses beside "
-        "Basic Pitch's. Raising `--onset-threshold` trades recall for precision. It was not tuned to any "
-        "one piano: the thresholds were chosen on rendered pieces and MAPS pianos together.",
+        "network is small (it was sized to run at hundreds of times real time on a laptop CPU). It was not "
+        "tuned to any one piano: the thresholds were chosen on rendered pieces and MAPS pianos together. "
+        "Raising `--onset-threshold` trades recall for precision.",
+        "",
+        *error_section(),
         "",
         "## Reproduce",
         "```bash",
