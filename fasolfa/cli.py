@@ -354,8 +354,13 @@ def _read_ahead(path: Path):
 
 
 def _transcribe_command(args: argparse.Namespace, inputs: list, outputs: list, ahead: dict) -> int:
+    import gc
+
     from fasolfa.distributed import finishing_together, shard, world_from_env
     from fasolfa.transcription import load_model
+    if not gc.isenabled():     # the fasolfa command (console_main) owns this process: the objects
+        gc.freeze()            # torch's import left (about a million) are set aside, so the garbage
+        gc.enable()            # collector's full passes (tens of ms each) no longer walk them
 
     thresholds = _thresholds_from_args(args)
     rank, world_size, _ = world_from_env()
@@ -498,7 +503,10 @@ def draw_transcription_figure(result, name: str, path: str | Path) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import gc
     args = build_parser().parse_args(argv)
+    if args.run is not command_transcribe and not gc.isenabled():
+        gc.enable()            # paused by console_main; transcribe resumes it after importing torch
     try:
         return args.run(args)
     except FasolfaError as error:
@@ -510,11 +518,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def console_main() -> None:
-    """The ``fasolfa`` command: :func:`main`, then leave without the interpreter's teardown
-    (unloading torch takes about 0.2 s, a tenth of a short run). Everything is written and
+    """The ``fasolfa`` command: :func:`main` with the garbage collector paused while torch is
+    imported, then leave without the interpreter's teardown (unloading torch takes about 0.2 s,
+    a tenth of a short run). Everything is written and
     closed by then: outputs atomically, worker pools by their ``with`` blocks; the standard
     streams are flushed here."""
+    import gc
     import os
+    gc.disable()               # imports make no garbage worth collecting; re-enabled after torch's
     status = main()
     for stream in (sys.stdout, sys.stderr):
         try:

@@ -82,8 +82,38 @@ def _write_excerpt(folder: Path, name: str, audio: np.ndarray, notes, pedal, dur
     return {"audio": audio_path.name, "notes": notes_path.name, "n_samples": len(audio)}
 
 
+PREROLL_S = 5.0          # a transposed excerpt is rendered from this long before it (notes ringing in)
+
+
+def _transposed_excerpt(notes, pedal, start_s: float, excerpt_s: float, semitones: int, soundfont: str,
+                        program: int):
+    """The excerpt ``[start_s, start_s + excerpt_s)`` played ``semitones`` higher (notes leaving the
+    88 keys dropped), rendered afresh from :data:`PREROLL_S` before it: ``(audio, notes, pedal)``,
+    the labels cut from exactly the notes rendered."""
+    from fasolfa import synth
+    from fasolfa.midi import Notes, Pedal
+    first_s = max(start_s - PREROLL_S, 0.0)
+    pitch = notes.pitch + semitones
+    keep = ((notes.onset_s >= first_s) & (notes.onset_s < start_s + excerpt_s)
+            & (pitch >= config.MIDI_PITCH_MIN) & (pitch < config.MIDI_PITCH_MIN + config.N_KEYS))
+    shifted = Notes(notes.onset_s[keep] - first_s, notes.offset_s[keep] - first_s, pitch[keep],
+                    notes.velocity[keep], notes.channel[keep])
+    down = (pedal.offset_s > first_s) & (pedal.onset_s < start_s + excerpt_s)
+    shifted_pedal = Pedal(np.maximum(pedal.onset_s[down] - first_s, 0.0), pedal.offset_s[down] - first_s,
+                          pedal.channel[down])
+    audio = synth.render((shifted, shifted_pedal), soundfont, program)
+    offset = int(round((start_s - first_s) * config.SAMPLE_RATE))
+    length = int(round(excerpt_s * config.SAMPLE_RATE))
+    excerpt = np.zeros(length, np.float32)
+    piece = audio[offset:offset + length]
+    excerpt[:len(piece)] = piece
+    cut_notes, cut_pedal = _cut(shifted, shifted_pedal, start_s - first_s, excerpt_s)
+    return excerpt, cut_notes, cut_pedal
+
+
 def prepare(data_dir: Path, n_renders: int, n_maps: int, excerpt_s: float, validation_s: float,
-            validation_pieces: int, seed: int = 0, vorbis_quality: float | None = None) -> None:
+            validation_pieces: int, seed: int = 0, vorbis_quality: float | None = None,
+            transpose: int = 0) -> None:
     from fasolfa import corpus, data, train
     from fasolfa.midi import Pedal
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -101,10 +131,16 @@ def prepare(data_dir: Path, n_renders: int, n_maps: int, excerpt_s: float, valid
         length = int(excerpt_s * config.SAMPLE_RATE)
         start = int(rng.integers(0, max(len(audio) - length, 1)))
         start -= start % config.HOP_LENGTH
-        cut_notes, cut_pedal = _cut(notes, pedal, start / config.SAMPLE_RATE, excerpt_s)
-        row = _write_excerpt(data_dir, f"render-{i:03d}", audio[start:start + length], cut_notes, cut_pedal, excerpt_s,
-                             vorbis_quality)
-        manifest["renders"].append({**row, "soundfont": soundfont, "program": program, "piece": entry.path.stem})
+        semitones = int(rng.integers(-transpose, transpose + 1)) if transpose else 0
+        if semitones:
+            excerpt, cut_notes, cut_pedal = _transposed_excerpt(notes, pedal, start / config.SAMPLE_RATE, excerpt_s,
+                                                                semitones, soundfont, program)
+        else:
+            excerpt = audio[start:start + length]
+            cut_notes, cut_pedal = _cut(notes, pedal, start / config.SAMPLE_RATE, excerpt_s)
+        row = _write_excerpt(data_dir, f"render-{i:03d}", excerpt, cut_notes, cut_pedal, excerpt_s, vorbis_quality)
+        manifest["renders"].append({**row, "soundfont": soundfont, "program": program, "piece": entry.path.stem,
+                                    "semitones": semitones})
     maps_train = corpus.MapsCorpus.from_csv().split("train")
     pieces = data.maps_pieces(maps_train, cache, progress=False)
     order = rng.permutation(len(pieces))[:n_maps]
@@ -256,6 +292,9 @@ def main() -> None:
     p.add_argument("--validation-s", type=float, default=20.0)
     p.add_argument("--validation-pieces", type=int, default=4)
     p.add_argument("--seed", type=int, default=0, help="another seed: other excerpts and presets, same pieces")
+    p.add_argument("--transpose", type=int, default=0, metavar="SEMITONES",
+                   help="play each render excerpt a random whole number of semitones in -N..N higher "
+                        "(rendered afresh; the labels move with it): more notes in the rare registers")
     p.add_argument("--vorbis", type=float, default=None, metavar="QUALITY",
                    help="write the training excerpts as Ogg Vorbis at this compression level (0..1; "
                         "0.4: about 7 kB/s, a third of FLAC); validation excerpts stay FLAC")
@@ -280,7 +319,7 @@ def main() -> None:
         print(figure(args.folder, args.png))
     elif args.command == "prepare":
         prepare(args.data_dir, args.renders, args.maps, args.excerpt_s, args.validation_s, args.validation_pieces,
-                args.seed, args.vorbis)
+                args.seed, args.vorbis, args.transpose)
     else:
         run(args.data_dir, args.out_dir, args.variants, args.seconds, args.device, args.batch_size, args.workers,
             args.validate_every, args.steps, {name: json.loads(value) for name, value in args.arm})

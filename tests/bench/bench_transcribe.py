@@ -11,8 +11,9 @@ speed does not depend on the weights, only on the model's shape, which the repor
 3. **Stages**, timed one by one on the same file: audio decoding (+ resampling), the HCQT, the
    network, note creation (posteriorgrams to notes and MIDI), and start-up (a whole
    ``fasolfa transcribe`` process on 0.1 s of audio: interpreter, imports, model loading).
-4. **Whole process from the shell**: ``fasolfa transcribe FILE -o OUT.mid``, wall clock.
-5. **Reference, same file, same run**: Basic Pitch 0.4.0's CLI (``basic-pitch OUTDIR FILE``,
+4. **Whole process from the shell**: ``fasolfa transcribe FILE -o OUT.mid``, wall clock, best of
+   ``--repeats`` (5): one machine's timings wander by a tenth of a second from run to run.
+5. **Reference, same file, same run**, best of as many runs: Basic Pitch 0.4.0's CLI (``basic-pitch OUTDIR FILE``,
    its ONNX model) from ``.venv-peer`` (made by ``make peer``); skipped, with the reason, when
    that environment is absent.
 6. **Peak memory** (max RSS of a whole ``fasolfa transcribe`` process) for ``--memory-minutes``
@@ -152,7 +153,7 @@ def basic_pitch(path: Path, folder: Path, repeats: int = 1) -> dict:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--minutes", type=float, default=3.0)
-    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--repeats", type=int, default=5, help="best of this many runs, for both tools")
     parser.add_argument("--memory-minutes", type=float, nargs="*", default=[1.0, 60.0])
     parser.add_argument("--output", default=str(ROOT / "figures" / "transcribe_bench.json"))
     args = parser.parse_args()

@@ -140,6 +140,35 @@ def capacity_section() -> list[str]:
     return lines
 
 
+def transpose_section() -> list[str]:
+    path = ROOT / "figures" / "transpose" / "ablations.json"
+    if not path.is_file():
+        return ["(no transposition probe)"]
+    result = json.loads(path.read_text())
+    lines = ["Do more notes in the rare registers help? `prepare ... --transpose 12` renders the capacity "
+             "probe's excerpts again, each played a random -12..12 semitones higher (labels moved with it); "
+             f"`ftT` fine-tunes these weights on them for {result['seconds']:g} s on one {result['device']} GPU, "
+             "`ft12` is the capacity probe's fine-tuning on the same excerpts untransposed; same validation:", "",
+             "| arm | steps | best at | selection | rendered onset F1 | MAPS onset F1 |", "|---|---|---|---|---|---|"]
+    for name, row in result["variants"].items():
+        best = row.get("best", {})
+        lines.append(f"| {name} | {row.get('steps', 0):.0f} | {best.get('step', 0):.0f} | {best.get('selection', 0):.3f} | "
+                     f"{best.get('rendered/onset_f1', float('nan')):.3f} | {best.get('maps/onset_f1', float('nan')):.3f} |")
+    errors = ROOT / "figures" / "transpose" / "ftT_error_analysis.json"
+    before = ROOT / "figures" / "transpose" / "previous_error_analysis.json"
+    if errors.is_file() and before.is_file():
+        ours, theirs = json.loads(before.read_text())["recall"], json.loads(errors.read_text())["recall"]
+        lines += ["", "Recall by register after `--finalize` (`bench_errors.py` on the validation excerpts; the "
+                  "weights before → after `ftT`):", "",
+                  "| register | " + " | ".join(ours) + " |", "|---|" + "---|" * len(ours)]
+        for label in next(iter(ours.values()))["octave"]:
+            cells = [f"{ours[g]['octave'][label]['recall']:.2f} → {theirs[g]['octave'][label]['recall']:.2f}"
+                     if label in ours[g]["octave"] and label in theirs[g]["octave"] else "—" for g in ours]
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "![transposition probe](../../figures/transpose/curves.png)"]
+    return lines
+
+
 def error_section() -> list[str]:
     path = ROOT / "figures" / "error_analysis.json"
     if not path.is_file():
@@ -183,7 +212,11 @@ def test_section() -> list[str]:
 
 def training_section(metadata: dict) -> list[str]:
     cfg = metadata.get("train_config", {})
-    lines = [f"- Chosen at step {metadata.get('step')} (validation selection), after "
+    lines = []
+    if cfg.get("init_weights"):
+        lines.append(f"- Fine-tuned from earlier weights (`init_weights`: the previously shipped checkpoint, "
+                     f"itself a GPU burst of 5,000 steps of 64 windows, 11.5 min on one H100/H200).")
+    lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
              f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
              f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
              f"{config.CONTEXT_N_SAMPLES / config.SAMPLE_RATE:.2f} s of audio context on each side; AdamW, "
@@ -268,6 +301,9 @@ def main() -> int:
         "## Capacity and data probe: does a wider network or more music help?",
         *capacity_section(),
         "",
+        "## Transposition probe: does the rare registers' data help?",
+        *transpose_section(),
+        "",
         "## What to expect on pianos it never heard",
         "The MAPS validation row is the closest measurement: real recordings of sampled grands in their "
         "own rooms, pieces never trained on. Expect about that on a clean recording of an acoustic piano, "
@@ -284,9 +320,16 @@ def main() -> int:
         "python -m fasolfa.train RUN/config.json --finalize RUN/best.pt fasolfa/checkpoints/fasolfa.pt",
         "python tests/bench/model_card.py             # this card",
         "```",
-        "The GPU burst that produced these weights: `python tests/bench/ablations.py prepare DIR [--seed 1]` "
+        "The GPU bursts that produced these weights: `python tests/bench/ablations.py prepare DIR [--seed 1]` "
         "here, then `python tests/bench/ablations.py run DIR OUT --variants full --device cuda --batch-size 64 "
-        "--workers 14 --validate-every 300 --steps 5000` on the GPU machine (see `figures/train_gpu/config.json`).",
+        "--workers 14 --validate-every 300 --steps 5000` on the GPU machine (see `figures/train_gpu/config.json`); "
+        "then the fine-tuning on transposed excerpts: `ablations.py prepare DIR4 --renders 140 --maps 24 "
+        "--excerpt-s 30 --validation-s 20 --validation-pieces 4 --seed 2 --vorbis 0.5 --transpose 12` here, "
+        "`ablations.py run DIR4 OUT --variants --arm ftT '{\"init_weights\": \"fasolfa/checkpoints/fasolfa.pt\", "
+        "\"learning_rate\": 0.0007, \"warmup_steps\": 100}' --seconds 195 --device cuda --batch-size 64 --workers 14 "
+        "--validate-every 300 --steps 3000` there, and `python -m fasolfa.train CONFIG --finalize OUT/ftT/best.pt "
+        "fasolfa/checkpoints/fasolfa.pt` here (CONFIG: the earlier run's `config.json`, whose validation set is the "
+        "standard one).",
         "",
     ])
     path = checkpoint.parent / "MODEL_CARD.md"

@@ -117,7 +117,8 @@ def replace_section(text: str, start: str, end: str, body: str) -> str:
 
 def transcribe_table(result: dict) -> list[str]:
     peer = result.get("basic_pitch", {})
-    reference = (f"Basic Pitch 0.4.0 (ONNX, its own CLI) on the same file: "
+    best_of = f", best of {peer['repeats']} runs each" if peer.get("repeats") else ""
+    reference = (f"Basic Pitch 0.4.0 (ONNX, its own CLI) on the same file{best_of}: "
                  f"{peer['whole_process_s']:.1f} s, fasolfa {result['whole_process']['speedup_vs_basic_pitch']:.1f}× faster"
                  if "whole_process_s" in peer else f"Basic Pitch: skipped ({peer.get('skipped', '?')})")
     lines = [f"**Transcription** (`tests/bench/bench_transcribe.py`): {result['audio']['seconds']:.0f} s "
