@@ -235,3 +235,28 @@ def test_init_weights_start_a_run_from_a_checkpoint(tmp_path):
         train(tiny_config(tmp_path, run_dir=str(tmp_path / "run2"), steps=1, init_weights=str(other)),
               progress=False)
     assert "other.pt" in str(error.value) and "\n" not in str(error.value)
+
+
+def test_validation_keeps_the_best_threshold_pair_of_its_grid():
+    """validate() without thresholds scores every pair of VALIDATION_GRID and keeps the best
+    selection (and says which pair); with thresholds it scores that pair only."""
+    from fasolfa.hcqt import HCQT
+    from fasolfa.midi import Notes, Pedal
+    from fasolfa.notes import NoteThresholds
+    from fasolfa.train import VALIDATION_GRID, ValidationItem, validate
+    torch.manual_seed(1)
+    rng = np.random.default_rng(1)
+    audio = (0.05 * rng.standard_normal(2 * config.SAMPLE_RATE)).astype(np.float32)
+    notes = Notes.from_arrays([0.2, 0.5, 1.1], [0.4, 0.9, 1.5], [60, 64, 67])
+    items = [ValidationItem("noise", "rendered", audio, notes, Pedal.empty(), False)]
+    net = FasolfaNet(ModelConfig(key_channels=6, contour_channels=4, onset_channels=4, pedal_channels=4))
+    with torch.no_grad():
+        net.onset_head.bias.fill_(0.5)         # probabilities near 0.6: the pairs disagree
+        net.note_head.bias.fill_(0.2)
+    hcqt = HCQT()
+    each = [validate(net, hcqt, items, "cpu", NoteThresholds(onset=o, frame=f)) for o, f in VALIDATION_GRID]
+    best = validate(net, hcqt, items, "cpu")
+    assert len({row["selection"] for row in each}) > 1          # the pairs do disagree here
+    assert best["selection"] == max(row["selection"] for row in each)
+    assert (best["onset_threshold"], best["frame_threshold"]) in VALIDATION_GRID
+    assert each[0]["onset_threshold"] == VALIDATION_GRID[0][0]
