@@ -108,6 +108,12 @@ def available_tools(checkpoint: Path) -> list[str]:
     return tools
 
 
+def file_sha256(path: Path) -> str:
+    """The file's SHA-256 (hex): which weights were scored, whatever the working tree held."""
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def commit() -> str:
     try:
         head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=config.REPO_ROOT, capture_output=True,
@@ -164,7 +170,8 @@ def main(argv=None) -> int:
         f"python tests/bench/bench_accuracy.py --limit {args.limit}"
     scorecard.write_json(args.output, {
         "commit": commit(), "command": command, "seconds": args.seconds, "limit": args.limit,
-        "checkpoint": str(args.checkpoint) if "fasolfa" in tools else None, "tools": tools,
+        "checkpoint": str(args.checkpoint) if "fasolfa" in tools else None,
+        "checkpoint_sha256": file_sha256(args.checkpoint) if "fasolfa" in tools else None, "tools": tools,
         "machine": machine_info(load), "sets": sets})
     print(f"wrote {args.output}")
     return 0

@@ -202,7 +202,9 @@ def test_section() -> list[str]:
         return ["Not measured yet (`tests/bench/bench_accuracy.py`)."]
     result = json.loads(path.read_text())
     limit = result.get("limit")
-    lines = [f"`{result['command']}` at commit `{result['commit'][:12]}` (first {result['seconds']:g} s of each "
+    sha = result.get("checkpoint_sha256")
+    lines = [f"`{result['command']}` at commit `{result['commit'][:12]}`"
+             + (f", checkpoint SHA-256 `{sha[:12]}`" if sha else "") + f" (first {result['seconds']:g} s of each "
              f"piece{'' if limit is None else f', first {limit} pieces of each set'}; mean over pieces):", "",
              "| set | tool | onset | +offset | +velocity | frame | pedal |", "|---|---|---|---|---|---|---|"]
     for name, row in result["sets"].items():

@@ -87,7 +87,9 @@ def accuracy_table(result: dict) -> list[str]:
              f"piece{subset}; test split rendered with each training soundfont, and the MAPS "
              f"validation recordings; F1 as the mean over pieces (onset tolerance 50 ms, reference "
              f"offsets sustain-extended; MAPS has no pedal annotation: n/a). Made by "
-             f"`{result['command']}` at commit `{result['commit'][:12]}`, {machine_line(result)}. "
+             f"`{result['command']}` at commit `{result['commit'][:12]}`"
+             + (f" (checkpoint SHA-256 `{result['checkpoint_sha256'][:12]}`)" if result.get("checkpoint_sha256") else "")
+             + f", {machine_line(result)}. "
              f"× real time: seconds of audio per wall second, whole run (Basic Pitch: its process "
              f"start and model loading; fasolfa: its model loading, in the first set) / the "
              f"files alone; speed ratio: fasolfa's × real time over Basic Pitch's in the same run, "
