@@ -454,7 +454,8 @@ def _transcribe_one(pair: tuple, options: dict) -> tuple[list[tuple[str, str]], 
     from fasolfa.transcription import transcribe
     audio_path, midi_path = pair
     try:
-        result = transcribe(options.get("ahead", {}).get(audio_path, audio_path), checkpoint=options["checkpoint"], thresholds=options["thresholds"],
+        source = options.get("ahead", {}).get(audio_path, audio_path)       # read ahead, or the path
+        result = transcribe(source, checkpoint=options["checkpoint"], thresholds=options["thresholds"],
                             velocity=options["velocity"], pedal=options["pedal"], device=options["device"],
                             progress=options["progress"], keep_contour=options["save_posteriorgrams"])
         writes = [(midi_path, result.save)]

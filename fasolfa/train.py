@@ -407,6 +407,9 @@ def validate(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], device,
 
 
 def _validation_scores(items: list[ValidationItem], posteriors: list[dict], thresholds) -> dict:
+    """Mean F1 per group and metric of the notes ``thresholds`` make from ``posteriors`` (one dict
+    per item), the ``selection`` (mean over groups of note-onset F1) and the thresholds used. The
+    estimate gets its own sustain pedal only where the excerpt has pedal labels."""
     from fasolfa.evaluate import score
     from fasolfa.midi import Pedal
     from fasolfa.notes import posteriorgrams_to_notes
@@ -735,26 +738,15 @@ def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu
     estimate extended by its own pedal where the excerpt has pedal labels). Rows ``{"onset",
     "frame", "strong_onset", "<group>/<metric>_f1", ..., "selection"}`` (selection: the mean over
     groups of note-onset F1, as in :func:`train`)."""
-    from fasolfa.evaluate import score
-    from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
+    from fasolfa.notes import NoteThresholds
     posteriors = posteriors if posteriors is not None else validation_posteriorgrams(model, items, device)
     rows = []
     grid = [(onset, frame, strong) for onset in onset_thresholds for frame in frame_thresholds
             for strong in strong_onsets if strong is None or strong >= onset]
     for onset, frame, strong in grid:
         thresholds = NoteThresholds(onset=onset, frame=frame, strong_onset=strong, pedal=pedal_threshold)
-        per_group: dict[str, list[dict]] = {}
-        for item, post in zip(items, posteriors):
-            notes, pedal = posteriorgrams_to_notes(post, thresholds, pedal=item.has_pedal)
-            scores = score(item.notes, item.pedal if item.has_pedal else None, notes,
-                           pedal if item.has_pedal else None)
-            per_group.setdefault(item.group, []).append(scores)
-        row = {"onset": onset, "frame": frame, "strong_onset": strong}
-        for group, group_scores in per_group.items():
-            for metric in ("onset", "onset_offset", "onset_offset_velocity", "frame"):
-                row[f"{group}/{metric}_f1"] = float(np.mean([s[metric]["f1"] for s in group_scores]))
-        row["selection"] = float(np.mean([row[f"{group}/onset_f1"] for group in per_group]))
-        rows.append(row)
+        rows.append({"onset": onset, "frame": frame, "strong_onset": strong,
+                     **_validation_scores(items, posteriors, thresholds)})
     return rows
 
 

@@ -85,6 +85,12 @@ def validation_section(metadata: dict) -> list[str]:
     return lines
 
 
+def _figures_json(*parts: str) -> dict | None:
+    """``figures/<parts...>`` read as JSON, or None when that measurement has not been made."""
+    path = ROOT.joinpath("figures", *parts)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
 ARM_COLUMNS = {"selection": "selection", "rendered/onset_f1": "rendered onset F1",
                "rendered/frame_f1": "rendered frame F1", "maps/onset_f1": "MAPS onset F1",
                "maps/frame_f1": "MAPS frame F1"}
@@ -103,10 +109,9 @@ def arm_table(result: dict, columns) -> list[str]:
 
 
 def ablation_section() -> list[str]:
-    path = ROOT / "figures" / "ablations" / "ablations.json"
-    if not path.is_file():
+    result = _figures_json("ablations", "ablations.json")
+    if result is None:
         return ["(no ablation results: `tests/bench/ablations.py`)"]
-    result = json.loads(path.read_text())
     lines = [f"`tests/bench/ablations.py run` — every variant trained at once on one {result['device']} GPU "
              f"for {result['seconds']:g} s (batch {result['batch_size']}), from the same excerpts "
              f"(`prepare`: 30 renders and 12 MAPS recordings of 45 s, 4 validation pieces × 3 soundfonts "
@@ -121,10 +126,9 @@ def ablation_section() -> list[str]:
 
 
 def capacity_section() -> list[str]:
-    path = ROOT / "figures" / "capacity" / "ablations.json"
-    if not path.is_file():
+    result = _figures_json("capacity", "ablations.json")
+    if result is None:
         return ["(no capacity probe: `tests/bench/ablations.py run --arm ...`)"]
-    result = json.loads(path.read_text())
     lines = [f"`tests/bench/ablations.py run --variants --arm NAME JSON ...` — three arms at once on one "
              f"{result['device']} GPU for {result['seconds']:g} s each (batch {result['batch_size']}), on three "
              f"times as much music as the ablations: `prepare --renders 140 --maps 24 --excerpt-s 30 --vorbis 0.5 "
@@ -144,10 +148,9 @@ def capacity_section() -> list[str]:
 
 
 def transpose_section() -> list[str]:
-    path = ROOT / "figures" / "transpose" / "ablations.json"
-    if not path.is_file():
+    result = _figures_json("transpose", "ablations.json")
+    if result is None:
         return ["(no transposition probe)"]
-    result = json.loads(path.read_text())
     lines = ["Do more notes in the rare registers help? `prepare ... --transpose 12` renders the capacity "
              "probe's excerpts again, each played a random -12..12 semitones higher (labels moved with it); "
              f"`ftT` fine-tunes these weights on them for {result['seconds']:g} s on one {result['device']} GPU, "
@@ -173,10 +176,9 @@ def transpose_section() -> list[str]:
 
 
 def error_section() -> list[str]:
-    path = ROOT / "figures" / "error_analysis.json"
-    if not path.is_file():
+    result = _figures_json("error_analysis.json")
+    if result is None:
         return ["(no error analysis: `tests/bench/bench_errors.py`)"]
-    result = json.loads(path.read_text())
     lines = ["Where it fails (`tests/bench/bench_errors.py` on the validation excerpts, with the thresholds "
              "above; note-onset recall, notes in brackets):", "",
              "| register | " + " | ".join(result["recall"]) + " |", "|---|" + "---|" * len(result["recall"])]
@@ -197,10 +199,9 @@ def error_section() -> list[str]:
 
 
 def test_section() -> list[str]:
-    path = ROOT / "figures" / "accuracy_bench.json"
-    if not path.is_file():
+    result = _figures_json("accuracy_bench.json")
+    if result is None:
         return ["Not measured yet (`tests/bench/bench_accuracy.py`)."]
-    result = json.loads(path.read_text())
     limit = result.get("limit")
     sha = result.get("checkpoint_sha256")
     lines = [f"`{result['command']}` at commit `{result['commit'][:12]}`"
