@@ -17,6 +17,7 @@ Explained in ``notebooks/04_rendering_a_dataset.ipynb``.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import warnings
@@ -78,7 +79,14 @@ class RenderCache:
     hashes the MIDI file's content, the soundfont's name, the program and the render settings
     (sample rate, gain, tail, :data:`CACHE_FORMAT_VERSION`), and ``notes/<stem>-<hash>.npz``
     (the notes and pedal read from the MIDI file). Audio is 16-bit FLAC, scaled down only if
-    it would clip. Explained in notebooks/04_rendering_a_dataset.ipynb.
+    it would clip.
+
+    A piece can also be rendered **transposed** (``semitones`` ≠ 0: every note that many keys
+    higher, :meth:`fasolfa.midi.Notes.transposed`, notes leaving the 88 keys dropped): its files
+    are ``<stem>+<semitones>-<key>`` with ``semitones`` in the key, beside the untransposed ones
+    (whose names and keys do not change). Transposition puts real performances into the
+    registers they rarely visit (above A5, below A1), where recall is lowest.
+    Explained in notebooks/04_rendering_a_dataset.ipynb.
     """
 
     def __init__(self, cache_dir: str | Path | None = None, *,
@@ -98,27 +106,40 @@ class RenderCache:
         return {"version": CACHE_FORMAT_VERSION, "sample_rate": self.sample_rate,
                 "gain": self.gain, "tail_s": self.tail_s, "polyphony": synth.POLYPHONY}
 
-    def path_for(self, entry_or_midi, soundfont, program: int = 0) -> Path:
+    def path_for(self, entry_or_midi, soundfont, program: int = 0, semitones: int = 0) -> Path:
         """Where the rendering of this MIDI file (a path or :class:`CorpusEntry`) with this
-        soundfont (name, path or :class:`~fasolfa.synth.Soundfont`) and program is stored."""
+        soundfont (name, path or :class:`~fasolfa.synth.Soundfont`) and program, transposed by
+        ``semitones``, is stored."""
         midi = _midi_path(entry_or_midi)
         name = _soundfont_name(soundfont)
-        text = json.dumps([midi_hash(midi), name, int(program), self.settings], sort_keys=True)
-        key = hashlib.sha256(text.encode()).hexdigest()[:16]
-        return self.cache_dir / "renders" / name / f"p{int(program):03d}" / f"{midi.stem}-{key}.flac"
+        fields = [midi_hash(midi), name, int(program), self.settings]
+        if semitones:
+            fields.append({"semitones": int(semitones)})
+        key = hashlib.sha256(json.dumps(fields, sort_keys=True).encode()).hexdigest()[:16]
+        return (self.cache_dir / "renders" / name / f"p{int(program):03d}"
+                / f"{midi.stem}{_shift_tag(semitones)}-{key}.flac")
 
-    def notes_path_for(self, entry_or_midi) -> Path:
-        """Where the notes and pedal of this MIDI file are stored (``.npz``)."""
+    def notes_path_for(self, entry_or_midi, semitones: int = 0) -> Path:
+        """Where the notes and pedal of this MIDI file (transposed by ``semitones``) are stored
+        (``.npz``)."""
         midi = _midi_path(entry_or_midi)
-        key = hashlib.sha256(f"{midi_hash(midi)}|{CACHE_FORMAT_VERSION}".encode()).hexdigest()[:16]
-        return self.cache_dir / "notes" / f"{midi.stem}-{key}.npz"
+        text = f"{midi_hash(midi)}|{CACHE_FORMAT_VERSION}" + (f"|{int(semitones)}" if semitones else "")
+        key = hashlib.sha256(text.encode()).hexdigest()[:16]
+        return self.cache_dir / "notes" / f"{midi.stem}{_shift_tag(semitones)}-{key}.npz"
 
-    def is_cached(self, entry_or_midi, soundfont, program: int = 0) -> bool:
-        return self.path_for(entry_or_midi, soundfont, program).is_file()
+    def is_cached(self, entry_or_midi, soundfont, program: int = 0, semitones: int = 0) -> bool:
+        return self.path_for(entry_or_midi, soundfont, program, semitones).is_file()
 
     # -- writing
-    def _store_notes(self, midi: Path, performance) -> Path:
-        return self._write_notes(self.notes_path_for(midi), performance)
+    @staticmethod
+    def _performance(midi: Path, semitones: int = 0):
+        """The MIDI file's notes and pedal, transposed by ``semitones``."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")       # dropped zero-length notes etc.
+            performance = read_midi(midi)
+        if semitones:
+            performance = dataclasses.replace(performance, notes=performance.notes.transposed(semitones))
+        return performance
 
     @staticmethod
     def _write_notes(path: Path, performance) -> Path:
@@ -134,17 +155,15 @@ class RenderCache:
                          duration_s=np.float64(performance.duration_s))
         return atomic_write(path, write)
 
-    def _render_one(self, entry_or_midi, soundfont, program: int) -> Path:
+    def _render_one(self, entry_or_midi, soundfont, program: int, semitones: int = 0) -> Path:
         midi = _midi_path(entry_or_midi)
-        path = self.path_for(midi, soundfont, program)
-        notes_path = self.notes_path_for(midi)
+        path = self.path_for(midi, soundfont, program, semitones)
+        notes_path = self.notes_path_for(midi, semitones)
         if path.is_file() and notes_path.is_file():
             return path
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")       # dropped zero-length notes etc.
-            performance = read_midi(midi)
+        performance = self._performance(midi, semitones)
         if not notes_path.is_file():
-            self._store_notes(midi, performance)
+            self._write_notes(notes_path, performance)
         if not path.is_file():
             audio = synth.render(performance, soundfont, program, sample_rate=self.sample_rate,
                                  gain=self.gain, tail_s=self.tail_s)
@@ -152,7 +171,8 @@ class RenderCache:
         return path
 
     def render_all(self, items, progress: bool = True, *, workers: int = 1) -> list[Path]:
-        """Render every ``(entry_or_midi, soundfont, program)`` in ``items`` not yet cached.
+        """Render every ``(entry_or_midi, soundfont, program)`` or ``(entry_or_midi, soundfont,
+        program, semitones)`` in ``items`` not yet cached.
 
         Shows a tqdm bar (``progress``); ``workers > 1`` renders in that many processes
         (started with ``spawn``, so each loads its soundfonts once).
@@ -162,10 +182,11 @@ class RenderCache:
         """
         from tqdm.auto import tqdm
         items = [(entry, soundfont if isinstance(soundfont, synth.Soundfont) else
-                  synth.get_soundfont(soundfont), int(program)) for entry, soundfont, program in items]
-        paths = [self.path_for(entry, soundfont, program) for entry, soundfont, program in items]
+                  synth.get_soundfont(soundfont), int(program), int(semitones[0]) if semitones else 0)
+                 for entry, soundfont, program, *semitones in items]
+        paths = [self.path_for(*item) for item in items]
         todo = [i for i, (item, path) in enumerate(zip(items, paths))
-                if not (path.is_file() and self.notes_path_for(item[0]).is_file())]
+                if not (path.is_file() and self.notes_path_for(item[0], item[3]).is_file())]
         remove_stale_partials(self.cache_dir)
         bar = tqdm(total=len(items), initial=len(items) - len(todo), desc="rendering",
                    unit="file", disable=not progress)
@@ -196,23 +217,67 @@ class RenderCache:
                 for soundfont in soundfonts for program in programs]
 
     # -- reading
-    def load(self, entry_or_midi, soundfont, program: int = 0) -> np.ndarray:
+    def load(self, entry_or_midi, soundfont, program: int = 0, semitones: int = 0) -> np.ndarray:
         """The rendering (mono float32, shape ``(n_samples,)``), rendered first if missing.
 
         Raises :class:`FasolfaError` naming the file if the cached FLAC is unreadable.
         """
-        path = self._render_one(entry_or_midi, soundfont, program)
+        path = self._render_one(entry_or_midi, soundfont, program, semitones)
         return read_flac(path)
 
-    def load_notes(self, entry_or_midi) -> tuple[Notes, Pedal, float]:
-        """``(notes, pedal, duration_s)`` of a MIDI file, from the cache (stored if missing)."""
+    def load_notes(self, entry_or_midi, semitones: int = 0) -> tuple[Notes, Pedal, float]:
+        """``(notes, pedal, duration_s)`` of a MIDI file (transposed by ``semitones``), from the
+        cache (stored if missing)."""
         midi = _midi_path(entry_or_midi)
-        path = self.notes_path_for(midi)
+        path = self.notes_path_for(midi, semitones)
         if not path.is_file():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                self._store_notes(midi, read_midi(midi))
+            self._write_notes(path, self._performance(midi, semitones))
         return read_notes(path)
+
+
+def _cached_piece(cache: RenderCache, entry, presets, semitones: int = 0) -> "Piece":
+    """A :class:`Piece` of a rendered MIDI file: its renditions with each ``(soundfont,
+    program)`` of ``presets``, transposed by ``semitones``. Raises :class:`FasolfaError` for a
+    rendition not rendered yet."""
+    renditions = []
+    for soundfont, program in presets:
+        path = cache.path_for(entry, soundfont, program, semitones)
+        if not path.is_file():
+            raise FasolfaError(f"{path}: not rendered yet (run RenderCache.render_all)")
+        renditions.append(Rendition(path, _soundfont_name(soundfont), int(program)))
+    notes, pedal, duration_s = cache.load_notes(entry, semitones)
+    n_samples = synth.render_length(notes, pedal, end_s=duration_s, sample_rate=cache.sample_rate,
+                                    tail_s=cache.tail_s)
+    return Piece(cache.notes_path_for(entry, semitones), n_samples, tuple(renditions),
+                 _midi_path(entry).stem + _shift_tag(semitones))
+
+
+def _shift_tag(semitones: int) -> str:
+    """``""`` for an untransposed piece, ``"+7"`` / ``"-3"`` in the names of transposed ones."""
+    return f"{int(semitones):+d}" if semitones else ""
+
+
+def transposed_pieces(cache: RenderCache, entries, soundfonts, programs=(0,), max_semitones: int = 12,
+                      seed: int = 0, *, progress: bool = True, workers: int = 1) -> list["Piece"]:
+    """One transposed rendition of every entry (CorpusEntry rows or MIDI paths), rendered into
+    ``cache`` where missing: entry ``i`` is played ``±1 .. ±max_semitones`` semitones higher
+    with one ``(soundfont, program)`` of the given ones, both drawn from
+    ``np.random.default_rng([seed, 12, i])`` (so the same call always renders the same files).
+    For :class:`WindowDataset`; ``fasolfa.train`` mixes its windows with the untransposed ones
+    (``TrainConfig.transposed_share``). Explained in notebooks/04_rendering_a_dataset.ipynb."""
+    if max_semitones < 1:
+        raise ValueError(f"max_semitones must be at least 1, got {max_semitones}")
+    presets = [(s if isinstance(s, synth.Soundfont) else synth.get_soundfont(s), int(p))
+               for s in soundfonts for p in programs]
+    items = []
+    for i, entry in enumerate(entries):
+        rng = np.random.default_rng([int(seed), 12, i])
+        semitones = int(rng.integers(1, max_semitones + 1)) * (1 if rng.random() < 0.5 else -1)
+        soundfont, program = presets[int(rng.integers(len(presets)))]
+        items.append((entry, soundfont, program, semitones))
+    cache.render_all(items, progress=progress, workers=workers)
+    return [_cached_piece(cache, entry, [(soundfont, program)], semitones)
+            for entry, soundfont, program, semitones in items]
 
 
 def _render_in_worker(cache: RenderCache, item) -> Path:
@@ -474,20 +539,8 @@ class WindowDataset(torch.utils.data.Dataset):
         items = RenderCache.items(entries, soundfonts, programs)
         if render_missing:
             cache.render_all(items, progress=progress, workers=workers)
-        pieces = []
-        for entry in entries:
-            renditions = []
-            for soundfont in soundfonts:
-                for program in programs:
-                    path = cache.path_for(entry, soundfont, program)
-                    if not path.is_file():
-                        raise FasolfaError(f"{path}: not rendered yet (run RenderCache.render_all)")
-                    renditions.append(Rendition(path, soundfont.name, int(program)))
-            notes, pedal, duration_s = cache.load_notes(entry)
-            n_samples = synth.render_length(notes, pedal, end_s=duration_s,
-                                            sample_rate=cache.sample_rate, tail_s=cache.tail_s)
-            pieces.append(Piece(cache.notes_path_for(entry), n_samples, tuple(renditions),
-                                _midi_path(entry).stem))
+        pieces = [_cached_piece(cache, entry, [(soundfont, program) for soundfont in soundfonts
+                                               for program in programs]) for entry in entries]
         return cls(pieces, n_windows, seed, **kwargs)
 
     def __len__(self) -> int:

@@ -90,6 +90,15 @@ class Notes:
         return Notes(self.onset_s[mask], self.offset_s[mask], self.pitch[mask],
                      self.velocity[mask], self.channel[mask])
 
+    def transposed(self, semitones: int) -> "Notes":
+        """The notes played ``semitones`` higher (lower when negative); notes that would leave
+        the piano's 88 keys (``config.MIDI_PITCH_MIN`` ..) are dropped. Order is kept (a shift
+        changes no onset and keeps pitches in the same order)."""
+        pitch = self.pitch + int(semitones)
+        keep = (pitch >= config.MIDI_PITCH_MIN) & (pitch < config.MIDI_PITCH_MIN + config.N_KEYS)
+        return Notes(self.onset_s[keep], self.offset_s[keep], pitch[keep], self.velocity[keep],
+                     self.channel[keep])
+
     def drop_invalid(self) -> tuple["Notes", int]:
         """Drop zero-length and reversed notes (``offset_s <= onset_s``); return them counted."""
         keep = self.offset_s > self.onset_s

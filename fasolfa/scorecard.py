@@ -9,7 +9,10 @@ Explained in ``notebooks/08_evaluation.ipynb``; ``fasolfa evaluate`` is its comm
 * **References** (:func:`read_reference`) are MIDI files (notes and sustain pedal) or ``.tsv``
   note lists (MAPS: ``onset, offset, pitch, velocity``, no pedal). A ``.tsv`` reference says
   nothing about the pedal, so its ``pedal`` metric is **n/a** (``None`` in JSON, an empty
-  CSV cell), left out of the mean and the micro sums, not counted as 0.
+  CSV cell), left out of the mean and the micro sums, not counted as 0. Against such a
+  reference the prediction's notes are also scored as written, not lengthened by the
+  prediction's own pedal: a pedal the reference cannot confirm would change only one side
+  (training's validation, :func:`fasolfa.train.validate`, scores MAPS the same way).
 * **Scores** are :func:`fasolfa.evaluate.score`'s (reference offsets sustain-extended) for
   :data:`REPORT_METRICS`; a report (:func:`summarise`) is
   ``{"pieces": {stem: {metric: {"precision", "recall", "f1"} | None}}, "mean": {...},
@@ -137,9 +140,12 @@ def read_prediction(path: str | Path | None) -> tuple[Notes, Pedal]:
 def score_pair(pair: Pair, **options) -> dict:
     """:func:`fasolfa.evaluate.score` of one pair: ``{metric: {"precision", "recall", "f1",
     "counts"} | None}`` for :data:`REPORT_METRICS` (``pedal`` is None for a reference without
-    pedal). ``options`` go to :func:`~fasolfa.evaluate.score` (``onset_tolerance_s``, ...)."""
+    pedal, and the prediction's pedal then lengthens none of its notes: see the module doc).
+    ``options`` go to :func:`~fasolfa.evaluate.score` (``onset_tolerance_s``, ...)."""
     reference_notes, reference_pedal = read_reference(pair.reference)
     estimated_notes, estimated_pedal = read_prediction(pair.prediction)
+    if reference_pedal is None:
+        estimated_pedal = Pedal.empty()
     scores = score(reference_notes, reference_pedal, estimated_notes, estimated_pedal, **options)
     result = {metric: scores[metric] for metric in REPORT_METRICS}
     if reference_pedal is None:

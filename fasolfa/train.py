@@ -61,6 +61,9 @@ class TrainConfig:
     soundfonts: tuple = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite")
     programs: tuple = (0, 1, 2, 3)      # General MIDI's acoustic piano family
     train_hours: float = 3.0            # MIDI hours sampled from the train split (each rendered with every preset)
+    transpose_semitones: int = 12       # also render each sampled piece once transposed by ±1..this
+                                        # many semitones (0: none): notes in the rare registers
+    transposed_share: float = 0.3       # share of the rendered windows drawn from those
     use_maps: bool = True               # add the MAPS train recordings (no pedal labels)
     maps_share: float = 0.25            # share of windows drawn from MAPS when it is used
     augment: bool = True
@@ -231,8 +234,10 @@ def sample_entries(entries, hours: float, seed: int):
 
 def build_training_data(cfg: TrainConfig, progress: bool = True):
     """The training :class:`torch.utils.data.Dataset`: windows of the sampled MIDI corpus rendered
-    with every soundfont and program (and, with ``use_maps``, windows of the MAPS train
-    recordings), each with ``CONTEXT_N_SAMPLES`` of audio context. ``cfg.data == "example"``
+    with every soundfont and program (with ``transpose_semitones``, a ``transposed_share`` of
+    them from one transposed rendition of each piece, :func:`fasolfa.data.transposed_pieces`;
+    with ``use_maps``, windows of the MAPS train recordings), each with ``CONTEXT_N_SAMPLES``
+    of audio context. ``cfg.data == "example"``
     uses the shipped example phrase instead (seconds of data: CI and QUICK notebooks).
     Explained in notebooks/06_training.ipynb."""
     from fasolfa import augment, corpus, data
@@ -249,6 +254,11 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
     rendered = data.WindowDataset.from_cache(cache, entries, cfg.soundfonts, cfg.programs,
                                              n_windows=windows_per_epoch, seed=cfg.seed,
                                              progress=progress, workers=cfg.render_workers, **common)
+    if cfg.transpose_semitones:
+        shifted = data.transposed_pieces(cache, entries, cfg.soundfonts, cfg.programs, cfg.transpose_semitones,
+                                         cfg.seed, progress=progress, workers=cfg.render_workers)
+        rendered = MixedWindows(rendered, data.WindowDataset(shifted, windows_per_epoch, cfg.seed + 2, **common),
+                                cfg.transposed_share, cfg.seed + 2)
     if not cfg.use_maps or cfg.data == "example":
         return rendered
     maps = corpus.MapsCorpus.from_csv().split("train")
@@ -267,6 +277,10 @@ class MixedWindows(torch.utils.data.Dataset):
 
     def __len__(self) -> int:
         return len(self.first)
+
+    @property
+    def epoch(self) -> int:
+        return self.first.epoch
 
     def set_epoch(self, epoch: int) -> None:
         self.first.set_epoch(epoch)

@@ -727,3 +727,55 @@ def test_detuned_window_moves_its_labels_with_the_audio(soundfont, tmp_path):
             assert np.min(np.abs(frame - same_key / ratio)) <= 1.0
         moved += int(np.sum(frames_b > 40))
     assert moved, "some onsets lie far enough into the window to show the move"
+
+
+# --- transposed renditions ----------------------------------------------------------------
+
+def test_transposed_notes_move_and_leave_the_keyboard_when_they_must():
+    notes = Notes.from_arrays([0.0, 0.5, 1.0], [0.4, 0.9, 1.4], [21, 60, 105], [40, 80, 120])
+    up = notes.transposed(5)
+    assert up.pitch.tolist() == [26, 65] and up.velocity.tolist() == [40, 80]   # 110 > C8: dropped
+    down = notes.transposed(-3)
+    assert down.pitch.tolist() == [57, 102] and down.onset_s.tolist() == [0.5, 1.0]
+    assert notes.transposed(0).pitch.tolist() == notes.pitch.tolist()
+
+
+def test_transposed_cache_paths_keep_the_untransposed_ones(corpus_dir, cache):
+    entry = MidiCorpus.from_split_csv(corpus_dir / "split.csv")[0]
+    plain = cache.path_for(entry, "TimGM6mb", 0)
+    assert cache.path_for(entry, "TimGM6mb", 0, semitones=0) == plain
+    shifted = {s: cache.path_for(entry, "TimGM6mb", 0, semitones=s) for s in (-7, 5, 7)}
+    assert len(set(shifted.values()) | {plain}) == 4
+    assert shifted[7].name.startswith("piece0+7-") and shifted[-7].name.startswith("piece0-7-")
+    assert cache.notes_path_for(entry, 7) != cache.notes_path_for(entry) == cache.notes_path_for(entry, 0)
+
+
+def test_a_transposed_rendering_sounds_at_the_transposed_pitch(tmp_path, cache, soundfont):
+    """A lone A4 rendered 7 semitones up has its strongest partial at E5 (659.3 Hz), and its
+    stored notes say so; the untransposed rendering stays at 440 Hz."""
+    path = write_midi(tmp_path / "a4.mid", Notes.from_arrays([0.1], [1.1], [69], [100]))
+
+    def peak_hz(audio):
+        spectrum = np.abs(np.fft.rfft(audio[int(0.2 * SR):int(0.2 * SR) + SR] * np.hanning(SR)))
+        return float(np.argmax(spectrum))            # one second of samples: 1 Hz per bin
+    assert peak_hz(cache.load(path, soundfont, 0)) == pytest.approx(440.0, abs=3)
+    assert peak_hz(cache.load(path, soundfont, 0, semitones=7)) == pytest.approx(659.26, abs=4)
+    assert cache.load_notes(path, 7)[0].pitch.tolist() == [76]
+    assert cache.load_notes(path)[0].pitch.tolist() == [69]
+
+
+def test_transposed_pieces_are_one_drawn_shift_and_preset_per_entry(corpus_dir, cache, soundfont):
+    entries = MidiCorpus.from_split_csv(corpus_dir / "split.csv").entries
+    pieces = data.transposed_pieces(cache, entries, [soundfont], (0, 1), max_semitones=4, seed=3,
+                                    progress=False)
+    again = data.transposed_pieces(cache, entries, [soundfont], (0, 1), max_semitones=4, seed=3,
+                                   progress=False)
+    assert [p.renditions for p in pieces] == [p.renditions for p in again]
+    for entry, piece in zip(entries, pieces):
+        shift = int(piece.name[len(entry.path.stem):])
+        assert 1 <= abs(shift) <= 4 and len(piece.renditions) == 1
+        original = cache.load_notes(entry)[0].transposed(shift)
+        assert data.read_notes(piece.notes_path)[0].pitch.tolist() == original.pitch.tolist()
+        assert piece.renditions[0].audio_path.is_file()
+    with pytest.raises(ValueError):
+        data.transposed_pieces(cache, entries, [soundfont], max_semitones=0)

@@ -154,6 +154,28 @@ def test_tsv_reference_has_pedal_not_applicable(tmp_path):
     assert rows["MAPS_x"]["pedal_f1"] == "" and rows["m"]["pedal_f1"] != ""
 
 
+def test_tsv_reference_scores_the_predicted_notes_as_written(tmp_path):
+    """No pedal in the reference: the prediction's pedal must not lengthen its notes, so a pedal
+    held over the whole piece changes no note or frame score, while the same pedal against a MIDI
+    reference (whose pedal is known) does lengthen them."""
+    lines = ["# onset,offset,note,velocity"] + [
+        f"{on}\t{off}\t{p}\t{v}" for on, off, p, v in zip(*REFERENCE.values())]
+    reference = tmp_path / "MAPS_x.tsv"
+    reference.write_text("\n".join(lines) + "\n")
+    plain, pedalled = tmp_path / "plain.mid", tmp_path / "pedalled.mid"
+    write_midi(plain, reference_notes(), Pedal.empty())
+    write_midi(pedalled, reference_notes(), Pedal.from_arrays([0.0], [30.0]))
+    from fasolfa.scorecard import Pair, score_pair
+    as_written = score_pair(Pair("x", reference, plain))
+    with_pedal = score_pair(Pair("x", reference, pedalled))
+    assert as_written["frame"]["f1"] == 1.0 and as_written["onset_offset"]["f1"] == 1.0
+    for metric in ("onset", "onset_offset", "onset_offset_velocity", "frame"):
+        assert with_pedal[metric]["f1"] == as_written[metric]["f1"], metric
+    midi_reference = tmp_path / "ref.mid"
+    write_midi(midi_reference, reference_notes(), Pedal.empty())
+    assert score_pair(Pair("x", midi_reference, pedalled))["frame"]["f1"] < 1.0
+
+
 @pytest.mark.parametrize("case", ["missing_folder", "not_midi", "corrupt_midi", "wav_reference"])
 def test_bad_input_is_one_line_error_and_writes_nothing(tmp_path, case):
     ref_dir, est_dir = write_pair(tmp_path, "a", "a.mid")

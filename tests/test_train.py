@@ -260,3 +260,26 @@ def test_validation_keeps_the_best_threshold_pair_of_its_grid():
     assert best["selection"] == max(row["selection"] for row in each)
     assert (best["onset_threshold"], best["frame_threshold"]) in VALIDATION_GRID
     assert each[0]["onset_threshold"] == VALIDATION_GRID[0][0]
+
+
+def test_training_data_mixes_in_transposed_renditions(tmp_path, monkeypatch):
+    """``transpose_semitones``: a ``transposed_share`` of the rendered windows comes from one
+    transposed rendition of each piece (all of them at share 1: their onsets are the piece's
+    moved by the drawn shift); 0 turns it off."""
+    monkeypatch.setenv("FASOLFA_CACHE", str(tmp_path / "cache"))
+    from fasolfa.train import MixedWindows, build_training_data
+    from fasolfa.data import WindowDataset, read_notes
+    plain = build_training_data(tiny_config(tmp_path, transpose_semitones=0), progress=False)
+    assert isinstance(plain, WindowDataset)
+    mixed = build_training_data(tiny_config(tmp_path, transpose_semitones=5, transposed_share=1.0), progress=False)
+    assert isinstance(mixed, MixedWindows) and mixed.epoch == plain.epoch
+    piece = mixed.second.pieces[0]
+    shift = int(piece.name[len("phrase"):])
+    assert 1 <= abs(shift) <= 5
+    original, transposed = (read_notes(p.notes_path)[0] for p in (plain.pieces[0], piece))
+    assert transposed.pitch.tolist() == original.transposed(shift).pitch.tolist()
+    for i in range(4):
+        item, expected = mixed[i], mixed.second[i]
+        assert torch.equal(item["onset"], expected["onset"]) and torch.equal(item["audio"], expected["audio"])
+    mixed.set_epoch(3)
+    assert mixed.second.epoch == 3 and mixed.epoch == 3

@@ -166,6 +166,32 @@ def prepare(data_dir: Path, n_renders: int, n_maps: int, excerpt_s: float, valid
           f"{len(manifest['validation'])} validation excerpts: {size_mb:.1f} MB in {data_dir}")
 
 
+def merge(out_dir: Path, sources: list[Path], n_renders: int) -> None:
+    """One data folder from several ``prepare`` folders (other seeds: other excerpts of the same
+    pieces): the first ``n_renders`` render excerpts and every MAPS excerpt of each, and the
+    validation excerpts of the first (they are the same in every folder). Files are copied, so
+    the folder can travel to the device machine on its own."""
+    import shutil
+    out_dir.mkdir(parents=True, exist_ok=True)
+    merged = {"renders": [], "maps": [], "validation": [], "sources": [str(s) for s in sources]}
+    for k, source in enumerate(sources):
+        manifest = json.loads((source / "manifest.json").read_text())
+        merged["excerpt_s"] = manifest["excerpt_s"]
+        kinds = [("renders", manifest["renders"][:n_renders]), ("maps", manifest["maps"])]
+        if k == 0:
+            kinds.append(("validation", manifest["validation"]))
+        for kind, rows in kinds:
+            for row in rows:
+                names = {"audio": f"s{k}-{row['audio']}", "notes": f"s{k}-{row['notes']}"}
+                for field_name, name in names.items():
+                    shutil.copyfile(source / row[field_name], out_dir / name)
+                merged[kind].append({**row, **names})
+    (out_dir / "manifest.json").write_text(json.dumps(merged, indent=1))
+    size_mb = sum(p.stat().st_size for p in out_dir.iterdir()) / 1e6
+    print(f"merged {len(merged['renders'])} render and {len(merged['maps'])} MAPS excerpts, "
+          f"{len(merged['validation'])} validation excerpts: {size_mb:.1f} MB in {out_dir}")
+
+
 def _pieces(data_dir: Path, rows: list[dict], has_pedal: bool):
     from fasolfa.data import Piece, Rendition
     return [Piece(data_dir / row["notes"], row["n_samples"],
@@ -298,6 +324,10 @@ def main() -> None:
     p.add_argument("--vorbis", type=float, default=None, metavar="QUALITY",
                    help="write the training excerpts as Ogg Vorbis at this compression level (0..1; "
                         "0.4: about 7 kB/s, a third of FLAC); validation excerpts stay FLAC")
+    m = commands.add_parser("merge", help="one data folder from several prepared ones")
+    m.add_argument("out_dir", type=Path)
+    m.add_argument("sources", type=Path, nargs="+")
+    m.add_argument("--renders", type=int, default=1_000_000, help="render excerpts taken from each source")
     r = commands.add_parser("run")
     r.add_argument("data_dir", type=Path)
     r.add_argument("out_dir", type=Path)
@@ -317,6 +347,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.command == "figure":
         print(figure(args.folder, args.png))
+    elif args.command == "merge":
+        merge(args.out_dir, args.sources, args.renders)
     elif args.command == "prepare":
         prepare(args.data_dir, args.renders, args.maps, args.excerpt_s, args.validation_s, args.validation_pieces,
                 args.seed, args.vorbis, args.transpose)
