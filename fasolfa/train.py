@@ -407,7 +407,7 @@ def validate(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], device,
     exactly as ``fasolfa transcribe`` does (chunks, note creation), with ``thresholds``, or, when
     None, with each (onset, frame) pair of :data:`VALIDATION_GRID`, keeping the pair of the best
     selection: one fixed pair judges a network by how its probabilities happen to be calibrated
-    (the shipped fine-tune: 0.744 at (0.5, 0.3), 0.820 at its own pair), which
+    (the transposed fine-tune `ftT`: 0.744 at (0.5, 0.3), 0.820 at its own pair), which
     :func:`finalize` then changes anyway. The network runs once per excerpt either way."""
     from fasolfa.notes import NoteThresholds
     from fasolfa.posteriorgrams import compute_posteriorgrams
