@@ -125,7 +125,7 @@ def transcribe_table(result: dict) -> list[str]:
                  if "whole_process_s" in peer else f"Basic Pitch: skipped ({peer.get('skipped', '?')})")
     lines = [f"**Transcription** (`tests/bench/bench_transcribe.py`): {result['audio']['seconds']:.0f} s "
              f"of rendered piano (44.1 kHz FLAC), checkpoint `{result['checkpoint']['path']}` "
-             f"({result['checkpoint']['parameters']} parameters), {machine_line(result)}, load average "
+             f"({result['checkpoint']['parameters']:,} parameters once batch norm is folded into the convolutions, `FasolfaNet.fuse`), {machine_line(result)}, load average "
              f"{result['machine'].get('load_average_1min_at_start', '?')} at start; {reference}.", "",
              "| measure | value |", "|---|---|",
              f"| in process, model loaded | {result['in_process']['times_real_time']:.0f}× real time |",
