@@ -267,8 +267,7 @@ def transposed_pieces(cache: RenderCache, entries, soundfonts, programs=(0,), ma
     (``TrainConfig.transposed_share``). Explained in notebooks/04_rendering_a_dataset.ipynb."""
     if max_semitones < 1:
         raise ValueError(f"max_semitones must be at least 1, got {max_semitones}")
-    presets = [(s if isinstance(s, synth.Soundfont) else synth.get_soundfont(s), int(p))
-               for s in soundfonts for p in programs]
+    presets = [(soundfont, int(program)) for soundfont in soundfonts for program in programs]
     items = []
     for i, entry in enumerate(entries):
         rng = np.random.default_rng([int(seed), 12, i])

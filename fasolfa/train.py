@@ -237,8 +237,8 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
     with every soundfont and program (with ``transpose_semitones``, a ``transposed_share`` of
     them from one transposed rendition of each piece, :func:`fasolfa.data.transposed_pieces`;
     with ``use_maps``, windows of the MAPS train recordings), each with ``CONTEXT_N_SAMPLES``
-    of audio context. ``cfg.data == "example"``
-    uses the shipped example phrase instead (seconds of data: CI and QUICK notebooks).
+    of audio context. ``cfg.data == "example"`` uses the shipped example phrase instead (seconds
+    of data: CI and QUICK notebooks).
     Explained in notebooks/06_training.ipynb."""
     from fasolfa import augment, corpus, data
     cache = data.RenderCache()

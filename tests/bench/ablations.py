@@ -93,11 +93,9 @@ def _transposed_excerpt(notes, pedal, start_s: float, excerpt_s: float, semitone
     from fasolfa import synth
     from fasolfa.midi import Notes, Pedal
     first_s = max(start_s - PREROLL_S, 0.0)
-    pitch = notes.pitch + semitones
-    keep = ((notes.onset_s >= first_s) & (notes.onset_s < start_s + excerpt_s)
-            & (pitch >= config.MIDI_PITCH_MIN) & (pitch < config.MIDI_PITCH_MIN + config.N_KEYS))
-    shifted = Notes(notes.onset_s[keep] - first_s, notes.offset_s[keep] - first_s, pitch[keep],
-                    notes.velocity[keep], notes.channel[keep])
+    moved = notes.transposed(semitones)
+    moved = moved.select((moved.onset_s >= first_s) & (moved.onset_s < start_s + excerpt_s))
+    shifted = Notes(moved.onset_s - first_s, moved.offset_s - first_s, moved.pitch, moved.velocity, moved.channel)
     down = (pedal.offset_s > first_s) & (pedal.onset_s < start_s + excerpt_s)
     shifted_pedal = Pedal(np.maximum(pedal.onset_s[down] - first_s, 0.0), pedal.offset_s[down] - first_s,
                           pedal.channel[down])
