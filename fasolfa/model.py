@@ -12,7 +12,9 @@ with the heads Basic Pitch lacks (velocity, sustain pedal):
    bin the HCQT aligned them to).
 3. **Harmonic convolution along keys** (HPPNet's idea): each key also reads the features
    ``round(12 log2 h)`` keys above it, for ``h`` in :data:`HARMONIC_KEYS`, so partial evidence is
-   gathered inside the network, not only at the input.
+   gathered inside the network, not only at the input; and, for ``h`` in
+   ``ModelConfig.subharmonic_keys``, the keys as far *below* it, so a key can tell its own
+   fundamental from the 2nd, 3rd, 4th partial of a lower note (octave and twelfth ghosts).
 4. **Time context**: residual convolutions along time with dilations 1, 2, 4, 8 (with the
    contour convolution, note and velocity see ±16 frames, ±0.19 s; onset ±17), weights shared across keys, so the network is the same for every key
    (pitch invariance) and cheap on a CPU (no recurrent layer stepping through thousands of frames).
@@ -28,7 +30,7 @@ Shapes: input ``(batch, 8, 264, n_frames)``; outputs ``contour (batch, 264, n_fr
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 
 import torch
 from torch import nn
@@ -36,6 +38,7 @@ from torch import nn
 from fasolfa import config
 
 HARMONIC_KEYS = (1, 2, 3, 4, 5, 6)     # harmonics gathered inside the network (in keys: 0, 12, 19, ...)
+SUBHARMONIC_KEYS = (2, 3, 4)           # ... and the keys whose harmonic each key may be (-12, -19, -24)
 OUTPUT_NAMES = ("contour", "note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset")
 
 
@@ -45,10 +48,11 @@ class ModelConfig:
 
     n_harmonics: int = len(config.HARMONICS)   # HCQT channels in
     contour_channels: int = 6                  # features at 3 bins per semitone
-    key_channels: int = 12                     # features per key
+    key_channels: int = 24                     # features per key
     harmonic_keys: tuple = HARMONIC_KEYS
+    subharmonic_keys: tuple = SUBHARMONIC_KEYS  # also read the keys round(12 log2 h) below
     time_dilations: tuple = (1, 2, 4, 8)
-    onset_channels: int = 8
+    onset_channels: int = 16
     pedal_channels: int = 16
     pedal_dilations: tuple = (1, 2, 4, 8, 16)
 
@@ -58,6 +62,8 @@ class ModelConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "ModelConfig":
+        # configs saved before subharmonic keys existed (the 12-channel checkpoints) had none
+        values = {"subharmonic_keys": [], **values}
         known = {name: tuple(value) if isinstance(value, list) else value
                  for name, value in values.items() if name in cls.__dataclass_fields__}
         return cls(**known)
@@ -116,6 +122,7 @@ class HarmonicConv(nn.Module):
     :meth:`forward` gets the same numbers without the copies (see :meth:`shifted_mix`)."""
 
     def __init__(self, channels: int, out_channels: int, offsets):
+        # offsets: keys above (> 0) or below (< 0) each key; 0 is the key itself
         super().__init__()
         self.offsets = [int(o) for o in offsets]
         self.mix = ConvNorm(Pointwise(channels * len(self.offsets), out_channels))
@@ -127,8 +134,12 @@ class HarmonicConv(nn.Module):
         stacked = x.new_empty(batch, channels * len(self.offsets), n_keys, n_frames)
         for i, offset in enumerate(self.offsets):
             block = stacked[:, i * channels:(i + 1) * channels]
-            block[:, :, :n_keys - offset] = x[:, :, offset:]
-            block[:, :, n_keys - offset:] = 0
+            if offset >= 0:
+                block[:, :, :n_keys - offset] = x[:, :, offset:]
+                block[:, :, n_keys - offset:] = 0
+            else:                                   # the key |offset| below (0 under the bottom key)
+                block[:, :, -offset:] = x[:, :, :n_keys + offset]
+                block[:, :, :-offset] = 0
         return stacked
 
     def shifted_mix(self, x: torch.Tensor) -> torch.Tensor:
@@ -143,9 +154,12 @@ class HarmonicConv(nn.Module):
         weight = self.mix.conv.weight[:, :, 0, 0]                               # (C_out, C * n_offsets)
         out = self.mix.conv.bias.view(1, -1, 1).expand(batch, -1, n_keys * n_frames).contiguous()
         for i, offset in enumerate(self.offsets):
-            n = (n_keys - offset) * n_frames
+            n = (n_keys - abs(offset)) * n_frames
             block = weight[:, i * channels:(i + 1) * channels].expand(batch, -1, -1)   # (B, C_out, C)
-            out[:, :, :n].baddbmm_(block, flat[:, :, offset * n_frames:])
+            if offset >= 0:
+                out[:, :, :n].baddbmm_(block, flat[:, :, offset * n_frames:])
+            else:                                   # keys below: the input's first n columns, shifted up
+                out[:, :, -offset * n_frames:].baddbmm_(block, flat[:, :, :n])
         return out.view(batch, -1, n_keys, n_frames)                            # (B, C_out, 88, T)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -185,7 +199,8 @@ class FasolfaNet(nn.Module):
         self.contour_head = Pointwise(c, 1)
         self.to_keys = ConvNorm(nn.Conv2d(c + h, k, (3, 1), stride=(3, 1), padding=(1, 0)))   # -> 88 keys
         self.key_bias = nn.Parameter(torch.zeros(1, k, config.N_KEYS, 1))             # what differs per key
-        self.harmonic = HarmonicConv(k, k, harmonic_key_offsets(cfg.harmonic_keys))
+        offsets = harmonic_key_offsets(cfg.harmonic_keys) + [-o for o in harmonic_key_offsets(cfg.subharmonic_keys)]
+        self.harmonic = HarmonicConv(k, k, offsets)
         self.time_blocks = nn.Sequential(*[TimeBlock(k, d) for d in cfg.time_dilations])
         self.note_head = Pointwise(k, 1)
         self.velocity_head = Pointwise(k, 1)
@@ -215,17 +230,88 @@ class FasolfaNet(nn.Module):
         x = self.input_norm(hcqt)                                   # (B, 8, 264, T)
         features = self.contour_conv(x)                             # (B, 6, 264, T)
         contour = self.contour_head(features)[:, 0]      # (B, 264, T)
-        keys = self.to_keys(torch.cat([features, x], 1)) + self.key_bias   # (B, 12, 88, T)
-        keys = self.harmonic(keys)                                  # (B, 12, 88, T)
-        keys = self.time_blocks(keys)                               # (B, 12, 88, T)
+        keys = self.to_keys(torch.cat([features, x], 1)) + self.key_bias   # (B, 24, 88, T)
+        keys = self.harmonic(keys)                                  # (B, 24, 88, T)
+        keys = self.time_blocks(keys)                               # (B, 24, 88, T)
         note = self.note_head(keys)                      # (B, 1, 88, T)
         velocity = self.velocity_head(keys)              # (B, 1, 88, T)
         onset = self.onset_head(self.onset_conv(torch.cat([keys, torch.sigmoid(note)], 1)))   # (B, 1, 88, T)
-        pooled = torch.cat([keys.mean(2), keys.amax(2)], 1)         # (B, 24, T)
+        pooled = torch.cat([keys.mean(2), keys.amax(2)], 1)         # (B, 48, T)
         pedal = self.pedal_head(self.pedal_blocks(self.pedal_in(pooled)))   # (B, 3, T)
         return {"contour": contour, "note": note[:, 0], "onset": onset[:, 0],
                 "velocity": velocity[:, 0], "pedal": pedal[:, 0], "pedal_onset": pedal[:, 1],
                 "pedal_offset": pedal[:, 2]}
+
+
+def _embed(new: torch.Tensor, old: torch.Tensor, rows, columns=None, fill_new_columns: float = 0.0) -> None:
+    """Write ``old`` into ``new`` at output indices ``rows`` (and input indices ``columns`` for a
+    weight), the input columns that ``old`` lacks set to ``fill_new_columns``."""
+    rows = torch.as_tensor(rows)
+    if columns is None:
+        new[rows] = old
+        return
+    columns = torch.as_tensor(columns)
+    added = torch.ones(new.shape[1], dtype=torch.bool)
+    added[columns] = False
+    new[:, added] = fill_new_columns
+    new[rows[:, None], columns[None, :]] = old
+
+
+@torch.no_grad()
+def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = None,
+          subharmonic_keys: tuple | None = None) -> "FasolfaNet":
+    """A wider copy of ``model`` (more features per key, more onset features, more keys read
+    below each key: ``subharmonic_keys`` must start with the model's own) that computes
+    exactly the same function: net2net-style growth (Chen et al., ICLR 2016), the zero-init variant.
+
+    Every old weight is copied to where its channels sit in the wider network. The added
+    channels get the usual random initial weights on their inputs, but every layer reading them
+    gets zero weights for them, so the outputs are unchanged (training and eval mode alike)
+    until training moves those zeros; gradients reach them at once, because the added channels
+    carry non-zero features. Concatenated inputs are remapped block by block (the harmonic
+    convolution's shifted copies, the onset convolution's note channel, the pedal's mean and max
+    pools). Other sizes must stay as they are. Explained in notebooks/05_the_model.ipynb."""
+    old_cfg = model.model_config
+    onset_channels = old_cfg.onset_channels if onset_channels is None else onset_channels
+    subharmonic_keys = old_cfg.subharmonic_keys if subharmonic_keys is None else tuple(subharmonic_keys)
+    if (key_channels < old_cfg.key_channels or onset_channels < old_cfg.onset_channels
+            or subharmonic_keys[:len(old_cfg.subharmonic_keys)] != old_cfg.subharmonic_keys):
+        raise ValueError("widen only adds channels and subharmonic keys")
+    new_cfg = replace(old_cfg, key_channels=key_channels, onset_channels=onset_channels,
+                      subharmonic_keys=subharmonic_keys)
+    grown = FasolfaNet(new_cfg).to(next(model.parameters()).device)
+    k0, k1, o0 = old_cfg.key_channels, key_channels, old_cfg.onset_channels
+    keys = list(range(k0))                                        # old key features keep their index
+    same = None                                                   # input or output unchanged
+    n_offsets = len(model.harmonic.offsets)
+    # module prefix -> (output index map, input index map) of its convolution; None: unchanged
+    maps = {"to_keys": (keys, same),
+            "harmonic.mix": (keys, [i * k1 + j for i in range(n_offsets) for j in range(k0)]),  # new offsets last
+            "note_head": (same, keys), "velocity_head": (same, keys),
+            "onset_conv": (list(range(o0)), keys + [k1]),          # the note channel comes after the keys
+            "onset_head": (same, list(range(o0))),
+            "pedal_in": (same, keys + [k1 + j for j in range(k0)])}   # mean pool, then max pool
+    for i in range(len(old_cfg.time_dilations)):
+        maps[f"time_blocks.{i}.layer"] = (keys, keys)
+    new_state, old_state = grown.state_dict(), model.state_dict()
+    for name, old in old_state.items():
+        new = new_state[name]
+        if old.ndim == 0 or (new.shape == old.shape and not any(name.startswith(prefix + ".") for prefix in maps)):
+            new.copy_(old)
+            continue
+        if name == "key_bias":
+            _embed(new.transpose(0, 1), old.transpose(0, 1), keys)
+            continue
+        prefix = next(prefix for prefix in maps if name.startswith(prefix + "."))
+        rows, columns = maps[prefix]
+        rows = list(range(old.shape[0])) if rows is None else rows
+        if name.endswith("weight") and old.ndim >= 2:            # a convolution's weight
+            columns = list(range(old.shape[1])) if columns is None else columns
+            _embed(new, old, rows, columns)
+        else:                                                     # biases, normalisation statistics
+            _embed(new, old, rows)
+    grown.load_state_dict(new_state)
+    return grown.train(model.training)
 
 
 def probabilities(logits: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -11,7 +11,8 @@ import torch
 
 from fasolfa import config
 from fasolfa.hcqt import HCQT
-from fasolfa.model import FasolfaNet, ModelConfig, count_parameters, harmonic_key_offsets, probabilities
+from fasolfa.model import (OUTPUT_NAMES, FasolfaNet, ModelConfig, count_parameters, harmonic_key_offsets,
+                           probabilities)
 from fasolfa.posteriorgrams import chunk_spans, compute_posteriorgrams
 
 
@@ -88,6 +89,8 @@ def test_size_budget_float32_checkpoint_under_2_mb():
 def test_model_config_round_trip():
     cfg = ModelConfig(key_channels=10, time_dilations=(1, 3))
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
+    older = {name: value for name, value in cfg.to_dict().items() if name != "subharmonic_keys"}
+    assert ModelConfig.from_dict(older).subharmonic_keys == ()      # saved before subharmonic keys existed
 
 
 @pytest.mark.parametrize("n_frames,chunk,margin", [(10, 4, 3), (9, 9, 2), (100, 7, 50), (1, 5, 5)])
@@ -153,7 +156,8 @@ def test_layer_table_adds_up():
 
 
 def test_fast_paths_compute_what_the_plain_layers_compute():
-    """Pointwise heads equal nn.Conv2d 1x1; the harmonic gather equals padded shifted copies."""
+    """Pointwise heads equal nn.Conv2d 1x1; the harmonic gather equals padded shifted copies
+    (keys above and below)."""
     from fasolfa.model import HarmonicConv, Pointwise
     torch.manual_seed(3)
     head = Pointwise(6, 2)
@@ -162,10 +166,11 @@ def test_fast_paths_compute_what_the_plain_layers_compute():
     x = torch.randn(2, 6, 30, 17)
     with torch.no_grad():
         assert torch.allclose(head(x), plain(x), atol=1e-6)
-    harmonic = HarmonicConv(4, 4, [0, 12, 19])
+    harmonic = HarmonicConv(4, 4, [0, 12, 19, -12])
     keys = torch.randn(1, 4, 88, 9)
-    expected = torch.cat([keys] + [torch.nn.functional.pad(keys[:, :, o:], (0, 0, 0, o)) for o in (12, 19)], 1)
-    assert torch.equal(harmonic.gather(keys), expected)
+    above = [torch.nn.functional.pad(keys[:, :, o:], (0, 0, 0, o)) for o in (12, 19)]
+    below = torch.nn.functional.pad(keys[:, :, :-12], (0, 0, 12, 0))      # key k reads key k - 12
+    assert torch.equal(harmonic.gather(keys), torch.cat([keys, *above, below], 1))
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -174,7 +179,7 @@ def test_harmonic_conv_without_copies_equals_gather_then_mix(training):
     the same gradients for the input and the weights (it is what training runs)."""
     from fasolfa.model import HarmonicConv
     torch.manual_seed(4)
-    harmonic = HarmonicConv(5, 3, [0, 12, 19, 24]).train(training)
+    harmonic = HarmonicConv(5, 3, [0, 12, 19, 24, -12, -19]).train(training)
     x = torch.randn(2, 5, 88, 13, requires_grad=True)
     fast = harmonic(x)
     plain = torch.relu(harmonic.mix.norm(harmonic.mix.conv(harmonic.gather(x))))
@@ -185,3 +190,33 @@ def test_harmonic_conv_without_copies_equals_gather_then_mix(training):
     scale = max(float(g.abs().max()) for g in grad_plain)      # float32 sums of different orders
     for a, b in zip(grad_fast, grad_plain):
         assert torch.allclose(a, b, rtol=1e-4, atol=1e-5 * scale)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_widen_keeps_the_function_and_lets_the_new_channels_learn(training):
+    """widen: a wider network with the same outputs (batch statistics or running ones), more
+    parameters, and non-zero gradients on the zero weights that read the added channels."""
+    from fasolfa.model import widen
+    torch.manual_seed(6)
+    narrow = FasolfaNet(ModelConfig(key_channels=5, onset_channels=3, time_dilations=(1, 2), subharmonic_keys=()))
+    for parameter in narrow.parameters():
+        parameter.data.normal_(0, 0.3)
+    for module in narrow.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.running_mean.normal_()
+            module.running_var.uniform_(0.5, 2.0)
+    narrow.train(training)
+    wide = widen(narrow, key_channels=9, onset_channels=6, subharmonic_keys=(2, 3))
+    assert wide.training == training
+    assert (wide.model_config.key_channels, wide.model_config.onset_channels) == (9, 6)
+    assert wide.harmonic.offsets == narrow.harmonic.offsets + [-12, -19]
+    assert count_parameters(wide) > count_parameters(narrow)
+    hcqt = torch.randn(2, 8, 264, 40)
+    before, after = narrow(hcqt), wide(hcqt)
+    for name in OUTPUT_NAMES:
+        assert torch.allclose(before[name], after[name], atol=1e-5), name
+    sum(value.sum() for value in after.values()).backward()
+    reading_new = wide.note_head.weight.grad[0, 5:, 0, 0]          # the added key features
+    assert torch.all(wide.note_head.weight[0, 5:] == 0) and reading_new.abs().sum() > 0
+    with pytest.raises(ValueError):
+        widen(narrow, key_channels=4)

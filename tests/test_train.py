@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -219,7 +220,8 @@ def test_finalize_writes_thresholds_chosen_on_validation(tmp_path):
 
 def test_init_weights_start_a_run_from_a_checkpoint(tmp_path):
     """init_weights: a new run starts from those weights (with learning rate 0 its parameters stay
-    theirs); weights of another shape are refused in one line naming the file."""
+    theirs); narrower weights of the same design are widened first; weights of another shape are
+    refused in one line naming the file."""
     from fasolfa.train import train
     model_config = ModelConfig.from_dict(tiny_config(tmp_path).model)
     torch.manual_seed(5)
@@ -230,6 +232,17 @@ def test_init_weights_start_a_run_from_a_checkpoint(tmp_path):
     state = torch.load(Path(cfg.run_dir) / "state.pt", weights_only=False)
     for name, value in start.named_parameters():
         assert torch.equal(value.detach(), state["model"][name]), name
+    narrower = FasolfaNet(replace(model_config, key_channels=4, onset_channels=3))
+    path = save_weights(tmp_path / "narrower.pt", narrower, {})
+    cfg = tiny_config(tmp_path, run_dir=str(tmp_path / "run3"), steps=1, validate_every=1, learning_rate=0.0,
+                      init_weights=str(path))
+    train(cfg, progress=False)                 # widened (fasolfa.model.widen), same function
+    state = torch.load(Path(cfg.run_dir) / "state.pt", weights_only=False)
+    grown = FasolfaNet(model_config)
+    grown.load_state_dict(state["model"])
+    hcqt = torch.randn(1, 8, 264, 30)
+    with torch.no_grad():           # batch statistics: the step moved the running ones
+        assert torch.allclose(grown.train()(hcqt)["onset"], narrower.train()(hcqt)["onset"], atol=1e-5)
     other = save_weights(tmp_path / "other.pt", FasolfaNet(ModelConfig(key_channels=5)), {})
     with pytest.raises(FasolfaError, match="another model shape") as error:
         train(tiny_config(tmp_path, run_dir=str(tmp_path / "run2"), steps=1, init_weights=str(other)),
