@@ -2,7 +2,7 @@
 
 Explained in notebooks/05_the_model.ipynb.
 
-A Basic-Pitch-style CNN (Bittner et al., ICASSP 2022), re-derived and made several times cheaper,
+A Basic-Pitch-style CNN (Bittner et al., ICASSP 2022), re-derived and made cheaper (less than half its FLOPs),
 with the heads Basic Pitch lacks (velocity, sustain pedal):
 
 1. **Contour stage, 3 bins per semitone** (264 bins): one small convolution over the 8 harmonic

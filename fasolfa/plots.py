@@ -470,11 +470,12 @@ def plot_training_curves(train_rows: list[dict], validation_rows: list[dict], ax
 
 def plot_key_connectivity(offsets, ax=None, *, n_keys: int = config.N_KEYS):
     """Which keys each key reads in a harmonic convolution: a dot at (read key, key) for every
-    ``read = key + offset`` inside the keyboard. Explained in notebooks/05_the_model.ipynb."""
+    ``read = key + offset`` inside the keyboard (offsets below 0: keys below). Explained in
+    notebooks/05_the_model.ipynb."""
     ax = _axes(ax, figsize=(4, 4))
     reads = np.zeros((n_keys, n_keys))
     for offset in offsets:
-        for key in range(n_keys - int(offset)):
+        for key in range(max(0, -int(offset)), min(n_keys, n_keys - int(offset))):
             reads[key, key + int(offset)] = 1
     ax.imshow(reads, origin="lower", cmap="Greys", vmin=0, vmax=1, interpolation="nearest",
               extent=(config.MIDI_PITCH_MIN - 0.5, config.MIDI_PITCH_MAX + 0.5,

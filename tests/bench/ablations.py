@@ -15,6 +15,9 @@ Two steps, so the runs can go to a machine without FluidSynth or the corpus (a G
     python tests/bench/ablations.py prepare DATA_DIR      # here: cut excerpts, write a manifest
     python tests/bench/ablations.py run DATA_DIR OUT_DIR --seconds 360 --device cuda
 
+Arms trained one after another with ``python -m fasolfa.train`` (make train's own data) are
+gathered into the same ``ablations.json`` format by ``collect OUT_DIR RUN_DIR...``.
+
 ``prepare`` cuts ``--excerpt-s`` second excerpts from the render cache (rendering what is
 missing) of train-split pieces, one (soundfont, program) each in turn, and of MAPS train
 recordings, plus validation excerpts, as FLAC + notes ``.npz`` with a ``manifest.json``.
@@ -274,6 +277,45 @@ def run(data_dir: Path, out_dir: Path, variants, seconds: float, device: str, ba
                                           if k in ("step", "selection") or k.endswith(("onset_f1", "frame_f1"))})
 
 
+def collect(out_dir: Path, runs: list[Path], until_step: int | None = None) -> dict:
+    """An ``ablations.json`` (and ``<arm>-validation.csv`` / ``-log.csv`` / ``-config.json`` copies)
+    in ``out_dir`` from ``python -m fasolfa.train`` run folders, each arm named after its folder:
+    arms run one after another with ``make train``'s own data instead of ``run``'s excerpts. With
+    ``until_step``, only the rows up to that step count (arms compared at the same point of one
+    schedule); the arms must share a batch size."""
+    import shutil
+
+    from fasolfa.train import read_log
+    out_dir.mkdir(parents=True, exist_ok=True)
+    summary = {"source": "python -m fasolfa.train (make train's data)", "until_step": until_step,
+               "arms": {}, "variants": {}}
+    for run_dir in runs:
+        name, cfg = run_dir.name, json.loads((run_dir / "config.json").read_text())
+        rows = [row for row in read_log(run_dir / "validation.csv") if until_step is None or row["step"] <= until_step]
+        log = [row for row in read_log(run_dir / "log.csv") if until_step is None or row["step"] <= until_step]
+        if not rows:
+            raise SystemExit(f"{run_dir}: no validation row" + (f" up to step {until_step}" if until_step else ""))
+        summary.setdefault("batch_size", cfg["batch_size"])
+        if cfg["batch_size"] != summary["batch_size"]:
+            raise SystemExit(f"{run_dir}: batch {cfg['batch_size']}, not {summary['batch_size']} like the others")
+        summary["device"] = cfg["device"]
+        summary["arms"][name] = {"model": cfg["model"], "init_weights": Path(cfg["init_weights"]).name,
+                                 "learning_rate": cfg["learning_rate"], "steps": cfg["steps"]}
+        steps = max(row["step"] for row in rows)
+        rate = float(np.mean([row["windows_per_s"] for row in log[len(log) // 2:]])) if log else 0.0
+        summary["variants"][name] = {"steps": steps, "windows": steps * cfg["batch_size"], "windows_per_s": rate,
+                                     "best": max(rows, key=lambda row: row["selection"])}
+        for kind, kept in (("validation", rows), ("log", log)):
+            if kept:
+                columns = list(kept[0])
+                lines = [",".join(columns)] + [",".join(f"{row[c]:g}" for c in columns) for row in kept]
+                (out_dir / f"{name}-{kind}.csv").write_text("\n".join(lines) + "\n")
+        shutil.copyfile(run_dir / "config.json", out_dir / f"{name}-config.json")
+    summary["seconds"] = max(v["best"]["elapsed_s"] for v in summary["variants"].values())
+    (out_dir / "ablations.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
 def figure(folder: Path, out_path: Path) -> Path:
     """Each arm's validation selection and training loss against the windows it saw, from the
     ``<arm>-validation.csv`` / ``<arm>-log.csv`` copies in ``folder`` (the run folders' logs)."""
@@ -339,11 +381,20 @@ def main() -> None:
     r.add_argument("--workers", type=int, default=2)
     r.add_argument("--validate-every", type=int, default=250)
     r.add_argument("--steps", type=int, default=1_000_000, help="the schedule's last step (a cosine decay ends there)")
+    c = commands.add_parser("collect", help="an ablations.json from python -m fasolfa.train run folders")
+    c.add_argument("out_dir", type=Path)
+    c.add_argument("runs", type=Path, nargs="+")
+    c.add_argument("--until-step", type=int, default=None, help="count only the rows up to this step")
     f = commands.add_parser("figure", help="draw the arms' validation and loss curves")
     f.add_argument("folder", type=Path, help="holds ablations.json and <arm>-validation.csv / <arm>-log.csv")
     f.add_argument("png", type=Path)
     args = parser.parse_args()
-    if args.command == "figure":
+    if args.command == "collect":
+        summary = collect(args.out_dir, args.runs, args.until_step)
+        for name, row in summary["variants"].items():
+            print(name, {k: round(v, 3) for k, v in row["best"].items()
+                         if k in ("step", "selection") or k.endswith(("onset_f1", "frame_f1"))})
+    elif args.command == "figure":
         print(figure(args.folder, args.png))
     elif args.command == "merge":
         merge(args.out_dir, args.sources, args.renders)

@@ -10,6 +10,10 @@ checkpoint's own thresholds, and its reference notes are matched with mir_eval (
 * note-onset **recall by octave** (A0–G#1, A1–G#2, ..., A6–C8) and **by velocity** (0–19, 20–39, ...),
 * where the missed notes went: a same-key estimate 50–200 ms away (timing), an octave error,
   a neighbouring key, or nothing near (a note the network did not see),
+* where the **false notes** (estimates matching no reference note) came from: inside a sounding
+  reference note of the same key (a double strike), 12, 19 or 24 keys above a sounding reference
+  note (its 2nd, 3rd, 4th partial read as a note: the ghosts that subharmonic keys are for),
+  12 keys below one, next to one, or none of these,
 * precision, recall and F1 per excerpt (the dense, fast pieces are where recall falls).
 
 Results go to ``figures/error_analysis.json`` and ``figures/error_analysis.png``.
@@ -59,15 +63,36 @@ def miss_kind(onset_s: float, pitch: int, estimate) -> str:
     return "same key, 50-200 ms off" if nearby.any() else "nothing near"
 
 
+GHOSTS = {12: "octave above a sounding note", 19: "twelfth above a sounding note",
+          24: "two octaves above a sounding note", -12: "octave below a sounding note"}
+
+
+def false_kind(onset_s: float, pitch: int, reference) -> str:
+    """Why an unmatched estimate at ``onset_s`` on ``pitch`` may have been made: the first of
+    the :data:`GHOSTS` relations (or same key, or neighbouring key) to a reference note sounding
+    then (struck at most 50 ms later, not yet released)."""
+    sounding = (reference.onset_s <= onset_s + 0.05) & (reference.offset_s > onset_s)
+    above = set((int(pitch) - reference.pitch[sounding].astype(int)).tolist())   # estimate - sounding
+    if 0 in above:
+        return "inside a same-key note"
+    for interval, name in GHOSTS.items():
+        if interval in above:
+            return name
+    return "next to a sounding note" if above & {-1, 1} else "none of these"
+
+
 def analyse(items, transcribe) -> dict:
     from fasolfa.evaluate import score
     counts = collections.defaultdict(lambda: np.zeros(2, int))      # (hits, notes)
     kinds = collections.defaultdict(collections.Counter)
+    false = collections.defaultdict(collections.Counter)
     excerpts = []
     for item in items:
         estimate = transcribe(item)
         reference = item.notes.select(item.notes.onset_s >= 0)       # notes struck inside the excerpt
-        ref_hit, _ = matched(reference, estimate)
+        ref_hit, est_hit = matched(reference, estimate)
+        for onset_s, pitch in zip(estimate.onset_s[~est_hit], estimate.pitch[~est_hit]):
+            false[item.group][false_kind(onset_s, pitch, reference)] += 1
         for hit, pitch, velocity, onset_s in zip(ref_hit, reference.pitch, reference.velocity, reference.onset_s):
             octave = min((int(pitch) - 21) // 12, len(OCTAVES) - 1)
             band = min(int(velocity) // 20, len(VELOCITIES) - 1)
@@ -81,7 +106,8 @@ def analyse(items, transcribe) -> dict:
     recall = {}
     for (group, axis, label), (hits, total) in sorted(counts.items()):
         recall.setdefault(group, {}).setdefault(axis, {})[label] = {"recall": hits / total, "n_notes": int(total)}
-    return {"recall": recall, "misses": {g: dict(c) for g, c in kinds.items()}, "excerpts": excerpts}
+    return {"recall": recall, "misses": {g: dict(c) for g, c in kinds.items()},
+            "false_notes": {g: dict(c.most_common()) for g, c in false.items()}, "excerpts": excerpts}
 
 
 def draw(result: dict, path: Path) -> None:
@@ -133,6 +159,7 @@ def main(argv=None) -> int:
         print(group, "recall", f"{axes['all']['all']['recall']:.3f};", "by octave",
               {k: round(v["recall"], 2) for k, v in axes["octave"].items()})
     print("misses:", result["misses"])
+    print("false notes:", result["false_notes"])
     return 0
 
 
