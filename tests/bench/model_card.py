@@ -141,9 +141,8 @@ def capacity_section() -> list[str]:
               "*`python tests/bench/ablations.py figure figures/capacity figures/capacity/curves.png`.*", "",
               "What it shows: twice the width and three times the music leave validation where it was "
               "(all arms within ±0.02 of each other from 60 thousand windows on) and the training loss "
-              "identical, batch for batch: at this budget the network's size is not what limits it. The "
-              "errors are concentrated instead (see *Where it fails* below): the highest and lowest "
-              "octaves, soft notes and dense, fast passages."]
+              "identical, batch for batch: at this budget, width alone is not what limits it. It became "
+              "useful once the network could look at the keys below each key (*Keys below* below)."]
     return lines
 
 
@@ -222,6 +221,42 @@ def finetune_section() -> list[str]:
     return lines
 
 
+def subharmonic_section() -> list[str]:
+    result = _figures_json("subharmonics", "ablations.json")
+    if result is None:
+        return ["(no subharmonic probe)"]
+    lines = ["The error analysis of the 12-channel weights (`bench_errors.py --checkpoint`, commit `6c79ff6`) "
+             "sorted their false notes by how they relate to the reference notes sounding then:", ""]
+    before, after = _figures_json("subharmonics", "error_analysis_k12.json"), _figures_json("error_analysis.json")
+    ghost_kinds = ("octave above a sounding note", "twelfth above a sounding note")
+    lines += ["| false notes | " + " | ".join(before["false_notes"]) + " |",
+              "|---|" + "---|" * len(before["false_notes"])]
+    for label, report in (("12 channels, no keys below", before), ("these weights", after)):
+        if report is None or "false_notes" not in report:
+            continue
+        cells = []
+        for group in before["false_notes"]:
+            kinds = report["false_notes"].get(group, {})
+            total = sum(kinds.values())
+            ghosts = sum(kinds.get(kind, 0) for kind in ghost_kinds)
+            cells.append(f"{total}, of them {ghosts} ({ghosts / max(total, 1):.0%}) an octave or a twelfth above")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "The 2nd and 3rd partials of a sounding note read as notes of their own: the network "
+              "could look only *up* from a key (at its own partials), never down (at the notes it may be a "
+              "partial of). So the harmonic convolution now also reads the keys 12, 19 and 24 below each key "
+              "(`ModelConfig.subharmonic_keys = (2, 3, 4)`, notebook 05 section 2). Four arms, each started from "
+              f"the 12-channel weights (grown by `widen` where it has more) and trained {result['until_step']} steps of "
+              f"{result['batch_size']} windows on this machine's 2 CPU cores with `make train`'s data and one "
+              "schedule (learning rate 5e-4, warm-up 200, cosine to step 8,000; `ablations.py collect "
+              f"figures/subharmonics RUN... --until-step {result['until_step']}`):", "",
+              *arm_table(result, list(ARM_COLUMNS)), "",
+              "`k12`/`k24`: features per key; `-sub`: with the keys below. Width alone buys nothing (as in the "
+              "capacity probe above); the keys below buy 0.02 of selection; both together 0.04, most of it on "
+              "the MAPS pianos (onset 0.77 → 0.84). `k24-sub` went on training: the shipped weights.",
+              "", "![subharmonic probe](../../figures/subharmonics/curves.png)"]
+    return lines
+
+
 def error_section() -> list[str]:
     result = _figures_json("error_analysis.json")
     if result is None:
@@ -240,8 +275,12 @@ def error_section() -> list[str]:
     lines += ["", f"Missed notes by what the transcription has near them — {misses}. Most misses are "
               "notes the network did not see at all, concentrated above A5 (short, quickly decaying "
               "sound; on MAPS's 16 kHz recordings their upper partials are gone), below A1, in notes "
-              "softer than velocity 40 (`figures/error_analysis.png`) and in dense, fast passages.",
-              "", "![recall by octave and velocity](../../figures/error_analysis.png)"]
+              "softer than velocity 40 (`figures/error_analysis.png`) and in dense, fast passages."]
+    if "false_notes" in result:
+        false = "; ".join(f"{group}: " + ", ".join(f"{kind} {count}" for kind, count in kinds.items())
+                          for group, kinds in result["false_notes"].items())
+        lines += ["", f"False notes by their relation to the reference notes sounding then — {false}."]
+    lines += ["", "![recall by octave and velocity](../../figures/error_analysis.png)"]
     return lines
 
 
@@ -272,8 +311,10 @@ def training_section(metadata: dict) -> list[str]:
                      "on one H100/H200 (`figures/train_gpu/`); `ftT`, 195 s on transposed excerpts "
                      "(`figures/transpose/`); `ftT3` and `vel10`, 420 s and 250 s on twice as many transposed "
                      "excerpts (`figures/finetune/`); then 30 minutes on this machine's 2 CPU cores with "
-                     "`make train`'s own data, transposed copies included (`figures/train_cpu_transposed/`). "
-                     "The last step is described here.")
+                     "`make train`'s own data, transposed copies included (`figures/train_cpu_transposed/`); "
+                     "then grown by `fasolfa.model.widen` to 24 key and 16 onset channels with keys below "
+                     "(subharmonic offsets; same function to start) and trained on with the same data on the "
+                     "same 2 CPU cores (`figures/train_cpu_wide/`). The last step is described here.")
     lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
              f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
              f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
@@ -364,6 +405,9 @@ def main() -> int:
         "",
         "## Longer fine-tuning on transposed music",
         *finetune_section(),
+        "",
+        "## Keys below: octave and twelfth ghosts",
+        *subharmonic_section(),
         "",
         "## What to expect on pianos it never heard",
         "The MAPS validation row is the closest measurement: real recordings of sampled grands in their "
