@@ -253,3 +253,24 @@ def test_key_connectivity_plot_marks_keys_above_and_below_inside_the_keyboard():
     assert reads[0, 0] == reads[0, 19] == 1 and reads[0].sum() == 2        # A0: nothing 12 below
     assert reads[87, 75] == reads[87, 87] == 1 and reads[87].sum() == 2    # C8: nothing 19 above
     assert reads.sum() == 88 + (88 - 19) + (88 - 12)
+
+
+def test_harmonic_and_time_convolutions_are_chunk_invariant():
+    """A chunk of frames gives bit for bit the values of one pass over them (away from the cut,
+    for the time convolution): keys above and below, every dilation. What makes chunked
+    transcription equal one pass."""
+    from fasolfa.model import HarmonicConv, time_conv
+    torch.manual_seed(8)
+    harmonic = HarmonicConv(6, 5, [0, 12, 19, -12, -19, -24]).eval()
+    x = torch.randn(1, 6, 88, 300)
+    with torch.no_grad():
+        whole = harmonic(x)
+        for start, stop in ((0, 137), (50, 231), (40, 75)):
+            assert torch.equal(harmonic(x[..., start:stop].contiguous()), whole[..., start:stop])
+        for dilation in (1, 2, 8):
+            conv = torch.nn.Conv2d(6, 5, (1, 3), padding=(0, dilation), dilation=(1, dilation))
+            whole = time_conv(conv, x)
+            for start, stop in ((0, 137), (50, 231), (40, 75)):
+                part = time_conv(conv, x[..., start:stop].contiguous())
+                inner = slice(dilation, stop - start - dilation)
+                assert torch.equal(part[..., inner], whole[..., start:stop][..., inner]), (dilation, start)
