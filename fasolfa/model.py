@@ -162,9 +162,7 @@ class HarmonicConv(nn.Module):
             if offset >= 0:
                 out[:, :, :n].baddbmm_(block, flat[:, :, offset * n_frames:])
             else:                                   # keys below: the input's first n columns, shifted up
-                # a product into a shifted slice of `out` rounds differently with the slice's
-                # alignment, which moves with n_frames: chunks would not match one pass bit for bit
-                out[:, :, -offset * n_frames:] += torch.bmm(block, flat[:, :, :n])
+                out[:, :, -offset * n_frames:].baddbmm_(block, flat[:, :, :n])
         return out.view(batch, -1, n_keys, n_frames)                            # (B, C_out, 88, T)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -186,8 +184,8 @@ def time_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
     weight = conv.weight[:, :, 0, :]                                             # (C_out, C, 3)
     taps = [weight[:, :, i].expand(batch, -1, -1) for i in range(3)]             # (B, C_out, C) each
     out = torch.baddbmm(conv.bias.view(1, -1, 1), taps[1], flat)                 # centre tap
+    out[:, :, d:].baddbmm_(taps[0], flat[:, :, :n - d])                          # x[t - d]
     out[:, :, :n - d].baddbmm_(taps[2], flat[:, :, d:])                          # x[t + d]
-    out[:, :, d:] += torch.bmm(taps[0], flat[:, :, :n - d])                      # x[t - d] (see HarmonicConv)
     return out.view(batch, -1, n_keys, n_frames + 2 * d)[..., d:n_frames + d]
 
 
