@@ -266,9 +266,9 @@ class FasolfaNet(nn.Module):
                 "pedal_offset": pedal[:, 2]}
 
 
-def _embed(new: torch.Tensor, old: torch.Tensor, rows, columns=None, fill_new_columns: float = 0.0) -> None:
+def _embed(new: torch.Tensor, old: torch.Tensor, rows, columns=None) -> None:
     """Write ``old`` into ``new`` at output indices ``rows`` (and input indices ``columns`` for a
-    weight), the input columns that ``old`` lacks set to ``fill_new_columns``."""
+    weight), the input columns that ``old`` lacks set to zero."""
     rows = torch.as_tensor(rows)
     if columns is None:
         new[rows] = old
@@ -276,8 +276,17 @@ def _embed(new: torch.Tensor, old: torch.Tensor, rows, columns=None, fill_new_co
     columns = torch.as_tensor(columns)
     added = torch.ones(new.shape[1], dtype=torch.bool)
     added[columns] = False
-    new[:, added] = fill_new_columns
+    new[:, added] = 0
     new[rows[:, None], columns[None, :]] = old
+
+
+def can_widen(have: ModelConfig, wanted: ModelConfig) -> bool:
+    """Whether :func:`widen` grows a network of ``have`` into one of ``wanted``: the same except
+    for at least as many key and onset channels and subharmonic keys that start with ``have``'s."""
+    same_rest = replace(have, key_channels=wanted.key_channels, onset_channels=wanted.onset_channels,
+                        subharmonic_keys=wanted.subharmonic_keys) == wanted
+    return (same_rest and wanted.key_channels >= have.key_channels and wanted.onset_channels >= have.onset_channels
+            and wanted.subharmonic_keys[:len(have.subharmonic_keys)] == have.subharmonic_keys)
 
 
 @torch.no_grad()
@@ -297,11 +306,10 @@ def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = N
     old_cfg = model.model_config
     onset_channels = old_cfg.onset_channels if onset_channels is None else onset_channels
     subharmonic_keys = old_cfg.subharmonic_keys if subharmonic_keys is None else tuple(subharmonic_keys)
-    if (key_channels < old_cfg.key_channels or onset_channels < old_cfg.onset_channels
-            or subharmonic_keys[:len(old_cfg.subharmonic_keys)] != old_cfg.subharmonic_keys):
-        raise ValueError("widen only adds channels and subharmonic keys")
     new_cfg = replace(old_cfg, key_channels=key_channels, onset_channels=onset_channels,
                       subharmonic_keys=subharmonic_keys)
+    if not can_widen(old_cfg, new_cfg):
+        raise ValueError("widen only adds channels and subharmonic keys")
     grown = FasolfaNet(new_cfg).to(next(model.parameters()).device)
     k0, k1, o0 = old_cfg.key_channels, key_channels, old_cfg.onset_channels
     keys = list(range(k0))                                        # old key features keep their index

@@ -19,7 +19,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -31,7 +31,7 @@ from fasolfa.atomic import atomic_write
 from fasolfa.distributed import Group
 from fasolfa.errors import FasolfaError
 from fasolfa.hcqt import HCQT
-from fasolfa.model import FasolfaNet, ModelConfig, count_parameters, widen
+from fasolfa.model import FasolfaNet, ModelConfig, can_widen, count_parameters, widen
 
 TARGET_NAMES = ("contour", "note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset")
 
@@ -492,15 +492,6 @@ def _same_run(saved: dict, wanted: dict) -> list[str]:
             and saved.get(k, defaults.get(k)) != wanted.get(k)]
 
 
-def _only_wider(have: ModelConfig, wanted: ModelConfig) -> bool:
-    """Whether ``wanted`` differs from ``have`` only by more key or onset channels or more
-    subharmonic keys (what :func:`fasolfa.model.widen` grows)."""
-    same_rest = replace(have, key_channels=wanted.key_channels, onset_channels=wanted.onset_channels,
-                        subharmonic_keys=wanted.subharmonic_keys) == wanted
-    return (same_rest and wanted.key_channels >= have.key_channels and wanted.onset_channels >= have.onset_channels
-            and wanted.subharmonic_keys[:len(have.subharmonic_keys)] == have.subharmonic_keys)
-
-
 def _shown(path: Path) -> str:
     """A run folder as printed: under the cache folder, relative to it (no machine paths in logs)."""
     try:
@@ -593,7 +584,7 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
     if state is None and cfg.init_weights:
         initial, _ = load_weights(cfg.init_weights)
         wanted, have = model.model_config, initial.model_config
-        if wanted != have and _only_wider(have, wanted):
+        if wanted != have and can_widen(have, wanted):
             initial = widen(initial.train(), wanted.key_channels, wanted.onset_channels, wanted.subharmonic_keys)
             if group.is_main:
                 print(f"{_shown(Path(cfg.init_weights))}: widened to {wanted.key_channels} key and "
