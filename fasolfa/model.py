@@ -76,18 +76,19 @@ def harmonic_key_offsets(harmonics=HARMONIC_KEYS) -> list[int]:
 
 class ConvNorm(nn.Module):
     """``relu(batchnorm(conv(x)))``; :meth:`fuse` folds the normalisation into the convolution
-    for inference (the same function, one pass less over memory). ``along_time``: the
-    convolution runs along time only (kernel ``(1, 3)``), computed by :func:`time_conv` when no
-    gradient is wanted."""
+    for inference (the same function, one pass less over memory)."""
 
-    def __init__(self, conv: nn.Module, relu: bool = True, along_time: bool = False):
+    def __init__(self, conv: nn.Module, relu: bool = True):
         super().__init__()
-        self.conv, self.relu, self.along_time = conv, relu, along_time
+        self.conv, self.relu = conv, relu
         self.norm = (nn.BatchNorm2d if isinstance(conv, nn.Conv2d) else nn.BatchNorm1d)(conv.out_channels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        fast = self.along_time and not torch.is_grad_enabled()
-        x = self.norm(time_conv(self.conv, x) if fast else self.conv(x))
+        return self.activate(self.conv(x))
+
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
+        """What follows the convolution: ``relu(norm(x))``."""
+        x = self.norm(x)
         # in place: neither the convolution's nor the normalisation's gradient needs this output
         return torch.relu_(x) if self.relu else x
 
@@ -103,18 +104,20 @@ class ConvNorm(nn.Module):
 
 
 class Pointwise(nn.Conv2d):
-    """A 1×1 convolution computed as one ``einsum``: the same numbers and parameters as
-    ``nn.Conv2d(C, C_out, 1)``, several times faster on a CPU, where oneDNN's 1×1 convolutions
-    on these shapes are slow (measured on 25 s of audio, 2 cores: the 264-bin contour head 22 ms
-    against 0.5 ms, the harmonic mix 72 -> 12 channels 22 ms against 4.6 ms).
-    ``(batch, C, H, W) -> (batch, C_out, H, W)``."""
+    """A 1×1 convolution computed as one matrix product per batch item over the flattened
+    positions: the same numbers and parameters as ``nn.Conv2d(C, C_out, 1)``, several times
+    faster on a CPU, where oneDNN's 1×1 convolutions on these shapes are slow (measured on 25 s
+    of audio, 2 cores: the 264-bin contour head 22 ms against 0.5 ms, the harmonic mix 72 -> 12
+    channels 22 ms against 4.6 ms). ``(batch, C, H, W) -> (batch, C_out, H, W)``."""
 
     def __init__(self, in_channels: int, out_channels: int):
         super().__init__(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, channels, height, width = x.shape
         weight = self.weight[:, :, 0, 0]                                     # (C_out, C)
-        return torch.einsum("bchw,oc->bohw", x, weight) + self.bias.view(1, -1, 1, 1)
+        out = torch.matmul(weight, x.reshape(batch, channels, height * width))   # (B, C_out, H * W)
+        return out.add_(self.bias.view(1, -1, 1)).view(batch, -1, height, width)
 
 
 class HarmonicConv(nn.Module):
@@ -169,24 +172,54 @@ class HarmonicConv(nn.Module):
         return torch.relu_(self.mix.norm(self.shifted_mix(x)))      # (B, C, 88, T) -> (B, C_out, 88, T)
 
 
-def time_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
-    """``conv(x)`` for a convolution along time only (kernel ``(1, 3)``, dilation ``(1, d)``,
-    padding ``(0, d)``) as three matrix products: with each key's frames padded by ``d`` zeros on
-    both sides and keys and frames flattened (``(B, C, 88 * (T + 2d))``), the taps read the
-    columns ``d`` before, at and ``d`` after each output column, which never leave the key's own
-    padded row. The same numbers as ``conv(x)`` (to float rounding); used for inference, where
-    oneDNN's direct convolution is several times slower on these few channels (24 channels,
-    dilation 1, 23 s of audio on 2 cores: 16 against 4 ms). ``(B, C, K, T) -> (B, C_out, K, T)``."""
+def padded_time_conv(conv: nn.Conv2d, inputs: list[torch.Tensor], margin: int) -> torch.Tensor:
+    """``conv`` along time only (kernel ``(1, 3)``, dilation ``(1, d)``, padding ``(0, d)``) as
+    three matrix products per input, on inputs in the **padded layout**: ``(B, C_i, K, W)`` with
+    ``W = margin + T + margin`` and zeros in both margins (``margin >= d``). With keys and padded
+    frames flattened (``(C_i, K * W)``), the taps read the columns ``d`` before, at and ``d``
+    after each column, which for the ``T`` frames inside never leave the key's own row; a tap
+    that reaches past them reads the margin's zeros, as ``conv``'s padding would. Several inputs
+    are read as their concatenation along channels (``conv``'s weights split by channel) without
+    building it. Returns ``(B, C_out, K, W)``: the frames inside hold ``conv``'s output, the
+    margins hold values to be discarded (see :func:`zero_margins`).
+
+    Used for inference, where oneDNN's direct convolution is several times slower on these few
+    channels (24 channels, dilation 1, 23 s of audio on 2 cores: 16 against 4 ms), and where
+    keeping every time convolution's input padded saves the copy that padding each one costs."""
     d = conv.dilation[1]
-    batch, channels, n_keys, n_frames = x.shape
-    flat = nn.functional.pad(x, (d, d)).reshape(batch, channels, -1)            # (B, C, K * (T + 2d))
-    n = flat.shape[-1]
+    if d > margin:
+        raise ValueError(f"dilation {d} needs a margin of at least {d} frames, got {margin}")
+    batch, _, n_keys, width = inputs[0].shape
+    n = n_keys * width
     weight = conv.weight[:, :, 0, :]                                             # (C_out, C, 3)
-    taps = [weight[:, :, i].expand(batch, -1, -1) for i in range(3)]             # (B, C_out, C) each
-    out = torch.baddbmm(conv.bias.view(1, -1, 1), taps[1], flat)                 # centre tap
-    out[:, :, d:].baddbmm_(taps[0], flat[:, :, :n - d])                          # x[t - d]
-    out[:, :, :n - d].baddbmm_(taps[2], flat[:, :, d:])                          # x[t + d]
-    return out.view(batch, -1, n_keys, n_frames + 2 * d)[..., d:n_frames + d]
+    out = inputs[0].new_empty(batch, weight.shape[0], n)                         # (B, C_out, K * W)
+    for b in range(batch):
+        first = 0
+        for i, x in enumerate(inputs):
+            flat = x[b].reshape(x.shape[1], n)                                   # (C_i, K * W)
+            taps = weight[:, first:first + x.shape[1]]                           # (C_out, C_i, 3)
+            first += x.shape[1]
+            if i == 0:                                                           # centre tap, and the bias
+                torch.addmm(conv.bias.view(-1, 1), taps[:, :, 1], flat, out=out[b])
+            else:
+                out[b].addmm_(taps[:, :, 1], flat)
+            out[b, :, d:].addmm_(taps[:, :, 0], flat[:, :n - d])                 # x[t - d]
+            out[b, :, :n - d].addmm_(taps[:, :, 2], flat[:, d:])                 # x[t + d]
+    return out.view(batch, -1, n_keys, width)
+
+
+def zero_margins(x: torch.Tensor, margin: int) -> torch.Tensor:
+    """Zeros in the first and last ``margin`` frames (last axis) of ``x``, in place; returns ``x``."""
+    x[..., :margin] = 0
+    x[..., x.shape[-1] - margin:] = 0
+    return x
+
+
+def time_conv(conv: nn.Conv2d, x: torch.Tensor) -> torch.Tensor:
+    """``conv(x)`` for a convolution along time only, computed by :func:`padded_time_conv`
+    (the same numbers, to float rounding). ``(B, C, K, T) -> (B, C_out, K, T)``."""
+    d = conv.dilation[1]
+    return padded_time_conv(conv, [nn.functional.pad(x, (d, d))], d)[..., d:x.shape[-1] + d]
 
 
 class TimeBlock(nn.Module):
@@ -197,13 +230,19 @@ class TimeBlock(nn.Module):
         super().__init__()
         conv = (nn.Conv2d(channels, channels, (1, 3), padding=(0, dilation), dilation=(1, dilation)) if two_d
                 else nn.Conv1d(channels, channels, 3, padding=dilation, dilation=dilation))
-        self.layer = ConvNorm(conv, along_time=two_d)
+        self.layer = ConvNorm(conv)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.layer(x)
         if y.requires_grad:            # training: relu's gradient needs its output unchanged
             return x + y
         return y.add_(x)               # inference: one tensor less per block
+
+    def padded(self, x: torch.Tensor, margin: int) -> torch.Tensor:
+        """:meth:`forward` (2-D, inference) in the padded layout of :func:`padded_time_conv`:
+        ``(B, C, K, margin + T + margin)`` in, zeros in the margins, and the same out."""
+        y = self.layer.activate(padded_time_conv(self.layer.conv, [x], margin))
+        return zero_margins(y.add_(x), margin)
 
 
 class FasolfaNet(nn.Module):
@@ -227,7 +266,7 @@ class FasolfaNet(nn.Module):
         self.time_blocks = nn.Sequential(*[TimeBlock(k, d) for d in cfg.time_dilations])
         self.note_head = Pointwise(k, 1)
         self.velocity_head = Pointwise(k, 1)
-        self.onset_conv = ConvNorm(nn.Conv2d(k + 1, o, (1, 3), padding=(0, 1)), along_time=True)   # ±1 frame
+        self.onset_conv = ConvNorm(nn.Conv2d(k + 1, o, (1, 3), padding=(0, 1)))     # ±1 frame
         self.onset_head = Pointwise(o, 1)
         self.pedal_in = ConvNorm(nn.Conv1d(2 * k, p, 1))
         self.pedal_blocks = nn.Sequential(*[TimeBlock(p, d, two_d=False) for d in cfg.pedal_dilations])
@@ -252,18 +291,49 @@ class FasolfaNet(nn.Module):
     def forward(self, hcqt: torch.Tensor) -> dict[str, torch.Tensor]:
         x = self.input_norm(hcqt)                                   # (B, 8, 264, T)
         features = self.contour_conv(x)                             # (B, 6, 264, T)
-        contour = self.contour_head(features)[:, 0]      # (B, 264, T)
-        keys = self.to_keys(torch.cat([features, x], 1)) + self.key_bias   # (B, 24, 88, T)
-        keys = self.harmonic(keys)                                  # (B, 24, 88, T)
+        contour = self.contour_head(features)[:, 0]                 # (B, 264, T)
+        keys = self.to_keys(torch.cat([features, x], 1))            # (B, 24, 88, T)
+        if torch.is_grad_enabled():
+            keys = self.harmonic(keys + self.key_bias)              # (B, 24, 88, T)
+            return {"contour": contour, **self._time_and_heads(keys)}
+        keys = self.harmonic(keys.add_(self.key_bias))
+        return {"contour": contour, **self._time_and_heads_padded(keys)}
+
+    def _time_and_heads(self, keys: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Time blocks and heads: ``keys (B, 24, 88, T)`` -> every output but ``contour``."""
         keys = self.time_blocks(keys)                               # (B, 24, 88, T)
-        note = self.note_head(keys)                      # (B, 1, 88, T)
-        velocity = self.velocity_head(keys)              # (B, 1, 88, T)
+        note = self.note_head(keys)                                 # (B, 1, 88, T)
+        velocity = self.velocity_head(keys)                         # (B, 1, 88, T)
         onset = self.onset_head(self.onset_conv(torch.cat([keys, torch.sigmoid(note)], 1)))   # (B, 1, 88, T)
         pooled = torch.cat([keys.mean(2), keys.amax(2)], 1)         # (B, 48, T)
+        return self._outputs(note[:, 0], onset[:, 0], velocity[:, 0], pooled)
+
+    @torch.no_grad()
+    def _time_and_heads_padded(self, keys: torch.Tensor) -> dict[str, torch.Tensor]:
+        """:meth:`_time_and_heads` for inference, the same numbers: every key's frames get a
+        margin of zeros on both sides once (:func:`padded_time_conv`'s layout), which every
+        time convolution then reads as its padding, instead of padding (copying) its input
+        five times; the onset convolution reads the note evidence beside the features without
+        concatenating them."""
+        margin = max(self.model_config.time_dilations + (1,))       # the onset conv's dilation is 1
+        batch, channels, n_keys, n_frames = keys.shape
+        inside = slice(margin, margin + n_frames)
+        x = zero_margins(keys.new_empty(batch, channels, n_keys, n_frames + 2 * margin), margin)
+        x[..., inside] = keys                                       # (B, 24, 88, W)
+        for block in self.time_blocks:
+            x = block.padded(x, margin)                             # (B, 24, 88, W)
+        note = self.note_head(x)                                    # (B, 1, 88, W)
+        velocity = self.velocity_head(x)                            # (B, 1, 88, W)
+        evidence = zero_margins(torch.sigmoid(note), margin)
+        onset_features = self.onset_conv.activate(padded_time_conv(self.onset_conv.conv, [x, evidence], margin))
+        onset = self.onset_head(onset_features)                     # (B, 1, 88, W)
+        pooled = torch.cat([x[..., inside].mean(2), x[..., inside].amax(2)], 1)   # (B, 48, T)
+        return self._outputs(note[:, 0, :, inside], onset[:, 0, :, inside], velocity[:, 0, :, inside], pooled)
+
+    def _outputs(self, note, onset, velocity, pooled) -> dict[str, torch.Tensor]:
         pedal = self.pedal_head(self.pedal_blocks(self.pedal_in(pooled)))   # (B, 3, T)
-        return {"contour": contour, "note": note[:, 0], "onset": onset[:, 0],
-                "velocity": velocity[:, 0], "pedal": pedal[:, 0], "pedal_onset": pedal[:, 1],
-                "pedal_offset": pedal[:, 2]}
+        return {"note": note, "onset": onset, "velocity": velocity, "pedal": pedal[:, 0],
+                "pedal_onset": pedal[:, 1], "pedal_offset": pedal[:, 2]}
 
 
 def _embed(new: torch.Tensor, old: torch.Tensor, rows, columns=None) -> None:
@@ -366,13 +436,15 @@ def layer_table(model: nn.Module, seconds: float = 10.0) -> list[dict]:
     """Per top-level layer: trainable parameters and forward MFLOPs per second of audio
     (counted with ``torch.utils.flop_counter.FlopCounterMode`` on ``seconds`` of HCQT frames;
     a multiply-add counts 2; only convolutions and matrix products are counted — normalisations,
-    activations, additions and pooling, a few percent more, are not). The last row, ``"total"``, sums them. Explained in notebook 05."""
+    activations, additions and pooling, a few percent more, are not). The last row, ``"total"``, sums them.
+    Counted on the training path (plain convolutions, one module call per layer); inference
+    computes the same function. Explained in notebook 05."""
     from torch.utils.flop_counter import FlopCounterMode
     n_frames = int(round(seconds * config.FRAMES_PER_SECOND))
     hcqt = torch.zeros(1, model.model_config.n_harmonics, config.N_CONTOUR_BINS, n_frames)
     was_training = model.training
     model.eval()
-    with torch.no_grad(), FlopCounterMode(display=False, depth=2,
+    with torch.enable_grad(), FlopCounterMode(display=False, depth=2,
                                           custom_mapping={torch.ops.aten.baddbmm_: _baddbmm_flops}) as counter:
         model(hcqt)
     model.train(was_training)

@@ -14,7 +14,8 @@ without running it again. The rules are those of Basic Pitch's note creation (Bi
    :attr:`NoteThresholds.frame`; a dip of at most :attr:`NoteThresholds.max_gap_frames`
    frames that comes back above the threshold is bridged. The onset frame itself always
    counts as sounding. The note ends (exclusive) at the first frame of a longer dip, or at the
-   end of the input.
+   end of the input. With an :attr:`NoteThresholds.offset` above ``frame``, it ends earlier,
+   at the first such dip below ``offset`` once ``min_note_ms`` have passed.
 3. **Re-strikes** — a later onset of the same key inside a sounding note ends that note and
    starts a new one (a re-struck key makes two notes), unless either note would then be
    shorter than :attr:`NoteThresholds.min_note_ms`: such an onset is taken for a double
@@ -58,6 +59,11 @@ class NoteThresholds:
     * ``onset`` — an onset-posteriorgram peak must reach this to start a note; raising it
       never adds notes.
     * ``frame`` — a started note keeps sounding while the note posteriorgram is at or above it.
+    * ``offset`` — ... but ends, once ``min_note_ms`` have passed, at the first dip below this
+      (``None``: ``frame``; only a value above ``frame`` changes anything). Which notes exist
+      is decided with ``frame`` alone, so raising ``offset`` shortens notes, never drops one:
+      the note posteriorgram falls slowly after a key is released (dampers, room), so one
+      threshold low enough to keep the short notes of fast passages ends notes late.
     * ``min_note_ms`` — shortest note kept, in milliseconds (also the shortest interval between
       two strikes of one key). 50 ms is 5 frames at 86.13 frames per second.
     * ``strong_onset`` — an onset peak at least this high makes a note even when the note
@@ -80,6 +86,7 @@ class NoteThresholds:
 
     onset: float = 0.5
     frame: float = 0.3
+    offset: float | None = None
     min_note_ms: float = 50.0
     strong_onset: float | None = None
     max_gap_frames: int = 2
@@ -95,6 +102,8 @@ class NoteThresholds:
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"NoteThresholds.{name} must lie in [0, 1], got {value}")
+        if self.offset is not None and not 0.0 <= self.offset <= 1.0:
+            raise ValueError(f"NoteThresholds.offset must lie in [0, 1] (or be None), got {self.offset}")
         if self.strong_onset is not None and not self.onset <= self.strong_onset <= 1.0:
             raise ValueError("NoteThresholds.strong_onset must lie in [onset, 1] (or be None)")
         if self.pedal_release is not None and not 0.0 <= self.pedal_release <= self.pedal:
@@ -246,14 +255,18 @@ def _notes_from_arrays(arrays: dict[str, np.ndarray], thresholds: NoteThresholds
         peaks = onset_peaks(onset, thresholds.onset)
         if not peaks.any():
             continue
-        dip_end = _dip_ends(np.asarray(arrays["note"][block], np.float64), thresholds.frame,
-                            thresholds.max_gap_frames)
+        note = np.asarray(arrays["note"][block], np.float64)
+        dip_end = _dip_ends(note, thresholds.frame, thresholds.max_gap_frames)
+        release_end = (_dip_ends(note, thresholds.offset, thresholds.max_gap_frames)
+                       if thresholds.offset is not None and thresholds.offset > thresholds.frame else None)
         keys, firsts, ends = [], [], []
         for key in np.flatnonzero(peaks.any(axis=1)):
             key_peaks = np.flatnonzero(peaks[key])
             strong = (None if thresholds.strong_onset is None
                       else onset[key, key_peaks] >= thresholds.strong_onset)
             for first, end in _track_key(key_peaks, dip_end[key], min_frames, strong):
+                if release_end is not None:          # the offset threshold's earlier end
+                    end = min(end, max(int(release_end[key, first + 1]), first + min_frames))
                 keys.append(key); firsts.append(first); ends.append(end)
         keys = np.asarray(keys, np.int64)
         firsts = np.asarray(firsts, np.int64)

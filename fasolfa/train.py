@@ -19,7 +19,7 @@ import json
 import math
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -739,6 +739,9 @@ ONSET_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
 FRAME_THRESHOLDS = (0.3, 0.4, 0.5, 0.6)
 STRONG_ONSETS = (None, 0.7, 0.8, 0.9)      # NoteThresholds.strong_onset (None: every note must be held)
 PEDAL_THRESHOLDS = (0.3, 0.4, 0.5, 0.6, 0.7, 0.8)
+PEDAL_RELEASES = (None, 0.3, 0.4)           # NoteThresholds.pedal_release (None: the pedal threshold)
+MIN_PEDAL_MS = (50.0, 100.0, 200.0)         # NoteThresholds.min_pedal_ms
+OFFSET_THRESHOLDS = (None, 0.5, 0.6, 0.7)  # NoteThresholds.offset (None: notes end at the frame threshold)
 
 
 def validation_posteriorgrams(model: FasolfaNet, items: list[ValidationItem], device="cpu") -> list[dict]:
@@ -751,12 +754,13 @@ def validation_posteriorgrams(model: FasolfaNet, items: list[ValidationItem], de
 
 def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu",
                      onset_thresholds=ONSET_THRESHOLDS, frame_thresholds=FRAME_THRESHOLDS,
-                     posteriors: list[dict] | None = None, pedal_threshold: float = 0.5,
+                     posteriors: list[dict] | None = None, pedal_knobs: dict | None = None,
                      strong_onsets=STRONG_ONSETS) -> list[dict]:
     """Validation scores for every (onset, frame, strong_onset) triple (``strong_onset`` values
     below ``onset`` are skipped): the network runs once per excerpt, note creation once per
-    triple, with the sustain pedal at ``pedal_threshold`` (scored as a transcription is: the
-    estimate extended by its own pedal where the excerpt has pedal labels). Rows ``{"onset",
+    triple, with the sustain pedal made with ``pedal_knobs`` (``NoteThresholds`` fields such as
+    ``pedal``; None: the defaults), scored as a transcription is: the estimate extended by its
+    own pedal where the excerpt has pedal labels. Rows ``{"onset",
     "frame", "strong_onset", "<group>/<metric>_f1", ..., "selection"}`` (selection: the mean over
     groups of note-onset F1, as in :func:`train`)."""
     from fasolfa.notes import NoteThresholds
@@ -765,52 +769,82 @@ def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu
     grid = [(onset, frame, strong) for onset in onset_thresholds for frame in frame_thresholds
             for strong in strong_onsets if strong is None or strong >= onset]
     for onset, frame, strong in grid:
-        thresholds = NoteThresholds(onset=onset, frame=frame, strong_onset=strong, pedal=pedal_threshold)
+        thresholds = NoteThresholds(onset=onset, frame=frame, strong_onset=strong, **(pedal_knobs or {}))
         rows.append({"onset": onset, "frame": frame, "strong_onset": strong,
                      **_validation_scores(items, posteriors, thresholds)})
     return rows
 
 
 def sweep_pedal_thresholds(items: list[ValidationItem], posteriors: list[dict],
-                           pedal_thresholds=PEDAL_THRESHOLDS) -> list[dict]:
+                           pedal_thresholds=PEDAL_THRESHOLDS, releases=PEDAL_RELEASES,
+                           min_pedal_ms=MIN_PEDAL_MS) -> list[dict]:
     """Mean sustain-pedal F1 (presses within 50 ms, and pedal-down frames) over the excerpts
-    with pedal labels, for each pedal threshold. Rows ``{"pedal", "pedal_f1", "pedal_frame_f1"}``."""
+    with pedal labels, for each (pedal threshold, release threshold, shortest press) of the grid
+    (a release above the threshold is skipped). Rows ``{"pedal", "pedal_release",
+    "min_pedal_ms", "pedal_f1", "pedal_frame_f1"}``."""
     from fasolfa.evaluate import score
     from fasolfa.midi import Notes
     from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
     labelled = [(item, post) for item, post in zip(items, posteriors) if item.has_pedal]
     rows = []
-    for threshold in pedal_thresholds:
+    grid = [(threshold, release, shortest) for threshold in pedal_thresholds for release in releases
+            for shortest in min_pedal_ms if release is None or release <= threshold]
+    for threshold, release, shortest in grid:
+        knobs = NoteThresholds(pedal=threshold, pedal_release=release, min_pedal_ms=shortest)
         presses, frames = [], []
         for item, post in labelled:
-            _, pedal = posteriorgrams_to_notes(post, NoteThresholds(pedal=threshold), velocity=False)
+            _, pedal = posteriorgrams_to_notes(post, knobs, velocity=False)
             scores = score(Notes.empty(), item.pedal, Notes.empty(), pedal)
             presses.append(scores["pedal"]["f1"])
             frames.append(scores["pedal_frame"]["f1"])
-        rows.append({"pedal": threshold, "pedal_f1": float(np.mean(presses)) if presses else 0.0,
+        rows.append({"pedal": threshold, "pedal_release": release, "min_pedal_ms": shortest,
+                     "pedal_f1": float(np.mean(presses)) if presses else 0.0,
                      "pedal_frame_f1": float(np.mean(frames)) if frames else 0.0})
+    return rows
+
+
+def sweep_offset_thresholds(items: list[ValidationItem], posteriors: list[dict], thresholds,
+                            offset_thresholds=OFFSET_THRESHOLDS) -> list[dict]:
+    """Validation scores (as :func:`sweep_thresholds`' rows, plus ``"offset"`` and
+    ``"offset_selection"``: the mean over groups of onset+offset F1) for each offset threshold
+    above ``thresholds.frame`` (and None), the other knobs as in ``thresholds``."""
+    from fasolfa.notes import NoteThresholds
+    rows = []
+    for offset in offset_thresholds:
+        if offset is not None and offset <= thresholds.frame:
+            continue
+        summary = _validation_scores(items, posteriors, replace(thresholds, offset=offset))
+        groups = sorted({key.split("/")[0] for key in summary if key.endswith("/onset_offset_f1")})
+        rows.append({"offset": offset, **summary,
+                     "offset_selection": float(np.mean([summary[f"{g}/onset_offset_f1"] for g in groups]))})
     return rows
 
 
 def finalize(weights_path: str | Path, out_path: str | Path, items: list[ValidationItem], device="cpu") -> dict:
     """Choose note-creation thresholds on the validation excerpts and write the weights with them
     (``metadata["thresholds"]``, read by :func:`fasolfa.transcribe`) to ``out_path``: onset and
-    frame thresholds by the selection score, the pedal threshold by the pedal-press F1 of the
-    excerpts with pedal labels. Returns the chosen row of :func:`sweep_thresholds` (with the
-    pedal threshold and its scores). Explained in notebooks/06_training.ipynb."""
+    frame thresholds by the selection score, the pedal's thresholds (down, up, shortest press)
+    by the pedal-press F1 of the excerpts with pedal labels, then the offset threshold (which moves offsets only, never
+    onsets) by the mean over groups of onset+offset F1. Returns the chosen row of
+    :func:`sweep_offset_thresholds` (with the pedal's knobs and scores). Explained in
+    notebooks/06_training.ipynb."""
     from fasolfa.notes import NoteThresholds
     model, metadata = load_weights(weights_path, device)
     posteriors = validation_posteriorgrams(model, items, device)
     pedal_rows = sweep_pedal_thresholds(items, posteriors)
     best_pedal = max(pedal_rows, key=lambda row: (row["pedal_f1"], row["pedal_frame_f1"]))
-    rows = sweep_thresholds(model, items, device, posteriors=posteriors, pedal_threshold=best_pedal["pedal"])
+    pedal_knobs = {name: best_pedal[name] for name in ("pedal", "pedal_release", "min_pedal_ms")}
+    rows = sweep_thresholds(model, items, device, posteriors=posteriors, pedal_knobs=pedal_knobs)
     best = max(rows, key=lambda row: row["selection"])
-    chosen = asdict(NoteThresholds(onset=best["onset"], frame=best["frame"], strong_onset=best["strong_onset"],
-                                   pedal=best_pedal["pedal"]))
-    metadata = {**metadata, "thresholds": chosen, "threshold_sweep": rows, "pedal_sweep": pedal_rows,
-                "validation": sorted({item.name for item in items})}
+    chosen = NoteThresholds(onset=best["onset"], frame=best["frame"], strong_onset=best["strong_onset"],
+                            **pedal_knobs)
+    offset_rows = sweep_offset_thresholds(items, posteriors, chosen)
+    best_offset = max(offset_rows, key=lambda row: row["offset_selection"])   # None first: kept on ties
+    chosen = replace(chosen, offset=best_offset["offset"])
+    metadata = {**metadata, "thresholds": asdict(chosen), "threshold_sweep": rows, "pedal_sweep": pedal_rows,
+                "offset_sweep": offset_rows, "validation": sorted({item.name for item in items})}
     save_weights(out_path, model.cpu(), metadata)
-    return {**best, **best_pedal}
+    return {**best, **best_offset, **best_pedal}
 
 
 def main(argv=None) -> int:
@@ -828,7 +862,7 @@ def main(argv=None) -> int:
     if args.finalize:
         items = build_validation(cfg, progress=not args.no_progress)
         best = finalize(args.finalize[0], args.finalize[1], items, pick_device(cfg.device))
-        print("chosen thresholds:", {k: round(v, 3) for k, v in best.items()})
+        print("chosen thresholds:", {k: round(v, 3) if isinstance(v, float) else v for k, v in best.items()})
         return 0
     try:
         train(cfg, progress=not args.no_progress, stop_after_s=args.stop_after_s)

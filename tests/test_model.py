@@ -171,20 +171,28 @@ def test_fast_paths_compute_what_the_plain_layers_compute():
     above = [torch.nn.functional.pad(keys[:, :, o:], (0, 0, 0, o)) for o in (12, 19)]
     below = torch.nn.functional.pad(keys[:, :, :-12], (0, 0, 12, 0))      # key k reads key k - 12
     assert torch.equal(harmonic.gather(keys), torch.cat([keys, *above, below], 1))
-    from fasolfa.model import time_conv
+    from fasolfa.model import padded_time_conv, time_conv
     for dilation in (1, 4, 16):                # 16: more than the frames of a short input
         conv = torch.nn.Conv2d(5, 3, (1, 3), padding=(0, dilation), dilation=(1, dilation))
         x = torch.randn(2, 5, 7, 11)
         with torch.no_grad():
             assert torch.allclose(time_conv(conv, x), conv(x), atol=1e-5), dilation
+            # two inputs read as their concatenation along channels, in a wider margin
+            margin = dilation + 3
+            padded = torch.nn.functional.pad(x, (margin, margin))
+            out = padded_time_conv(conv, [padded[:, :2], padded[:, 2:]], margin)
+            assert out.shape == (2, 3, 7, 11 + 2 * margin)
+            assert torch.allclose(out[..., margin:margin + 11], conv(x), atol=1e-5), dilation
+    with pytest.raises(ValueError, match="margin"):
+        padded_time_conv(conv, [padded], dilation - 1)
 
 
 def test_inference_path_equals_the_training_path():
-    """Without gradients the time convolutions run as matrix products (model.time_conv): the
-    network's outputs must not depend on which path ran."""
+    """Without gradients the time convolutions run as matrix products on padded inputs
+    (model.padded_time_conv): the network's outputs must not depend on which path ran."""
     torch.manual_seed(7)
     net = FasolfaNet().eval()
-    hcqt = torch.randn(1, 8, 264, 60)
+    hcqt = torch.randn(2, 8, 264, 60)                 # a batch of two: each item its own products
     with torch.enable_grad():
         trained_path = {name: value.detach() for name, value in net(hcqt).items()}
     with torch.inference_mode():

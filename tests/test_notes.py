@@ -152,6 +152,30 @@ def test_frame_threshold_sets_where_a_decaying_note_ends():
     assert ends[0] > ends[1] > ends[2]
 
 
+def test_offset_threshold_ends_notes_earlier_and_never_drops_one():
+    grams = empty_posteriorgrams(80)
+    grams["onset"][KEY_C4, 5] = 0.9
+    grams["note"][KEY_C4, 5:15] = 0.9      # held ...
+    grams["note"][KEY_C4, 15:40] = 0.5     # ... then a slow release tail
+    grams["onset"][KEY_C4 + 1, 5] = 0.9
+    grams["note"][KEY_C4 + 1, 5:7] = 0.9   # a note whose loud part is shorter than min_note_ms
+    grams["note"][KEY_C4 + 1, 7:30] = 0.5
+    def ends(**kwargs):
+        notes, _ = posteriorgrams_to_notes(grams, NoteThresholds(frame=0.3, **kwargs), pedal=False)
+        return dict(zip(notes.pitch.tolist(), np.rint(notes.offset_s * FPS).astype(int).tolist()))
+    assert ends() == ends(offset=None) == ends(offset=0.2) == {C4: 40, C4 + 1: 30}   # at or below frame: no change
+    min_frames = NoteThresholds().min_frames(50.0, FPS)
+    assert ends(offset=0.6) == {C4: 15, C4 + 1: 5 + min_frames}    # never shorter than min_note_ms
+    rng = np.random.default_rng(1)
+    for _ in range(20):                    # random posteriorgrams: the same notes, none longer
+        grams = random_posteriorgrams(rng)
+        plain, _ = posteriorgrams_to_notes(grams, NoteThresholds(frame=0.2), pedal=False)
+        early, _ = posteriorgrams_to_notes(grams, NoteThresholds(frame=0.2, offset=0.5), pedal=False)
+        assert len(early) == len(plain)
+        np.testing.assert_array_equal(early.onset_s, plain.onset_s)
+        assert np.all(early.offset_s <= plain.offset_s + 1e-9)
+
+
 def test_onset_peaks_are_local_maxima_and_plateaus_count_once():
     onset = np.zeros((config.N_KEYS, 12))
     onset[0, 2:5] = [0.6, 0.9, 0.6]       # one peak at 3
@@ -234,7 +258,7 @@ def test_bad_inputs_raise_value_error():
     with pytest.raises(ValueError, match="NaN"):
         posteriorgrams_to_notes({**grams, "note": np.full_like(grams["note"], np.nan)})
     for bad in (dict(onset=1.5), dict(frame=-0.1), dict(min_note_ms=-1.0), dict(max_gap_frames=1.5),
-                dict(pedal=0.4, pedal_release=0.6)):
+                dict(pedal=0.4, pedal_release=0.6), dict(offset=1.2)):
         with pytest.raises(ValueError):
             NoteThresholds(**bad)
 

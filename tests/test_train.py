@@ -216,6 +216,15 @@ def test_finalize_writes_thresholds_chosen_on_validation(tmp_path):
     assert metadata["thresholds"]["onset"] == best["onset"]
     assert metadata["thresholds"]["strong_onset"] == best["strong_onset"]
     assert best["selection"] == max(r["selection"] for r in metadata["threshold_sweep"])
+    offsets = metadata["offset_sweep"]              # None, then only thresholds above the frame's
+    assert offsets[0]["offset"] is None and all(r["offset"] > best["frame"] for r in offsets[1:])
+    assert metadata["thresholds"]["offset"] == best["offset"]
+    assert best["offset_selection"] == max(r["offset_selection"] for r in offsets)
+    pedal = metadata["pedal_sweep"]                 # the pedal's grid: down, up (never above down), shortest
+    assert all(r["pedal_release"] is None or r["pedal_release"] <= r["pedal"] for r in pedal)
+    assert len({(r["pedal"], r["pedal_release"], r["min_pedal_ms"]) for r in pedal}) == len(pedal) > 6
+    assert {k: metadata["thresholds"][k] for k in ("pedal", "pedal_release", "min_pedal_ms")} == \
+        {k: best[k] for k in ("pedal", "pedal_release", "min_pedal_ms")}
 
 
 def test_init_weights_start_a_run_from_a_checkpoint(tmp_path):

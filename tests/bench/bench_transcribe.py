@@ -7,7 +7,9 @@ speed does not depend on the weights, only on the model's shape, which the repor
 1. A piano-like piece of ``--minutes`` (``bench_render.piano_like_performance``) is rendered
    with FluidSynth and written as a 44.1 kHz FLAC (so decoding and resampling are measured).
 2. **In-process speed**, model loaded: ``fasolfa.transcribe(path)``, seconds of audio per
-   wall-clock second (× real time), best of ``--repeats``.
+   wall-clock second (× real time), best of ``--repeats``; then again (with the stages of 3)
+   after :func:`fasolfa.cli.keep_freed_memory`, as the command line sets up its own process
+   (``in_process_freed_memory_kept``).
 3. **Stages**, timed one by one on the same file: audio decoding (+ resampling), the HCQT, the
    network, note creation (posteriorgrams to notes and MIDI), and start-up (a whole
    ``fasolfa transcribe`` process on 0.1 s of audio: interpreter, imports, model loading).
@@ -179,6 +181,11 @@ def main() -> int:
         fasolfa.transcribe(piece[:FILE_RATE], FILE_RATE)                    # warm-up
         transcribe_s, result = timed(lambda: fasolfa.transcribe(path), args.repeats)
         stages = stage_times(path, DEFAULT_CHUNK_FRAMES)
+        # the same, with the allocator set up as the command line sets up its own process
+        from fasolfa.cli import keep_freed_memory
+        kept = keep_freed_memory()
+        cli_transcribe_s, _ = timed(lambda: fasolfa.transcribe(path), args.repeats)
+        cli_stages = stage_times(path, DEFAULT_CHUNK_FRAMES)
         tiny = folder / "tiny.wav"
         soundfile.write(tiny, piece[:FILE_RATE // 10], FILE_RATE)
         startup_s, _ = timed(lambda: subprocess.run([fasolfa_cli, "transcribe", str(tiny), "-o",
@@ -204,6 +211,10 @@ def main() -> int:
         "model_load_s": round(load_s, 3),
         "in_process": {"seconds": round(transcribe_s, 3), "times_real_time": round(seconds / transcribe_s, 1)},
         "stages_s": {**{k: round(v, 3) for k, v in stages.items()}, "start_up_s": round(startup_s, 3)},
+        "in_process_freed_memory_kept": {
+            "applied": kept, "seconds": round(cli_transcribe_s, 3),
+            "times_real_time": round(seconds / cli_transcribe_s, 1),
+            "stages_s": {k: round(v, 3) for k, v in cli_stages.items()}},
         "whole_process": {"seconds": round(process_s, 3), "times_real_time": round(seconds / process_s, 1)},
         "basic_pitch": peer,
         "peak_memory": memory,
@@ -212,9 +223,11 @@ def main() -> int:
         peer["times_real_time"] = round(seconds / peer["whole_process_s"], 1)
         report["whole_process"]["speedup_vs_basic_pitch"] = round(peer["whole_process_s"] / process_s, 2)
     print(f"{seconds:.0f} s of audio: in process {seconds / transcribe_s:.0f}× real time "
-          f"(model loaded), whole process {process_s:.2f} s ({seconds / process_s:.0f}×)")
+          f"(model loaded; {seconds / cli_transcribe_s:.0f}× with cli.keep_freed_memory), "
+          f"whole process {process_s:.2f} s ({seconds / process_s:.0f}×)")
     for name, value in report["stages_s"].items():
-        print(f"  {name:24s} {value:7.3f} s")
+        kept_s = cli_stages.get(name)
+        print(f"  {name:24s} {value:7.3f} s" + (f"  ({kept_s:.3f} s freed memory kept)" if kept_s else ""))
     write_report(args.output, report)
     return 0
 

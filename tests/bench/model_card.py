@@ -64,22 +64,39 @@ def validation_section(metadata: dict) -> list[str]:
              f"makes a note even where the note posteriorgram fades at once, `fasolfa.notes` rule 4).", "",
              "| validation set | thresholds (onset, frame, strong onset) | onset F1 | +offset | +velocity | frame F1 |",
              "|---|---|---|---|---|---|"]
+    offsets = metadata.get("offset_sweep") or []
+    final_offset = metadata.get("thresholds", {}).get("offset")
+    final = next((row for row in offsets if row["offset"] == final_offset), None)
     for group, label in GROUPS:
-        lines.append(f"| {label} | chosen {chosen} | {_row(best, group)} |")
+        if final is not None and final_offset is not None:
+            lines.append(f"| {label} | chosen {chosen[:-1]}, offset {final_offset}) | {_row(final, group)} |")
+            lines.append(f"| {label} | the same, notes ending at the frame threshold | {_row(best, group)} |")
+        else:
+            lines.append(f"| {label} | chosen {chosen} | {_row(best, group)} |")
         if best_without is not None:
             lines.append(f"| {label} | best without strong onsets ({best_without['onset']}, {best_without['frame']}, None) "
                          f"| {_row(best_without, group)} |")
         if default is not None:
             lines.append(f"| {label} | defaults (0.5, 0.3, None) | {_row(default, group)} |")
+    if offsets:
+        lines += ["", f"Offset threshold (`NoteThresholds.offset`: a note ends at the first dip of the note "
+                  f"posteriorgram below it once `min_note_ms` have passed; which notes exist is left to the frame "
+                  f"threshold), chosen from {[row['offset'] for row in offsets]} by the mean over the two groups "
+                  f"of onset+offset F1: **{final_offset}**."]
     pedal = metadata.get("pedal_sweep") or []
     if pedal:
-        chosen = metadata.get("thresholds", {}).get("pedal")
-        row = next((r for r in pedal if r["pedal"] == chosen), max(pedal, key=lambda r: r["pedal_f1"]))
-        plain = next((r for r in pedal if r["pedal"] == 0.5), None)
-        lines += ["", f"Sustain pedal (rendered excerpts, the only ones with pedal labels): threshold "
-                  f"**{row['pedal']}** chosen by press F1 (presses within 50 ms) — press F1 {row['pedal_f1']:.3f}, "
-                  f"pedal-down frame F1 {row['pedal_frame_f1']:.3f}"
-                  + (f" (at 0.5: {plain['pedal_f1']:.3f} / {plain['pedal_frame_f1']:.3f})" if plain else "")
+        chosen_knobs = metadata.get("thresholds", {})
+        def knobs(row):
+            return (row["pedal"], row.get("pedal_release"), row.get("min_pedal_ms", 50.0))
+        wanted = (chosen_knobs.get("pedal"), chosen_knobs.get("pedal_release"), chosen_knobs.get("min_pedal_ms", 50.0))
+        row = next((r for r in pedal if knobs(r) == wanted), max(pedal, key=lambda r: r["pedal_f1"]))
+        plain = next((r for r in pedal if knobs(r) == (0.5, None, 50.0)), None)
+        release = "the same" if row.get("pedal_release") is None else row["pedal_release"]
+        lines += ["", f"Sustain pedal (rendered excerpts, the only ones with pedal labels): down at "
+                  f"**{row['pedal']}**, up below **{release}**, presses shorter than "
+                  f"**{row.get('min_pedal_ms', 50.0):g} ms** dropped, chosen by press F1 (presses within 50 ms) "
+                  f"— press F1 {row['pedal_f1']:.3f}, pedal-down frame F1 {row['pedal_frame_f1']:.3f}"
+                  + (f" (0.5 both ways, 50 ms: {plain['pedal_f1']:.3f} / {plain['pedal_frame_f1']:.3f})" if plain else "")
                   + ". The pedal heads are the weakest part of this model: they find most of the time the pedal "
                     "is down, but not the exact presses."]
     return lines
