@@ -254,6 +254,10 @@ def add_transcribe_parser(commands) -> None:
     parser.add_argument("--frame-threshold", type=float, default=None, metavar="P",
                         help="note probability that keeps a note sounding, 0..1 (default: the "
                         "checkpoint's)")
+    parser.add_argument("--offset-threshold", type=float, default=None, metavar="P",
+                        help="a note ends at the first dip of the note probability below this, once "
+                        "--min-note-ms have passed, 0..1 (default: the checkpoint's; at or below the "
+                        "frame threshold: notes end where the frame threshold ends them)")
     parser.add_argument("--min-note-ms", type=float, default=None, metavar="MS",
                         help=f"shortest note kept, in ms (default: the checkpoint's, else {defaults.min_note_ms:g})")
     parser.add_argument("--no-pedal", action="store_true", help="write no sustain pedal")
@@ -293,13 +297,16 @@ def _thresholds_from_args(args: argparse.Namespace):
     import dataclasses
 
     from fasolfa.transcription import checkpoint_thresholds
+    offset_threshold = args.offset_threshold
     for option, value in (("--onset-threshold", args.onset_threshold),
-                          ("--frame-threshold", args.frame_threshold)):
+                          ("--frame-threshold", args.frame_threshold),
+                          ("--offset-threshold", offset_threshold)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise FasolfaError(f"{option} {value}: must lie in 0..1")
     if args.min_note_ms is not None and not 0.0 <= args.min_note_ms <= 60_000:
         raise FasolfaError(f"--min-note-ms {args.min_note_ms}: must lie in 0..60000")
-    given = {"onset": args.onset_threshold, "frame": args.frame_threshold, "min_note_ms": args.min_note_ms}
+    given = {"onset": args.onset_threshold, "frame": args.frame_threshold, "offset": offset_threshold,
+             "min_note_ms": args.min_note_ms}
     stored = checkpoint_thresholds(args.checkpoint)
     if args.onset_threshold is not None and stored.strong_onset is not None:
         # a strike clear enough to keep unheld is never weaker than the onset threshold

@@ -724,8 +724,8 @@ def draw_curves(run_dir: str | Path) -> Path | None:
     run_dir = Path(run_dir)
     if not (run_dir / "log.csv").is_file():
         return None
-    import matplotlib
-    matplotlib.use("Agg", force=False)
+    # no matplotlib.use("Agg") here: in a notebook that would switch off the inline figures of
+    # every later cell; pyplot picks Agg by itself where there is no display
     from fasolfa.plots import plot_training_curves
     figure = plot_training_curves(read_log(run_dir / "log.csv"),
                                   read_log(run_dir / "validation.csv") if (run_dir / "validation.csv").is_file() else [])

@@ -4,7 +4,8 @@ A notebook must: set up Colab in its first code cell (the same cell in every not
 by hand with ``tests/colab_check.py``), have a papermill ``parameters`` cell with ``QUICK``, carry
 no papermill-injected parameters (they would override ``FASOLFA_QUICK`` under nbval), write in
 ``figures/`` only when ``FASOLFA_WRITE_FIGURES=1`` (``make notebooks``, ``make figures``), contain
-no absolute paths of the machine it ran on, and stay small.
+no absolute paths of the machine it ran on, keep the figures it draws (committed executed), and
+stay small.
 """
 import json
 import re
@@ -37,6 +38,11 @@ def test_notebook_structure(path):
     assert path.stat().st_size < MAX_BYTES
     assert any("NBVAL_CHECK_OUTPUT" in source for source in sources), "checks some stable facts"
     assert all(cell.get("execution_count") for cell in code_cells), "committed executed"
+    shown = [cell for cell, source in zip(code_cells, sources) if "plt.show()" in source]
+    images = [cell for cell in shown
+              if any("image/png" in output.get("data", {}) for output in cell.get("outputs", []))]
+    assert len(images) >= len(shown) / 2, ("committed without its figures (executed with a non-inline "
+                                           "matplotlib backend, e.g. MPLBACKEND=Agg?): `make notebooks`")
     assert 'os.environ.get("FASOLFA_WRITE_FIGURES") == "1"' in tagged[0], "WRITE_FIGURES from the environment"
     for source in sources:
         if "FIGURES_DIR" in source and "savefig" in source:

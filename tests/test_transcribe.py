@@ -362,9 +362,17 @@ def test_thresholds_stored_with_the_checkpoint_are_the_default(tmp_path):
                                  time_dilations=(1,), pedal_dilations=(1,)))
     path = save_weights(tmp_path / "tuned.pt", net, {"thresholds": {"onset": 0.77, "frame": 0.44, "unknown": 1}})
     assert (checkpoint_thresholds(path).onset, checkpoint_thresholds(path).frame) == (0.77, 0.44)
-    args = argparse.Namespace(onset_threshold=None, frame_threshold=0.5, min_note_ms=None, checkpoint=path)
+    args = argparse.Namespace(onset_threshold=None, frame_threshold=0.5, offset_threshold=None, min_note_ms=None,
+                              checkpoint=path)
     chosen = _thresholds_from_args(args)
     assert (chosen.onset, chosen.frame, chosen.min_note_ms) == (0.77, 0.5, NoteThresholds().min_note_ms)
+    from fasolfa.cli import build_parser
+    for given, expected in ((["--offset-threshold", "0.65"], 0.65), ([], None)):
+        args = build_parser().parse_args(["transcribe", "x.wav", "--checkpoint", str(path), *given])
+        assert _thresholds_from_args(args).offset == expected
+    args = build_parser().parse_args(["transcribe", "x.wav", "--checkpoint", str(path), "--offset-threshold", "2"])
+    with pytest.raises(FasolfaError, match="--offset-threshold 2"):
+        _thresholds_from_args(args)
     plain = save_weights(tmp_path / "plain.pt", net)
     assert checkpoint_thresholds(plain) == NoteThresholds()
 

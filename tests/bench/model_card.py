@@ -271,7 +271,10 @@ def subharmonic_section() -> list[str]:
               *arm_table(result, list(ARM_COLUMNS)), "",
               "`k12`/`k24`: features per key; `-sub`: with the keys below. Width alone buys nothing (as in the "
               "capacity probe above); the keys below buy 0.02 of selection; both together 0.04, most of it on "
-              "the MAPS pianos (onset 0.77 → 0.84). `k24-sub` went on training: the shipped weights.",
+              "the MAPS pianos (onset 0.77 → 0.84). `k24-sub` went on training to the end of its schedule "
+              "(step 8,000, `figures/train_cpu_wide/`). Its last 2,000 steps ended level: after `--finalize`, "
+              "validation selection 0.903 at step 8,000 against 0.904 at step 6,000, so the weights of step "
+              "6,000 are the shipped ones.",
               "", "![subharmonic probe](../../figures/subharmonics/curves.png)"]
     return lines
 
