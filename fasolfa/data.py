@@ -486,8 +486,9 @@ class WindowDataset(torch.utils.data.Dataset):
     ``sustain`` and the piece ``has_pedal``). Returns a dict of float32 tensors:
     ``audio (context_n_samples + window_n_samples + context_n_samples,)``,
     ``onset, note, velocity (88, n_frames)``, ``contour (264, n_frames)``,
-    ``pedal, pedal_onset, pedal_offset (n_frames,)`` and ``pedal_known ()`` (1.0, or 0.0 for a
-    piece without pedal annotation, whose pedal targets are zeros that a loss must ignore);
+    ``pedal, pedal_onset, pedal_offset (n_frames,)``, ``pedal_known ()`` (1.0, or 0.0 for a
+    piece without pedal annotation, whose pedal targets are zeros that a loss must ignore) and
+    ``level_kept ()`` (1.0 when no gain was drawn: the window plays at its recorded level);
     ``n_frames = 1 + window_n_samples // HOP_LENGTH``; frame ``i`` is centred on window sample
     ``i * HOP_LENGTH``, which is ``audio[context_n_samples + i * HOP_LENGTH]``.
 
@@ -623,4 +624,6 @@ class WindowDataset(torch.utils.data.Dataset):
         for name, values in window.targets.as_dict().items():
             item[name] = torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
         item["pedal_known"] = torch.tensor(1.0 if window.has_pedal else 0.0, dtype=torch.float32)
+        item["level_kept"] = torch.tensor(1.0 if window.augmentation.get("gain_db") is None else 0.0,
+                                          dtype=torch.float32)
         return item

@@ -67,6 +67,8 @@ class TrainConfig:
     use_maps: bool = True               # add the MAPS train recordings (no pedal labels)
     maps_share: float = 0.25            # share of windows drawn from MAPS when it is used
     augment: bool = True
+    velocity_from_level: float = 0.0    # share of windows left at their recorded level (no gain drawn);
+                                        # when > 0 the velocity loss counts only those (see losses)
     render_workers: int = 2
     # validation
     validate_every: int = 500           # steps
@@ -123,7 +125,10 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
       is an onset: unweighted, their share of the loss is so small that the head stays near
       "no" — on one window, 300 steps left every onset at 0.34 with weight 5 and at 0.95 with 20);
     * ``velocity``: squared error of ``sigmoid(logit)`` against ``velocity / 127``, only at onset
-      frames (elsewhere the target means nothing);
+      frames (elsewhere the target means nothing); with ``velocity_from_level > 0``, only in the
+      windows left at their recorded level (``level_kept``): a gain drawn at random hides how
+      loud a strike was, the best cue to its velocity (the velocity metric fits a line per piece,
+      so a recording's overall level does not matter there);
     * ``pedal``, ``pedal_onset``, ``pedal_offset``: cross-entropy, masked where the window's
       source has no pedal annotation (``pedal_known`` = 0, the MAPS recordings).
 
@@ -142,6 +147,8 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
     weight = 1.0 + (cfg.onset_positive_weight - 1.0) * onset
     out["onset"] = bce(logits["onset"], smoothed(onset, s), weight=weight)
     mask = onset > 0.5                                                   # (B, 88, T)
+    if cfg.velocity_from_level > 0 and "level_kept" in batch:
+        mask = mask & (batch["level_kept"][:, None, None] > 0.5)
     n_onsets = group.total(mask.sum().to(logits["velocity"].dtype))      # over every rank
     error = (torch.sigmoid(logits["velocity"]) - batch["velocity"]) ** 2
     out["velocity"] = error[mask].sum() * group.world_size / n_onsets.clamp(min=1.0)
@@ -248,6 +255,8 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
         midi_corpus = corpus.MidiCorpus.from_split_csv()
         entries = sample_entries(midi_corpus.split("train").entries, cfg.train_hours, cfg.seed)
     augmentation = augment.Augmentation() if cfg.augment else augment.Augmentation.none()
+    if cfg.augment and cfg.velocity_from_level > 0:
+        augmentation = replace(augmentation, gain_probability=1.0 - cfg.velocity_from_level)
     windows_per_epoch = max(cfg.validate_every, 1) * cfg.batch_size
     common = dict(augmentation=augmentation, window_n_samples=cfg.window_n_samples,
                   context_n_samples=config.CONTEXT_N_SAMPLES)

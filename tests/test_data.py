@@ -319,7 +319,8 @@ def test_window_items_have_the_documented_shapes(dataset_parts):
     n_frames = 1 + 64 * HOP // HOP
     expected = {"audio": (64 * HOP,), "onset": (88, n_frames), "note": (88, n_frames),
                 "velocity": (88, n_frames), "contour": (264, n_frames), "pedal": (n_frames,),
-                "pedal_onset": (n_frames,), "pedal_offset": (n_frames,), "pedal_known": ()}
+                "pedal_onset": (n_frames,), "pedal_offset": (n_frames,), "pedal_known": (),
+                "level_kept": ()}
     assert {k: tuple(v.shape) for k, v in item.items()} == expected
     assert all(v.dtype == torch.float32 for v in item.values())
     default = make_dataset(dataset_parts)[0]

@@ -69,6 +69,19 @@ def test_losses_are_finite_and_pedal_is_masked():
     assert not torch.isclose(losses(changed, batch, cfg)["pedal"], parts["pedal"])
 
 
+def test_velocity_from_level_counts_only_windows_at_their_recorded_level():
+    batch = fake_batch()
+    batch["level_kept"] = torch.tensor([1.0, 0.0])              # window 1 had a gain drawn
+    logits = {name: torch.zeros_like(batch[name]) for name in batch if name not in ("pedal_known", "level_kept")}
+    louder = logits["velocity"].clone()
+    louder[1] = 9.0                                             # a change in window 1 only
+    plain, from_level = TrainConfig(), TrainConfig(velocity_from_level=0.5)
+    assert torch.isclose(losses({**logits, "velocity": louder}, batch, from_level)["velocity"],
+                         losses(logits, batch, from_level)["velocity"])
+    assert not torch.isclose(losses({**logits, "velocity": louder}, batch, plain)["velocity"],
+                             losses(logits, batch, plain)["velocity"])
+
+
 def test_velocity_loss_only_at_onsets():
     cfg = TrainConfig()
     batch = fake_batch()

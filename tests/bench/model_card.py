@@ -110,7 +110,9 @@ def _figures_json(*parts: str) -> dict | None:
 
 ARM_COLUMNS = {"selection": "selection", "rendered/onset_f1": "rendered onset F1",
                "rendered/frame_f1": "rendered frame F1", "maps/onset_f1": "MAPS onset F1",
-               "maps/frame_f1": "MAPS frame F1"}
+               "maps/frame_f1": "MAPS frame F1",
+               "rendered/onset_offset_velocity_f1": "rendered +velocity F1",
+               "maps/onset_offset_velocity_f1": "MAPS +velocity F1"}
 
 
 def arm_table(result: dict, columns) -> list[str]:
@@ -274,9 +276,32 @@ def subharmonic_section() -> list[str]:
               "the MAPS pianos (onset 0.77 → 0.84). `k24-sub` went on training to the end of its schedule "
               "(step 8,000, `figures/train_cpu_wide/`). Its last 2,000 steps ended level: after `--finalize`, "
               "validation selection 0.903 at step 8,000 against 0.904 at step 6,000, so the weights of step "
-              "6,000 are the shipped ones.",
+              "6,000 went on (*Velocity from the recorded level* below).",
               "", "![subharmonic probe](../../figures/subharmonics/curves.png)"]
     return lines
+
+
+def velocity_level_section() -> list[str]:
+    result = _figures_json("velocity_level", "ablations.json")
+    if result is None:
+        return ["(no velocity-level probe: `ablations.py collect figures/velocity_level ...`)"]
+    return ["The training windows get a random gain (−18 to +6 dB) so that the note heads do not depend "
+            "on a recording's level; but that gain also hides how loud each strike was, the best cue to "
+            "its velocity. The velocity metric fits a line per piece from estimated to reference velocities, "
+            "so a recording's overall level costs nothing there. `TrainConfig.velocity_from_level = 0.5` "
+            "leaves half the windows at their recorded level (no gain drawn) and counts the velocity loss "
+            "only in those. Two arms of 1,000 steps of 16 windows from the step-6,000 weights, learning rate "
+            "2e-4, one after the other on this machine's 2 CPU cores with `make train`'s data "
+            "(`ablations.py collect figures/velocity_level RUN/vel-ctrl RUN/vel-level`); best validation "
+            "row of each (the training-time threshold grid):", "",
+            *arm_table(result, ["selection", "rendered/onset_f1", "maps/onset_f1",
+                                "rendered/onset_offset_velocity_f1", "maps/onset_offset_velocity_f1"]), "",
+            "After `--finalize` (thresholds chosen for each): `vel-level` 0.904 selection, +velocity F1 "
+            "0.504 rendered and 0.223 MAPS; `vel-ctrl` (the same steps without the change) 0.906, 0.448 and "
+            "0.229; the step-6,000 weights 0.904, 0.442 and 0.220. So: +0.06 of velocity F1 on the rendered "
+            "pieces, nothing measurable on the MAPS pianos (whose four sampled instruments map velocity to "
+            "loudness each their own way), and note onsets unchanged within the noise. `vel-level`'s "
+            "best weights (step 500) are the shipped ones."]
 
 
 def error_section() -> list[str]:
@@ -336,7 +361,9 @@ def training_section(metadata: dict) -> list[str]:
                      "`make train`'s own data, transposed copies included (`figures/train_cpu_transposed/`); "
                      "then grown by `fasolfa.model.widen` to 24 key and 16 onset channels with keys below "
                      "(subharmonic offsets; same function to start) and trained on with the same data on the "
-                     "same 2 CPU cores (`figures/train_cpu_wide/`). The last step is described here.")
+                     "same 2 CPU cores (`figures/train_cpu_wide/`); then 500 steps with the velocity loss "
+                     "counted only in windows left at their recorded level (`figures/velocity_level/`, "
+                     "*Velocity from the recorded level* below). The last step is described here.")
     lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
              f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
              f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
@@ -431,6 +458,9 @@ def main() -> int:
         "## Keys below: octave and twelfth ghosts",
         *subharmonic_section(),
         "",
+        "## Velocity from the recorded level",
+        *velocity_level_section(),
+        "",
         "## What to expect on pianos it never heard",
         "The MAPS validation row is the closest measurement: real recordings of sampled grands in their "
         "own rooms, pieces never trained on. Expect about that on a clean recording of an acoustic piano, "
@@ -462,7 +492,11 @@ def main() -> int:
         "--seconds 420 --device cuda --batch-size 256 --workers 12 --validate-every 500 --steps 3000` there; then "
         "`--arm vel10` with `init_weights` the `ftT3/best.pt`, learning rate 5e-4, warm-up 100, the velocity loss "
         "weight 10, `--seconds 250 --workers 14 --validate-every 250 --steps 1100` (`figures/finetune/*-config.json`), "
-        "and `--finalize OUT/vel10/best.pt` as before.",
+        "and `--finalize OUT/vel10/best.pt` as before. The CPU steps since: `python -m fasolfa.train CONFIG` "
+        "with each folder's config (`figures/train_cpu_transposed/config.json`, `figures/train_cpu_wide/config.json`, "
+        "then `figures/velocity_level/vel-level-config.json` and, for the comparison, `vel-ctrl-config.json`), "
+        "`init_weights` pointing at the weights of the step before (their `run_dir` and `init_weights` are this "
+        "machine's paths), and `--finalize RUN/best.pt fasolfa/checkpoints/fasolfa.pt` with the last one.",
         "",
     ])
     path = checkpoint.parent / "MODEL_CARD.md"
