@@ -427,6 +427,21 @@ def _rms(x):
     return float(np.sqrt(np.mean(np.asarray(x, np.float64) ** 2)))
 
 
+def test_level_kept_says_whether_a_gain_was_drawn(dataset_parts):
+    """``level_kept`` is 1 exactly for the windows played at their recorded level (what
+    TrainConfig.velocity_from_level trains velocity on); with half the windows left alone,
+    both kinds occur."""
+    dataset = make_dataset(dataset_parts, augmentation=_only(gain_probability=0.5), n_windows=16)
+    kept = []
+    for i in range(16):
+        window, item = dataset.window(i), dataset[i]
+        kept.append(float(item["level_kept"]))
+        assert kept[-1] == (1.0 if window.augmentation["gain_db"] is None else 0.0)
+        if kept[-1]:
+            np.testing.assert_array_equal(window.audio, window.clean_audio)
+    assert 0 < sum(kept) < 16
+
+
 def test_no_augmentation_changes_nothing_and_keeps_the_same_windows(dataset_parts):
     plain = make_dataset(dataset_parts, augmentation=Augmentation.none())
     augmented = make_dataset(dataset_parts, augmentation=Augmentation())

@@ -82,6 +82,15 @@ def test_velocity_from_level_counts_only_windows_at_their_recorded_level():
                              losses(logits, batch, plain)["velocity"])
 
 
+def test_velocity_from_level_leaves_that_share_of_windows_without_gain(tmp_path, monkeypatch):
+    from fasolfa.train import build_training_data
+    monkeypatch.setenv("FASOLFA_CACHE", str(tmp_path / "cache"))
+    for share, expected in ((0.0, 1.0), (0.5, 0.5)):
+        dataset = build_training_data(tiny_config(tmp_path, augment=True, transpose_semitones=0,
+                                                  velocity_from_level=share), progress=False)
+        assert dataset.augmentation.gain_probability == expected
+
+
 def test_velocity_loss_only_at_onsets():
     cfg = TrainConfig()
     batch = fake_batch()
