@@ -297,15 +297,14 @@ def _thresholds_from_args(args: argparse.Namespace):
     import dataclasses
 
     from fasolfa.transcription import checkpoint_thresholds
-    offset_threshold = args.offset_threshold
     for option, value in (("--onset-threshold", args.onset_threshold),
                           ("--frame-threshold", args.frame_threshold),
-                          ("--offset-threshold", offset_threshold)):
+                          ("--offset-threshold", args.offset_threshold)):
         if value is not None and not 0.0 <= value <= 1.0:
             raise FasolfaError(f"{option} {value}: must lie in 0..1")
     if args.min_note_ms is not None and not 0.0 <= args.min_note_ms <= 60_000:
         raise FasolfaError(f"--min-note-ms {args.min_note_ms}: must lie in 0..60000")
-    given = {"onset": args.onset_threshold, "frame": args.frame_threshold, "offset": offset_threshold,
+    given = {"onset": args.onset_threshold, "frame": args.frame_threshold, "offset": args.offset_threshold,
              "min_note_ms": args.min_note_ms}
     stored = checkpoint_thresholds(args.checkpoint)
     if args.onset_threshold is not None and stored.strong_onset is not None:

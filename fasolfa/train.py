@@ -147,7 +147,7 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
     weight = 1.0 + (cfg.onset_positive_weight - 1.0) * onset
     out["onset"] = bce(logits["onset"], smoothed(onset, s), weight=weight)
     mask = onset > 0.5                                                   # (B, 88, T)
-    if cfg.velocity_from_level > 0 and "level_kept" in batch:
+    if cfg.velocity_from_level > 0:
         mask = mask & (batch["level_kept"][:, None, None] > 0.5)
     n_onsets = group.total(mask.sum().to(logits["velocity"].dtype))      # over every rank
     error = (torch.sigmoid(logits["velocity"]) - batch["velocity"]) ** 2
@@ -239,6 +239,19 @@ def sample_entries(entries, hours: float, seed: int):
     return chosen
 
 
+def training_augmentation(cfg: TrainConfig, augmentation=None):
+    """The augmentation of ``cfg``'s training windows: ``augmentation`` (default: every effect,
+    or none without ``cfg.augment``), with the gain left out of a ``velocity_from_level`` share
+    of the windows, the ones the velocity loss counts (:func:`losses`)."""
+    from fasolfa import augment
+    if augmentation is None:
+        augmentation = augment.Augmentation() if cfg.augment else augment.Augmentation.none()
+    if cfg.velocity_from_level > 0:
+        augmentation = replace(augmentation, gain_probability=min(augmentation.gain_probability,
+                                                                  1.0 - cfg.velocity_from_level))
+    return augmentation
+
+
 def build_training_data(cfg: TrainConfig, progress: bool = True):
     """The training :class:`torch.utils.data.Dataset`: windows of the sampled MIDI corpus rendered
     with every soundfont and program (with ``transpose_semitones``, a ``transposed_share`` of
@@ -254,9 +267,7 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
     else:
         midi_corpus = corpus.MidiCorpus.from_split_csv()
         entries = sample_entries(midi_corpus.split("train").entries, cfg.train_hours, cfg.seed)
-    augmentation = augment.Augmentation() if cfg.augment else augment.Augmentation.none()
-    if cfg.augment and cfg.velocity_from_level > 0:
-        augmentation = replace(augmentation, gain_probability=1.0 - cfg.velocity_from_level)
+    augmentation = training_augmentation(cfg)
     windows_per_epoch = max(cfg.validate_every, 1) * cfg.batch_size
     common = dict(augmentation=augmentation, window_n_samples=cfg.window_n_samples,
                   context_n_samples=config.CONTEXT_N_SAMPLES)
@@ -817,7 +828,6 @@ def sweep_offset_thresholds(items: list[ValidationItem], posteriors: list[dict],
     """Validation scores (as :func:`sweep_thresholds`' rows, plus ``"offset"`` and
     ``"offset_selection"``: the mean over groups of onset+offset F1) for each offset threshold
     above ``thresholds.frame`` (and None), the other knobs as in ``thresholds``."""
-    from fasolfa.notes import NoteThresholds
     rows = []
     for offset in offset_thresholds:
         if offset is not None and offset <= thresholds.frame:
@@ -833,8 +843,8 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     """Choose note-creation thresholds on the validation excerpts and write the weights with them
     (``metadata["thresholds"]``, read by :func:`fasolfa.transcribe`) to ``out_path``: onset and
     frame thresholds by the selection score, the pedal's thresholds (down, up, shortest press)
-    by the pedal-press F1 of the excerpts with pedal labels, then the offset threshold (which moves offsets only, never
-    onsets) by the mean over groups of onset+offset F1. Returns the chosen row of
+    by the pedal-press F1 of the excerpts with pedal labels, then the offset threshold (which
+    moves offsets only, never onsets) by the mean over groups of onset+offset F1. Returns the chosen row of
     :func:`sweep_offset_thresholds` (with the pedal's knobs and scores). Explained in
     notebooks/06_training.ipynb."""
     from fasolfa.notes import NoteThresholds

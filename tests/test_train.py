@@ -89,6 +89,11 @@ def test_velocity_from_level_leaves_that_share_of_windows_without_gain(tmp_path,
         dataset = build_training_data(tiny_config(tmp_path, augment=True, transpose_semitones=0,
                                                   velocity_from_level=share), progress=False)
         assert dataset.augmentation.gain_probability == expected
+    from fasolfa.augment import Augmentation
+    from fasolfa.train import training_augmentation        # what ablations.py's arms use too
+    cfg = tiny_config(tmp_path, velocity_from_level=0.25)
+    assert training_augmentation(cfg, Augmentation()).gain_probability == 0.75
+    assert training_augmentation(cfg, Augmentation.none()).gain_probability == 0.0
 
 
 def test_velocity_loss_only_at_onsets():

@@ -227,6 +227,7 @@ def run_variant(variant: str, data_dir: Path, out_dir: Path, seconds: float, dev
         model = {**cfg.model, **overrides.get("model", {})}
         cfg = train.TrainConfig.from_dict({**cfg.to_dict(), **overrides, "model": model})
     windows = validate_every * batch_size
+    augmentation = train.training_augmentation(cfg, augmentation)
     common = dict(augmentation=augmentation, context_n_samples=config.CONTEXT_N_SAMPLES)
     dataset = data.WindowDataset(_pieces(data_dir, renders, True), windows, cfg.seed, **common)
     if cfg.use_maps:
