@@ -14,6 +14,7 @@ the state holds every random generator the loop uses.
 """
 from __future__ import annotations
 
+import copy
 import csv
 import json
 import math
@@ -84,6 +85,8 @@ class TrainConfig:
         "pedal_onset": 0.5, "pedal_offset": 0.5})
     onset_positive_weight: float = 20.0  # BCE weight of onset frames (about 1 cell in 1000) against the rest
     label_smoothing: float = 0.05
+    ema_decay: float = 0.0              # > 0: validate and save an exponential moving average of the
+                                        # weights (:func:`update_average`), e.g. 0.999; 0: the weights as trained
 
     @property
     def window_n_samples(self) -> int:
@@ -174,6 +177,24 @@ def learning_rate_factor(step: int, warmup_steps: int, total_steps: int) -> floa
         return (step + 1) / warmup_steps
     progress = min((step - warmup_steps) / max(total_steps - warmup_steps, 1), 1.0)
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
+# --- weight averaging ------------------------------------------------------------------------
+
+@torch.no_grad()
+def update_average(average: nn.Module, model: nn.Module, decay: float, step: int) -> None:
+    """One step of an exponential moving average of ``model``'s weights kept in ``average``
+    (Polyak averaging): ``a <- d a + (1 - d) w`` for every float parameter and buffer (batch-norm
+    statistics too), with ``d = min(decay, (1 + step) / (10 + step))`` so that the first steps
+    are not dominated by the starting weights. Integer buffers are copied. The average of the
+    last ~``1 / (1 - decay)`` steps smooths the step-to-step noise of a small batch.
+    Explained in notebooks/06_training.ipynb."""
+    d = min(decay, (1 + step) / (10 + step))
+    for kept, current in zip(average.state_dict().values(), model.state_dict().values()):
+        if kept.is_floating_point():
+            kept.lerp_(current.detach(), 1.0 - d)
+        else:
+            kept.copy_(current)
 
 
 # --- checkpoints -----------------------------------------------------------------------------
@@ -616,6 +637,13 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
         model.load_state_dict(initial.state_dict())
     if state is not None:
         model.load_state_dict(state["model"])
+    average = None                          # the weights validated and saved when ema_decay > 0
+    if cfg.ema_decay > 0:
+        average = copy.deepcopy(model)          # starts at the starting (or init_weights) weights
+        if state is not None:
+            average.load_state_dict(state["average"])   # a run cannot switch ema_decay (_same_run)
+    judged = average if average is not None else model
+    if state is not None:
         optimiser.load_state_dict(state["optimiser"])
         step, best, stale, elapsed_s = state["step"], state["best"], state["stale"], state["elapsed_s"]
         _set_rng_state(state["rng"])
@@ -630,6 +658,8 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
     def save_state():
         payload = {"model": model.state_dict(), "optimiser": optimiser.state_dict(), "step": step,
                    "best": best, "stale": stale, "elapsed_s": elapsed_s, "rng": _rng_state()}
+        if average is not None:
+            payload["average"] = average.state_dict()
         atomic_write(state_path, lambda temporary: torch.save(payload, temporary))
 
     # the first rank of each machine renders what is missing; the others then read its cache
@@ -678,6 +708,8 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
             optimiser.zero_grad(set_to_none=True)
             loss.backward()
             optimiser.step()
+            if average is not None:
+                update_average(average, model, cfg.ema_decay, step)
             sync(); t3 = time.perf_counter()
             timers["data_s"] += t0 - tick
             timers["hcqt_s"] += t1 - t0
@@ -706,11 +738,11 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
             validating = step % cfg.validate_every == 0 or step == cfg.steps
             if group.is_main:
                 if validating:
-                    scores = validate(model, hcqt, items, device)
+                    scores = validate(judged, hcqt, items, device)
                     improved = scores["selection"] > best
                     if improved:
                         best, stale = scores["selection"], 0
-                        save_weights(best_path, model, {"step": step, "scores": scores,
+                        save_weights(best_path, judged, {"step": step, "scores": scores,
                                                         "train_config": cfg.to_dict(), "elapsed_s": elapsed_s})
                     else:
                         stale += 1

@@ -189,8 +189,8 @@ def run_training(cfg: TrainConfig, tmp_path: Path, name: str) -> subprocess.Pope
 def test_resume_after_kill_is_exact(tmp_path):
     """A run killed with SIGKILL mid-way and resumed ends with the same weights, bit for bit,
     as a run never interrupted; its log has one row per step."""
-    whole = tiny_config(tmp_path, run_dir=str(tmp_path / "whole"), steps=8, checkpoint_every_s=0.0)
-    killed = tiny_config(tmp_path, run_dir=str(tmp_path / "killed"), steps=8, checkpoint_every_s=0.0)
+    whole = tiny_config(tmp_path, run_dir=str(tmp_path / "whole"), steps=8, checkpoint_every_s=0.0, ema_decay=0.9)
+    killed = tiny_config(tmp_path, run_dir=str(tmp_path / "killed"), steps=8, checkpoint_every_s=0.0, ema_decay=0.9)
     assert run_training(whole, tmp_path, "whole").wait(timeout=300) == 0
     process = run_training(killed, tmp_path, "killed")
     state_path = Path(killed.run_dir) / "state.pt"
@@ -210,9 +210,55 @@ def test_resume_after_kill_is_exact(tmp_path):
     assert a["step"] == b["step"] == 8
     for name, value in a["model"].items():
         assert torch.equal(value, b["model"][name]), name
+    for name, value in a["average"].items():       # the weight average resumes exactly too
+        assert torch.equal(value, b["average"][name]), name
     steps = [int(line.split(",")[0]) for line in (Path(killed.run_dir) / "log.csv").read_text().splitlines()[1:]]
     assert steps == list(range(1, 9))
     assert (Path(killed.run_dir) / "best.pt").is_file() and (Path(killed.run_dir) / "curves.png").is_file()
+
+
+def test_update_average_is_an_exponential_moving_average():
+    """update_average: a <- d a + (1 - d) w with d = min(decay, (1 + step) / (10 + step)) on every
+    float tensor (batch-norm statistics too); integer buffers are copied; a constant model is a
+    fixed point."""
+    from fasolfa.train import update_average
+    small = ModelConfig(contour_channels=4, key_channels=6, onset_channels=4, pedal_channels=4)
+    torch.manual_seed(0)
+    average, model = FasolfaNet(small), FasolfaNet(small)
+    before = {k: v.clone() for k, v in average.state_dict().items()}
+    for name, value in model.state_dict().items():
+        if not value.is_floating_point():
+            value.fill_(7)
+    update_average(average, model, decay=0.99, step=1000)
+    after, current = average.state_dict(), model.state_dict()
+    floats = [k for k, v in before.items() if v.is_floating_point()]
+    assert any("running_mean" in k for k in floats), "batch-norm statistics are averaged too"
+    for name in floats:
+        torch.testing.assert_close(after[name], 0.99 * before[name] + 0.01 * current[name])
+    assert all(torch.equal(after[k], current[k]) for k in before if k not in floats)
+    update_average(average, model, decay=0.99, step=0)           # early: d = 1 / 10, not 0.99
+    torch.testing.assert_close(average.state_dict()[floats[0]], 0.1 * after[floats[0]] + 0.9 * current[floats[0]])
+    fixed = {k: v.clone() for k, v in model.state_dict().items()}
+    update_average(model, model, decay=0.5, step=10)
+    assert all(torch.equal(fixed[k], v) for k, v in model.state_dict().items())
+
+
+def test_ema_run_validates_and_saves_the_average(tmp_path):
+    """With ema_decay, best.pt holds the weight average (not the trained weights) and state.pt
+    keeps both; a run started without an average refuses to resume with one."""
+    from fasolfa.train import train
+    cfg = tiny_config(tmp_path, steps=3, validate_every=3, ema_decay=0.5)
+    best_path = train(cfg, progress=False)
+    state = torch.load(Path(cfg.run_dir) / "state.pt", weights_only=False)
+    best, metadata = load_weights(best_path)
+    assert metadata["step"] == 3
+    saved = best.state_dict()
+    assert all(torch.equal(saved[k], v.float()) for k, v in state["average"].items())
+    assert any(not torch.equal(state["average"][k], v) for k, v in state["model"].items() if v.is_floating_point())
+    plain = tiny_config(tmp_path, run_dir=str(tmp_path / "plain"), steps=3, validate_every=3)
+    train(plain, progress=False)
+    with pytest.raises(FasolfaError, match=r"other settings \(ema_decay\)"):
+        train(replace(plain, steps=6, ema_decay=0.5), progress=False)
 
 
 def test_changed_settings_refuse_to_resume(tmp_path):
