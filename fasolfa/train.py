@@ -85,6 +85,8 @@ class TrainConfig:
         "pedal_onset": 0.5, "pedal_offset": 0.5})
     onset_positive_weight: float = 20.0  # BCE weight of onset frames (about 1 cell in 1000) against the rest
     label_smoothing: float = 0.05
+    restrike_weight: float = 1.0        # onset cells of a key already sounding the frame before (a re-strike
+                                        # under the pedal, a repeated note) weigh this many times more
     ema_decay: float = 0.0              # > 0: validate and save an exponential moving average of the
                                         # weights (:func:`update_average`), e.g. 0.999; 0: the weights as trained
 
@@ -127,6 +129,8 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
     * ``onset``: the same, onset cells weighted ``onset_positive_weight`` (about 1 cell in 1000
       is an onset: unweighted, their share of the loss is so small that the head stays near
       "no" — on one window, 300 steps left every onset at 0.34 with weight 5 and at 0.95 with 20);
+      re-strikes (onsets of a key whose note target is on in the frame before) weigh
+      ``restrike_weight`` times more: a struck key that already sounds changes the spectrum least;
     * ``velocity``: squared error of ``sigmoid(logit)`` against ``velocity / 127``, only at onset
       frames (elsewhere the target means nothing); with ``velocity_from_level > 0``, only in the
       windows left at their recorded level (``level_kept``): a gain drawn at random hides how
@@ -148,6 +152,10 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
            "note": bce(logits["note"], smoothed(batch["note"], s))}
     onset = batch["onset"]
     weight = 1.0 + (cfg.onset_positive_weight - 1.0) * onset
+    if cfg.restrike_weight != 1.0:
+        restrike = torch.zeros_like(onset)                              # (B, 88, T)
+        restrike[..., 1:] = onset[..., 1:] * (batch["note"][..., :-1] > 0.5)
+        weight = weight * (1.0 + (cfg.restrike_weight - 1.0) * restrike)
     out["onset"] = bce(logits["onset"], smoothed(onset, s), weight=weight)
     mask = onset > 0.5                                                   # (B, 88, T)
     if cfg.velocity_from_level > 0:

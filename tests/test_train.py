@@ -4,6 +4,7 @@ soundfont (no ../shared needed)."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import signal
 import subprocess
@@ -215,6 +216,23 @@ def test_resume_after_kill_is_exact(tmp_path):
     steps = [int(line.split(",")[0]) for line in (Path(killed.run_dir) / "log.csv").read_text().splitlines()[1:]]
     assert steps == list(range(1, 9))
     assert (Path(killed.run_dir) / "best.pt").is_file() and (Path(killed.run_dir) / "curves.png").is_file()
+
+
+def test_restrike_weight_weighs_only_onsets_of_a_sounding_key():
+    """restrike_weight scales the onset loss of cells whose key sounds in the frame before, and
+    of no other cell: with logits at 0 each cell costs log 2 times its weight."""
+    onset = torch.zeros(1, 88, 10)
+    note = torch.zeros(1, 88, 10)
+    note[0, 40, 2:8] = 1.0
+    onset[0, 40, 2] = 1.0                    # a fresh strike: the key was silent before
+    onset[0, 40, 5] = 1.0                    # a re-strike: the key sounds at frame 4
+    batch = {**fake_batch(batch=1, frames=10), "onset": onset, "note": note}
+    logits = {name: torch.zeros_like(value) for name, value in batch.items() if name != "pedal_known"}
+    plain = TrainConfig(label_smoothing=0.0, onset_positive_weight=20.0)
+    heavier = replace(plain, restrike_weight=3.0)
+    difference = losses(logits, batch, heavier)["onset"] - losses(logits, batch, plain)["onset"]
+    expected = (3.0 - 1.0) * 20.0 * math.log(2.0) / onset.numel()        # one cell, 20 -> 60
+    assert float(difference) == pytest.approx(expected, rel=1e-5)
 
 
 def test_update_average_is_an_exponential_moving_average():
