@@ -278,12 +278,27 @@ def run(data_dir: Path, out_dir: Path, variants, seconds: float, device: str, ba
                                           if k in ("step", "selection") or k.endswith(("onset_f1", "frame_f1"))})
 
 
-def collect(out_dir: Path, runs: list[Path], until_step: int | None = None) -> dict:
+def finalized_scores(checkpoint: Path) -> dict:
+    """The validation scores of a ``--finalize``d checkpoint at the thresholds it stores: the row
+    of its offset sweep that was chosen, with the step and the thresholds."""
+    from fasolfa.train import load_weights
+    _, metadata = load_weights(checkpoint)
+    if "offset_sweep" not in metadata:
+        raise SystemExit(f"{checkpoint}: not finalized (python -m fasolfa.train CONFIG --finalize ...)")
+    chosen = metadata["thresholds"]
+    row = next(row for row in metadata["offset_sweep"] if row["offset"] == chosen["offset"])
+    return {"checkpoint": checkpoint.name, "step": metadata.get("step"), "thresholds": chosen,
+            **{k: v for k, v in row.items() if "/" in k or k == "selection"}}
+
+
+def collect(out_dir: Path, runs: list[Path], until_step: int | None = None,
+            finalized: list[tuple[str, Path]] = ()) -> dict:
     """An ``ablations.json`` (and ``<arm>-validation.csv`` / ``-log.csv`` / ``-config.json`` copies)
     in ``out_dir`` from ``python -m fasolfa.train`` run folders, each arm named after its folder:
     arms run one after another with ``make train``'s own data instead of ``run``'s excerpts. With
     ``until_step``, only the rows up to that step count (arms compared at the same point of one
-    schedule); the arms must share a batch size."""
+    schedule); the arms must share a batch size. ``finalized``: ``(arm, checkpoint)`` pairs whose
+    ``--finalize``d validation scores (:func:`finalized_scores`) are stored under ``finalized``."""
     import shutil
 
     from fasolfa.train import read_log
@@ -313,6 +328,8 @@ def collect(out_dir: Path, runs: list[Path], until_step: int | None = None) -> d
                 (out_dir / f"{name}-{kind}.csv").write_text("\n".join(lines) + "\n")
         shutil.copyfile(run_dir / "config.json", out_dir / f"{name}-config.json")
     summary["seconds"] = max(v["best"]["elapsed_s"] for v in summary["variants"].values())
+    if finalized:
+        summary["finalized"] = {name: finalized_scores(Path(path)) for name, path in finalized}
     (out_dir / "ablations.json").write_text(json.dumps(summary, indent=1))
     return summary
 
@@ -386,12 +403,14 @@ def main() -> None:
     c.add_argument("out_dir", type=Path)
     c.add_argument("runs", type=Path, nargs="+")
     c.add_argument("--until-step", type=int, default=None, help="count only the rows up to this step")
+    c.add_argument("--finalized", nargs=2, action="append", default=[], metavar=("ARM", "CHECKPOINT"),
+                   help="store this --finalized checkpoint's validation scores under the arm's name")
     f = commands.add_parser("figure", help="draw the arms' validation and loss curves")
     f.add_argument("folder", type=Path, help="holds ablations.json and <arm>-validation.csv / <arm>-log.csv")
     f.add_argument("png", type=Path)
     args = parser.parse_args()
     if args.command == "collect":
-        summary = collect(args.out_dir, args.runs, args.until_step)
+        summary = collect(args.out_dir, args.runs, args.until_step, [(name, Path(path)) for name, path in args.finalized])
         for name, row in summary["variants"].items():
             print(name, {k: round(v, 3) for k, v in row["best"].items()
                          if k in ("step", "selection") or k.endswith(("onset_f1", "frame_f1"))})
