@@ -111,6 +111,9 @@ def analyse(items, transcribe) -> dict:
                          "precision": onset["precision"], "recall": onset["recall"], "f1": onset["f1"]})
         if not item.has_pedal:                    # MAPS: scored as written, so this is its frame score
             excerpts[-1].update({f"frame_{k}": scores["frame"][k] for k in ("precision", "recall", "f1")})
+            for name, notes in (("labelled", reference), ("transcribed", estimate)):
+                lengths_s = notes.offset_s - notes.onset_s
+                excerpts[-1][f"median_{name}_s"] = float(np.median(lengths_s)) if len(lengths_s) else None
     recall = {}
     for (group, axis, label), (hits, total) in sorted(counts.items()):
         recall.setdefault(group, {}).setdefault(axis, {})[label] = {"recall": hits / total, "n_notes": int(total)}

@@ -328,6 +328,22 @@ def error_section() -> list[str]:
                           for group, kinds in result["false_notes"].items())
         lines += ["", f"False notes by their relation to the reference notes sounding then — {false}."]
     lines += ["", "![recall by octave and velocity](../../figures/error_analysis.png)"]
+    framed = [excerpt for excerpt in result.get("excerpts", []) if "frame_precision" in excerpt]
+    if framed:
+        worst = min(framed, key=lambda excerpt: excerpt["frame_precision"])
+        lines += ["", "The MAPS frame F1 is a mean over 8 recordings that differ widely (notes as written on "
+                  "both sides):", "", "| MAPS excerpt | notes | onset F1 | frame precision | frame recall | frame F1 |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| {e['name']} | {e['n_notes']} | {e['f1']:.3f} | {e['frame_precision']:.3f} | "
+                  f"{e['frame_recall']:.3f} | {e['frame_f1']:.3f} |" for e in framed]
+        lines += ["", f"The lowest frame precision, `{worst['name']}` ({worst['frame_precision']:.2f}), is drawn "
+                  "below (`figures/error_worst_maps.png`, by `bench_errors.py`): compare how long each labelled "
+                  "note lasts (red) with how long the recording holds it (the note posteriorgram, grey). Its "
+                  f"notes are labelled a median {worst['median_labelled_s']:.2f} s long and transcribed "
+                  f"{worst['median_transcribed_s']:.2f} s long. MAPS's note lists carry no pedal; where a label "
+                  "ends a note long before the recording lets it fade, a transcriber that follows the sound "
+                  "loses frame precision there whatever it does.", "",
+                  "![the MAPS excerpt of lowest frame precision](../../figures/error_worst_maps.png)"]
     return lines
 
 
