@@ -127,6 +127,24 @@ def arm_table(result: dict, columns) -> list[str]:
     return lines
 
 
+FINALIZED_COLUMNS = {"selection": "selection", "rendered/onset_f1": "onset", "rendered/onset_offset_f1": "+offset",
+                     "rendered/onset_offset_velocity_f1": "+velocity", "rendered/frame_f1": "frame",
+                     "rendered/pedal_f1": "pedal", "maps/onset_f1": "MAPS onset",
+                     "maps/onset_offset_f1": "MAPS +offset", "maps/onset_offset_velocity_f1": "MAPS +velocity",
+                     "maps/frame_f1": "MAPS frame"}
+
+
+def finalized_table(result: dict) -> list[str]:
+    """One row per arm of an ``ablations.json``'s ``finalized`` scores (``ablations.py collect
+    --finalized``): validation F1 at the thresholds ``--finalize`` chose for that arm."""
+    lines = ["| arm (step) | " + " | ".join(FINALIZED_COLUMNS.values()) + " |",
+             "|---|" + "---|" * len(FINALIZED_COLUMNS)]
+    for name, row in result.get("finalized", {}).items():
+        cells = " | ".join(f"{row[c]:.3f}" if row.get(c) is not None else "—" for c in FINALIZED_COLUMNS)
+        lines.append(f"| {name} ({row['step']}) | {cells} |")
+    return lines
+
+
 def ablation_section() -> list[str]:
     result = _figures_json("ablations", "ablations.json")
     if result is None:
@@ -301,7 +319,50 @@ def velocity_level_section() -> list[str]:
             "0.229; the step-6,000 weights 0.904, 0.442 and 0.220. So: +0.06 of velocity F1 on the rendered "
             "pieces, nothing measurable on the MAPS pianos (whose four sampled instruments map velocity to "
             "loudness each their own way), and note onsets unchanged within the noise. `vel-level`'s "
-            "best weights (step 500) are the shipped ones."]
+            "best weights (step 500) went on training (*More music and a weight average*)."]
+
+
+def more_music_section() -> list[str]:
+    result = _figures_json("more_music_ema", "ablations.json")
+    if result is None:
+        return ["(no probe: `ablations.py collect figures/more_music_ema ...`)"]
+    return ["Two changes at once, from the weights of *Velocity from the recorded level*, to see whether "
+            "anything but the network still moves validation: twice the music (`train_hours` 6 instead "
+            "of 3: the same 3 h of pieces plus 3 h more, rendered with every preset, transposed copies "
+            "included) and an exponential moving average of the weights (`TrainConfig.ema_decay = 0.999`, "
+            "notebook 06 section 2: validation and `best.pt` use the average of about the last 1,000 "
+            "steps). `more-data-ema` ran 3,500 steps of 16 windows (learning rate 3e-4, cosine to step "
+            "3,500) on this machine's 2 CPU cores (its logged time includes 17 minutes paused, and 10 shared "
+            "with the `restrike3` run below); `vel-level2` is the earlier continuation with 3 h of "
+            "music and no average (2e-4, cosine to step 2,000). Best validation row of each (training-time "
+            "threshold grid), then each best checkpoint after `--finalize`:", "",
+            *arm_table(result, ["selection", "rendered/onset_f1", "maps/onset_f1",
+                                "rendered/onset_offset_velocity_f1", "maps/onset_offset_velocity_f1"]), "",
+            *finalized_table(result), "",
+            "The averaged weights' validation is smooth: level at 0.900–0.901 from 1,000 to 2,500 steps, "
+            "then rising in the cosine's tail to 0.905 at step 3,500 (`figures/more_music_ema/curves.png`), "
+            "where the single checkpoints of the earlier runs scattered between 0.894 and 0.903. That is a "
+            "small gain, which this probe cannot split between the average, the added music and the longer "
+            "schedule. After `--finalize` the step-3,500 weights are ahead of `vel-level2`'s on every "
+            "rendered metric and on MAPS frames and velocity, level on MAPS onsets; the largest gain is "
+            "velocity. They are the shipped weights.", "",
+            "![more music and a weight average](../../figures/more_music_ema/curves.png)"]
+
+
+def restrike_section() -> list[str]:
+    result = _figures_json("restrike", "ablations.json")
+    if result is None:
+        return ["(no probe: `ablations.py collect figures/restrike ...`)"]
+    return ["About half the rendered notes missed have a same-key transcribed note 50–200 ms away "
+            "(the error analysis below); in the examples looked at, a key struck again while it still "
+            "sounds, whose onset peak stays under the onset threshold. A probe in training: "
+            "`TrainConfig.restrike_weight = 3` weighs the onset loss of re-strikes three times "
+            "more; `restrike3` is `vel-level2`'s run with only that changed (same start, schedule and "
+            "batches), 1,000 steps:", "",
+            *arm_table(result, ["selection", "rendered/onset_f1", "maps/onset_f1"]), "",
+            *finalized_table(result), "",
+            "It is worse at every validation (`figures/restrike/curves.png`), and after `--finalize` "
+            "too: the default stays 1 (no extra weight)."]
 
 
 def error_section() -> list[str]:
@@ -319,8 +380,8 @@ def error_section() -> list[str]:
     misses = "; ".join(f"{group}: " + ", ".join(f"{kind} {count}" for kind, count in
                                                 sorted(kinds.items(), key=lambda item: -item[1]))
                        for group, kinds in result["misses"].items())
-    lines += ["", f"Missed notes by what the transcription has near them — {misses}. Most misses are "
-              "notes the network did not see at all, concentrated above A5 (short, quickly decaying "
+    lines += ["", f"Missed notes by what the transcription has near them — {misses}. Those with "
+              "nothing near are notes the network did not see at all, concentrated above A5 (short, quickly decaying "
               "sound; on MAPS's 16 kHz recordings their upper partials are gone), below A1, in notes "
               "softer than velocity 40 (`figures/error_analysis.png`) and in dense, fast passages."]
     if "false_notes" in result:
@@ -379,14 +440,20 @@ def training_section(metadata: dict) -> list[str]:
                      "(subharmonic offsets; same function to start) and trained on with the same data on the "
                      "same 2 CPU cores (`figures/train_cpu_wide/`); then 500 steps with the velocity loss "
                      "counted only in windows left at their recorded level (`figures/velocity_level/`, "
-                     "*Velocity from the recorded level* below). The last step is described here.")
+                     "*Velocity from the recorded level* below); then on twice the music with a moving "
+                     "average of the weights (`figures/more_music_ema/`, *More music and a weight average* "
+                     "below). The last step is described here.")
     lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
              f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
              f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
              f"{config.CONTEXT_N_SAMPLES / config.SAMPLE_RATE:.2f} s of audio context on each side; AdamW, "
              f"learning rate {cfg.get('learning_rate')}, warm-up {cfg.get('warmup_steps')} steps then cosine "
              f"decay to step {cfg.get('steps')}; onset weight {cfg.get('onset_positive_weight')}, label "
-             f"smoothing {cfg.get('label_smoothing')}."]
+             f"smoothing {cfg.get('label_smoothing')}"
+             + (f"; velocity loss only in the {cfg['velocity_from_level']:.0%} of windows left at their "
+                f"recorded level" if cfg.get("velocity_from_level") else "")
+             + (f"; the weights validated and saved are a moving average of the trained ones (decay "
+                f"{cfg['ema_decay']})" if cfg.get("ema_decay") else "") + "."]
     for folder in sorted((ROOT / "figures").glob("train_*")):
         if (folder / "validation.csv").is_file():
             rows = read_log(folder / "validation.csv")
@@ -476,6 +543,12 @@ def main() -> int:
         "",
         "## Velocity from the recorded level",
         *velocity_level_section(),
+        "",
+        "## More music and a weight average",
+        *more_music_section(),
+        "",
+        "## Re-struck keys",
+        *restrike_section(),
         "",
         "## What to expect on pianos it never heard",
         "The MAPS validation row is the closest measurement: real recordings of sampled grands in their "
