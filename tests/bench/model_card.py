@@ -350,7 +350,30 @@ def more_music_section() -> list[str]:
             "ends at 5 % of its peak, so the weights hardly move over the average's last 1,000 steps). "
             "At the end of a schedule the average adds nothing measurable; its use is a validation curve "
             "smooth enough to read mid-run.", "",
+            *music_control_lines(), 
             "![more music and a weight average](../../figures/more_music_ema/curves.png)"]
+
+
+def music_control_lines() -> list[str]:
+    """The ``ema-3h`` control of the more-music probe, when collected: the same run with 3 h of
+    music, compared with ``more-data-ema`` at the steps both validated."""
+    folder = ROOT / "figures" / "more_music_ema"
+    if not (folder / "ema-3h-validation.csv").is_file():
+        return []
+    three = {row["step"]: row["selection"] for row in read_log(folder / "ema-3h-validation.csv")}
+    six = {row["step"]: row["selection"] for row in read_log(folder / "more-data-ema-validation.csv")}
+    steps = sorted(set(three) & set(six))
+    if not steps:
+        return []
+    difference = sum(six[step] - three[step] for step in steps) / len(steps)
+    return [f"Which of the changes? `ema-3h` is `more-data-ema` with 3 h of music and nothing else changed, "
+            f"stopped at step {max(three):.0f} for lack of time. At the {len(steps)} steps both validated "
+            f"({min(steps):.0f}–{max(steps):.0f}) the 6-h run's averaged selection was "
+            f"{abs(difference):.3f} {'higher' if difference > 0 else 'lower'} on average "
+            f"({', '.join(f'{six[step]:.3f} / {three[step]:.3f}' for step in steps)}, 6 h / 3 h): "
+            + ("twice the music did not lift validation at these steps, so the gain over `vel-level2` "
+               "is not the music's (that leaves the longer schedule, or chance)." if difference <= 0.001 else
+               "the added music is worth that much at these steps."), ""]
 
 
 def restrike_section() -> list[str]:
