@@ -352,16 +352,21 @@ def _embed(new: torch.Tensor, old: torch.Tensor, rows, columns=None) -> None:
 
 def can_widen(have: ModelConfig, wanted: ModelConfig) -> bool:
     """Whether :func:`widen` grows a network of ``have`` into one of ``wanted``: the same except
-    for at least as many key and onset channels and subharmonic keys that start with ``have``'s."""
+    for at least as many key and onset channels, and subharmonic keys and time dilations that
+    start with ``have``'s."""
     same_rest = replace(have, key_channels=wanted.key_channels, onset_channels=wanted.onset_channels,
-                        subharmonic_keys=wanted.subharmonic_keys) == wanted
+                        subharmonic_keys=wanted.subharmonic_keys, time_dilations=wanted.time_dilations) == wanted
     return (same_rest and wanted.key_channels >= have.key_channels and wanted.onset_channels >= have.onset_channels
-            and wanted.subharmonic_keys[:len(have.subharmonic_keys)] == have.subharmonic_keys)
+            and wanted.subharmonic_keys[:len(have.subharmonic_keys)] == have.subharmonic_keys
+            and wanted.time_dilations[:len(have.time_dilations)] == have.time_dilations)
+
+
+GROWN_BLOCK_SCALE = 1e-3   # a new time block's normalisation scale: its residual starts (almost) at zero
 
 
 @torch.no_grad()
 def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = None,
-          subharmonic_keys: tuple | None = None) -> "FasolfaNet":
+          subharmonic_keys: tuple | None = None, time_dilations: tuple | None = None) -> "FasolfaNet":
     """A wider copy of ``model`` (more features per key, more onset features, more keys read
     below each key: ``subharmonic_keys`` must start with the model's own) that computes
     exactly the same function: net2net-style growth (Chen et al., ICLR 2016), the zero-init variant.
@@ -372,14 +377,22 @@ def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = N
     until training moves those zeros; gradients reach them at once, because the added channels
     carry non-zero features. Concatenated inputs are remapped block by block (the harmonic
     convolution's shifted copies, the onset convolution's note channel, the pedal's mean and max
-    pools). Other sizes must stay as they are. Explained in notebooks/05_the_model.ipynb."""
+    pools).
+
+    ``time_dilations`` may add time blocks after the model's own (it must start with them): a
+    new block is a residual ``x + relu(norm(conv(x)))`` whose normalisation scale starts at
+    :data:`GROWN_BLOCK_SCALE` instead of 1, so it adds almost nothing at first (not exactly
+    nothing: a scale of 0 would leave the block with no gradient, ``relu`` being flat at 0) and
+    learns how much to add. Other sizes must stay as they are. Explained in
+    notebooks/05_the_model.ipynb."""
     old_cfg = model.model_config
     onset_channels = old_cfg.onset_channels if onset_channels is None else onset_channels
     subharmonic_keys = old_cfg.subharmonic_keys if subharmonic_keys is None else tuple(subharmonic_keys)
+    time_dilations = old_cfg.time_dilations if time_dilations is None else tuple(time_dilations)
     new_cfg = replace(old_cfg, key_channels=key_channels, onset_channels=onset_channels,
-                      subharmonic_keys=subharmonic_keys)
+                      subharmonic_keys=subharmonic_keys, time_dilations=time_dilations)
     if not can_widen(old_cfg, new_cfg):
-        raise ValueError("widen only adds channels and subharmonic keys")
+        raise ValueError("widen only adds channels, subharmonic keys and time blocks")
     grown = FasolfaNet(new_cfg).to(next(model.parameters()).device)
     k0, k1, o0 = old_cfg.key_channels, key_channels, old_cfg.onset_channels
     keys = list(range(k0))                                        # old key features keep their index
@@ -411,6 +424,8 @@ def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = N
             _embed(new, old, rows, columns)
         else:                                                     # biases, normalisation statistics
             _embed(new, old, rows)
+    for i in range(len(old_cfg.time_dilations), len(time_dilations)):     # added time blocks
+        new_state[f"time_blocks.{i}.layer.norm.weight"].fill_(GROWN_BLOCK_SCALE)
     grown.load_state_dict(new_state)
     return grown.train(model.training)
 

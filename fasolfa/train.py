@@ -634,11 +634,12 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
         initial, _ = load_weights(cfg.init_weights)
         wanted, have = model.model_config, initial.model_config
         if wanted != have and can_widen(have, wanted):
-            initial = widen(initial.train(), wanted.key_channels, wanted.onset_channels, wanted.subharmonic_keys)
+            initial = widen(initial.train(), wanted.key_channels, wanted.onset_channels, wanted.subharmonic_keys,
+                            wanted.time_dilations)
             if group.is_main:
                 print(f"{_shown(Path(cfg.init_weights))}: widened to {wanted.key_channels} key and "
-                      f"{wanted.onset_channels} onset channels, subharmonics {list(wanted.subharmonic_keys)} "
-                      "(same function to start)", flush=True)
+                      f"{wanted.onset_channels} onset channels, subharmonics {list(wanted.subharmonic_keys)}, "
+                      f"time dilations {list(wanted.time_dilations)} (same function to start)", flush=True)
         elif wanted != have:
             raise FasolfaError(f"{cfg.init_weights}: weights of another model shape than the run's "
                                f"({have} against {wanted})")

@@ -250,6 +250,34 @@ def test_widen_keeps_the_function_and_lets_the_new_channels_learn(training):
         widen(narrow, key_channels=4)
 
 
+def test_widen_adds_time_blocks_that_start_near_zero_and_learn():
+    """widen(time_dilations=...): the added block's residual starts at GROWN_BLOCK_SCALE of a
+    normal block's (outputs within a small fraction of their spread), and gradients reach its
+    convolution and its scale; dilations that do not extend the model's own are refused."""
+    from fasolfa.model import GROWN_BLOCK_SCALE, widen
+    torch.manual_seed(7)
+    short = FasolfaNet(ModelConfig(key_channels=5, onset_channels=3, time_dilations=(1, 2), subharmonic_keys=()))
+    for parameter in short.parameters():
+        parameter.data.normal_(0, 0.3)
+    short.eval()
+    hcqt = torch.randn(2, 8, 264, 60)
+    deep = widen(short, key_channels=5, time_dilations=(1, 2, 4))
+    assert deep.model_config.time_dilations == (1, 2, 4) and len(deep.time_blocks) == 3
+    assert deep.time_margin_frames == short.time_margin_frames + 4
+    before, after = short(hcqt), deep(hcqt)
+    for name in ("note", "onset", "velocity"):
+        spread = before[name].std()
+        assert (before[name] - after[name]).abs().max() < 0.05 * spread, name
+    assert not torch.allclose(before["note"], after["note"])       # near, not equal: the block is alive
+    deep.train()
+    sum(value.sum() for value in deep(hcqt).values()).backward()
+    added = deep.time_blocks[2].layer
+    assert torch.all(added.norm.weight == GROWN_BLOCK_SCALE)
+    assert added.norm.weight.grad.abs().sum() > 0 and added.conv.weight.grad.abs().sum() > 0
+    with pytest.raises(ValueError):
+        widen(short, key_channels=5, time_dilations=(2, 4))
+
+
 def test_key_connectivity_plot_marks_keys_above_and_below_inside_the_keyboard():
     """plots.plot_key_connectivity: key k reads k + offset for offsets either way, never a key
     off the keyboard (a negative index would wrap to the top keys)."""

@@ -8,7 +8,8 @@ checkpoint's own thresholds, and its reference notes are matched with mir_eval (
 50 ms, offsets ignored). Reported, per group (rendered, MAPS):
 
 * note-onset **recall by octave** (A0–G#1, A1–G#2, ..., A6–C8) and **by velocity** (0–19, 20–39, ...),
-* where the missed notes went: a same-key estimate 50–200 ms away (timing), an octave error,
+* where the missed notes went: a same-key estimate 50–200 ms away (a repeated note merged into
+  one when the reference strikes that key again within 200 ms, else timing), an octave error,
   a neighbouring key, or nothing near (a note the network did not see),
 * where the **false notes** (estimates matching no reference note) came from: inside a sounding
   reference note of the same key (a double strike), 12, 19 or 24 keys above a sounding reference
@@ -57,7 +58,11 @@ def matched(reference, estimate):
     return ref_hit, est_hit
 
 
-def miss_kind(onset_s: float, pitch: int, estimate) -> str:
+def miss_kind(onset_s: float, pitch: int, estimate, reference) -> str:
+    """What the transcription has near a missed reference note (``onset_s``, ``pitch``): an
+    octave error or a neighbouring key within 50 ms; a same-key note 50–200 ms away, split by
+    whether the reference strikes that key again within 200 ms (a repeated note the
+    transcription merged into one) or not (a timing error); or nothing near."""
     close = np.abs(estimate.onset_s - onset_s) < 0.05
     offsets = set((estimate.pitch[close].astype(int) - int(pitch)).tolist())
     if offsets & {-12, 12}:
@@ -65,7 +70,11 @@ def miss_kind(onset_s: float, pitch: int, estimate) -> str:
     if offsets & {-1, 1}:
         return "neighbouring key"
     nearby = (np.abs(estimate.onset_s - onset_s) < 0.2) & (estimate.pitch == pitch)
-    return "same key, 50-200 ms off" if nearby.any() else "nothing near"
+    if not nearby.any():
+        return "nothing near"
+    gaps_s = np.abs(reference.onset_s[reference.pitch == pitch] - onset_s)
+    repeated = ((gaps_s > 0) & (gaps_s < 0.2)).any()
+    return "same key struck again within 200 ms, merged" if repeated else "same key, 50-200 ms off"
 
 
 GHOSTS = {12: "octave above a sounding note", 19: "twelfth above a sounding note",
@@ -104,7 +113,7 @@ def analyse(items, transcribe) -> dict:
             for key in (("octave", OCTAVES[octave]), ("velocity", VELOCITIES[band]), ("all", "all")):
                 counts[(item.group,) + key] += (int(hit), 1)
             if not hit:
-                kinds[item.group][miss_kind(onset_s, pitch, estimate)] += 1
+                kinds[item.group][miss_kind(onset_s, pitch, estimate, reference)] += 1
         scores = score(reference, None, estimate, None)
         onset = scores["onset"]
         excerpts.append({"name": item.name, "group": item.group, "n_notes": len(reference),
