@@ -10,7 +10,8 @@ checkpoint's own thresholds, and its reference notes are matched with mir_eval (
 * note-onset **recall by octave** (A0–G#1, A1–G#2, ..., A6–C8) and **by velocity** (0–19, 20–39, ...),
 * where the missed notes went: a same-key estimate 50–200 ms away (a repeated note merged into
   one when the reference strikes that key again within 200 ms, else timing), an octave error,
-  a neighbouring key, or nothing near (a note the network did not see),
+  a neighbouring key, or nothing near (a note the network did not see); for the merged repeated
+  notes, the median time to the other strike and their count per octave,
 * where the **false notes** (estimates matching no reference note) came from: inside a sounding
   reference note of the same key (a double strike), 12, 19 or 24 keys above a sounding reference
   note (its 2nd, 3rd, 4th partial read as a note: the ghosts that subharmonic keys are for),
@@ -100,6 +101,7 @@ def analyse(items, transcribe) -> dict:
     counts = collections.defaultdict(lambda: np.zeros(2, int))      # (hits, notes)
     kinds = collections.defaultdict(collections.Counter)
     false = collections.defaultdict(collections.Counter)
+    repeats = collections.defaultdict(list)                          # (gap to the other strike, pitch)
     excerpts = []
     for item in items:
         estimate = transcribe(item)
@@ -113,7 +115,11 @@ def analyse(items, transcribe) -> dict:
             for key in (("octave", OCTAVES[octave]), ("velocity", VELOCITIES[band]), ("all", "all")):
                 counts[(item.group,) + key] += (int(hit), 1)
             if not hit:
-                kinds[item.group][miss_kind(onset_s, pitch, estimate, reference)] += 1
+                kind = miss_kind(onset_s, pitch, estimate, reference)
+                kinds[item.group][kind] += 1
+                if kind.endswith("merged"):
+                    gaps_s = np.abs(reference.onset_s[reference.pitch == pitch] - onset_s)
+                    repeats[item.group].append((float(gaps_s[gaps_s > 0].min()), int(pitch)))
         scores = score(reference, None, estimate, None)
         onset = scores["onset"]
         excerpts.append({"name": item.name, "group": item.group, "n_notes": len(reference),
@@ -126,7 +132,11 @@ def analyse(items, transcribe) -> dict:
     recall = {}
     for (group, axis, label), (hits, total) in sorted(counts.items()):
         recall.setdefault(group, {}).setdefault(axis, {})[label] = {"recall": hits / total, "n_notes": int(total)}
-    return {"recall": recall, "misses": {g: dict(c) for g, c in kinds.items()},
+    repeated = {group: {"n_notes": len(rows), "median_gap_s": float(np.median([gap for gap, _ in rows])),
+                        "by_octave": dict(collections.Counter(OCTAVES[min((pitch - 21) // 12, len(OCTAVES) - 1)]
+                                                              for _, pitch in rows))}
+                for group, rows in repeats.items()}
+    return {"recall": recall, "misses": {g: dict(c) for g, c in kinds.items()}, "repeated_notes_merged": repeated,
             "false_notes": {g: dict(c.most_common()) for g, c in false.items()}, "excerpts": excerpts}
 
 

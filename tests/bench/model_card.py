@@ -346,7 +346,7 @@ def more_music_section() -> list[str]:
             "the end of this paragraph and the next rule out the first two. After `--finalize` the "
             "step-3,500 weights are ahead of `vel-level2`'s on every "
             "rendered metric and on MAPS frames and velocity, level on MAPS onsets; the largest gain is "
-            "velocity. They are the shipped weights. The last row finalizes the same run's trained weights "
+            "velocity. They shipped until *Width and reach* below. The last row finalizes the same run's trained weights "
             "at step 3,500 instead of their average: within 0.001 of it on selection (the learning rate "
             "ends at 5 % of its peak, so the weights hardly move over the average's last 1,000 steps). "
             "At the end of a schedule the average adds nothing measurable; its use is a validation curve "
@@ -381,16 +381,100 @@ def restrike_section() -> list[str]:
     result = _figures_json("restrike", "ablations.json")
     if result is None:
         return ["(no probe: `ablations.py collect figures/restrike ...`)"]
-    return ["About half the rendered notes missed have a same-key transcribed note 50–200 ms away "
-            "(the error analysis below); in the examples looked at, a key struck again while it still "
-            "sounds, whose onset peak stays under the onset threshold. A probe in training: "
-            "`TrainConfig.restrike_weight = 3` weighs the onset loss of re-strikes three times "
-            "more; `restrike3` is `vel-level2`'s run with only that changed (same start, schedule and "
-            "batches), 1,000 steps:", "",
+    return [*repeated_note_lines(),
+            "A probe in training: `TrainConfig.restrike_weight = 3` weighs the onset loss of re-strikes "
+            "(an onset on a key already sounding the frame before) three times more; `restrike3` is "
+            "`vel-level2`'s run with only that changed (same start, schedule and batches), 1,000 steps:", "",
             *arm_table(result, ["selection", "rendered/onset_f1", "maps/onset_f1"]), "",
             *finalized_table(result), "",
             "It is worse at every validation (`figures/restrike/curves.png`), and after `--finalize` "
             "too: the default stays 1 (no extra weight)."]
+
+
+def repeated_note_lines() -> list[str]:
+    """What the error analysis says of the missed notes with a same-key note 50–200 ms away."""
+    errors = _figures_json("error_analysis.json")
+    merged = (errors or {}).get("repeated_notes_merged", {}).get("rendered")
+    if merged is None:
+        return ["Many rendered notes missed have a same-key transcribed note 50–200 ms away "
+                "(the error analysis below).", ""]
+    misses = errors["misses"]["rendered"]
+    near = sum(count for kind, count in misses.items() if kind.startswith("same key"))
+    octave, in_octave = max(merged["by_octave"].items(), key=lambda item: item[1])
+    return [f"Of the {sum(misses.values())} rendered notes missed on the validation excerpts, {near} have a "
+            f"same-key transcribed note 50–200 ms away, and {merged['n_notes']} of those are **repeated "
+            "notes**: the player struck that key again within 200 ms (a median "
+            f"{1000 * merged['median_gap_s']:.0f} ms apart; {in_octave} of them in {octave}), and the "
+            "transcription made one note of the two strikes (`bench_errors.py`, the error analysis below). "
+            "The second strike lands on a string that still sounds, so its onset changes the spectrum "
+            "far less than a strike from silence.", ""]
+
+
+def width_reach_section() -> list[str]:
+    result = _figures_json("width_reach", "ablations.json")
+    if result is None:
+        return ["(no probe: `ablations.py collect figures/width_reach ...`)"]
+    best = {name: row.get("best", {}).get("selection", float("nan")) for name, row in result["variants"].items()}
+    spread = max(best.values()) - min(best.values())
+    lines = ["With every change to the data and the training found so far (the sections above) ending at "
+             "a validation selection near 0.90, is the network too small, or does it see too little time? "
+             "Three arms from the weights of *More music and a weight average*, 500 steps of 16 windows each on this machine's 2 CPU "
+             "cores with `make train`'s 6 h of music, one schedule (learning rate 3e-4, warm-up 100, "
+             "cosine to step 3,000) and the same batches (`ablations.py collect figures/width_reach RUN... "
+             "--until-step 500`): `control` trains that network on; `k32` grows it by `model.widen` "
+             "to 32 features per key and 24 onset features (1.5× the parameters, same function to start); "
+             "`dilation16` grows it by a fifth time block of dilation 16 (the note heads see ±32 frames, "
+             "±0.37 s, instead of ±16), whose residual starts near zero (`widen(..., time_dilations=...)`, "
+             "notebook 05 section 2b).", "",
+             *arm_table(result, ["selection", "rendered/onset_f1", "rendered/frame_f1", "maps/onset_f1",
+                                 "maps/frame_f1", "rendered/onset_offset_velocity_f1"]), "",
+             f"The three best validations lie within {spread:.3f} of each other, inside the noise of a "
+             "single validation (±0.003), and the training losses are equal batch for batch "
+             "(`figures/width_reach/curves.png`): in 500 steps neither more width nor more reach buys "
+             "anything measurable."]
+    long_run = _figures_json("width_long", "ablations.json")
+    if long_run is not None:
+        lines += ["", *width_long_lines(long_run)]
+    return lines + ["", "![width and reach](../../figures/width_reach/curves.png)"]
+
+
+def _onset_gain_sentence(wide: dict, control: dict) -> str:
+    """Where the wider arm's finalized scores differ from the control's: onsets, and the rest."""
+    others = [key for key in FINALIZED_COLUMNS if key not in ("selection", "rendered/onset_f1", "maps/onset_f1")
+              and wide.get(key) is not None and control.get(key) is not None]
+    worst = min(others, key=lambda key: wide[key] - control[key])
+    return (f"The gain is in note onsets (rendered {wide['rendered/onset_f1']:.3f} against "
+            f"{control['rendered/onset_f1']:.3f}, MAPS {wide['maps/onset_f1']:.3f} against "
+            f"{control['maps/onset_f1']:.3f}); on the other metrics the two are within "
+            f"{max(abs(wide[key] - control[key]) for key in others):.3f} of each other, the control ahead "
+            f"most on {FINALIZED_COLUMNS[worst]} ({control[worst]:.3f} against {wide[worst]:.3f}).")
+
+
+def width_long_lines(result: dict) -> list[str]:
+    """The width probe's two arms run to the end of their schedule, then finalized."""
+    curves = {name: {row["step"]: row["selection"] for row in read_log(ROOT / "figures" / "width_long" /
+                                                                       f"{name}-validation.csv")}
+              for name in ("control", "k32")}
+    steps = sorted(set(curves["control"]) & set(curves["k32"]))
+    ahead = sum(curves["k32"][step] > curves["control"][step] for step in steps)
+    finalized = result.get("finalized", {})
+    before = (_figures_json("more_music_ema", "ablations.json") or {}).get("finalized", {}).get("more-data-ema", {})
+    lines = ["Five hundred steps are short for a grown network, whose added channels start from zero. So "
+             "`control` and `k32` went on to the end of their schedule (step 3,000), side by side on the same "
+             "2 cores (`ablations.py collect figures/width_long RUN/control RUN/k32 --finalized ...`):", "",
+             *arm_table(result, ["selection", "rendered/onset_f1", "rendered/frame_f1", "maps/onset_f1",
+                                 "maps/frame_f1", "rendered/onset_offset_velocity_f1"]), "",
+             *finalized_table(result), ""]
+    if "k32" in finalized and "control" in finalized:
+        lines.append(f"`k32` validated higher than `control` at {ahead} of the {len(steps)} validations both made "
+                     f"(`figures/width_long/curves.png`), and after `--finalize` its selection is "
+                     f"{finalized['k32']['selection']:.3f} against {finalized['control']['selection']:.3f}"
+                     + (f" (the weights it started from: {before['selection']:.3f})" if before else "")
+                     + ". Width that bought nothing in 500 steps did over 3,000: the added channels needed "
+                     "the time to learn. " + _onset_gain_sentence(finalized["k32"], finalized["control"])
+                     + " The control's second cosine cycle alone gained a little too. `k32`'s best weights "
+                     "are the shipped ones; the longer reach (`dilation16`) was not run on.")
+    return lines + ["", "![width over a whole schedule](../../figures/width_long/curves.png)"]
 
 
 def error_section() -> list[str]:
@@ -470,7 +554,8 @@ def training_section(metadata: dict) -> list[str]:
                      "counted only in windows left at their recorded level (`figures/velocity_level/`, "
                      "*Velocity from the recorded level* below); then on twice the music with a moving "
                      "average of the weights (`figures/more_music_ema/`, *More music and a weight average* "
-                     "below). The last step is described here.")
+                     "below); then grown by `widen` to 32 key and 24 onset channels and trained on with the "
+                     "same data (`figures/width_long/`, *Width and reach* below). The last step is described here.")
     lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
              f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
              f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
@@ -578,11 +663,14 @@ def main() -> int:
         "## Re-struck keys",
         *restrike_section(),
         "",
+        "## Width and reach",
+        *width_reach_section(),
+        "",
         "## What to expect on pianos it never heard",
         "The MAPS validation row is the closest measurement: real recordings of sampled grands in their "
         "own rooms, pieces never trained on. Expect about that on a clean recording of an acoustic piano, "
         "less with a distant microphone, a reverberant hall or an upright with a different timbre: the "
-        "network is small (it was sized to run at hundreds of times real time on a laptop CPU). It was not "
+        "network is small (it was sized to run at over a hundred times real time on a laptop CPU). It was not "
         "tuned to any one piano: the thresholds were chosen on rendered pieces and MAPS pianos together. "
         "Raising `--onset-threshold` trades recall for precision.",
         "",
@@ -611,9 +699,13 @@ def main() -> int:
         "weight 10, `--seconds 250 --workers 14 --validate-every 250 --steps 1100` (`figures/finetune/*-config.json`), "
         "and `--finalize OUT/vel10/best.pt` as before. The CPU steps since: `python -m fasolfa.train CONFIG` "
         "with each folder's config (`figures/train_cpu_transposed/config.json`, `figures/train_cpu_wide/config.json`, "
-        "then `figures/velocity_level/vel-level-config.json` and, for the comparison, `vel-ctrl-config.json`), "
+        "then `figures/velocity_level/vel-level-config.json` and, for the comparison, `vel-ctrl-config.json`, "
+        "`figures/more_music_ema/more-data-ema-config.json`, and `figures/width_long/k32-config.json`, whose "
+        "model has 32 key and 24 onset channels, so the run grows the weights it starts from by `widen` "
+        "itself; `control-config.json` beside it is the comparison), "
         "`init_weights` pointing at the weights of the step before (their `run_dir` and `init_weights` are this "
-        "machine's paths), and `--finalize RUN/best.pt fasolfa/checkpoints/fasolfa.pt` with the last one.",
+        "machine's paths), and `--finalize RUN/best.pt fasolfa/checkpoints/fasolfa.pt` with the last one. "
+        "`make train` itself trains `ModelConfig()`'s network (24 key and 16 onset channels) from scratch.",
         "",
     ])
     path = checkpoint.parent / "MODEL_CARD.md"
