@@ -639,7 +639,10 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
             if group.is_main:
                 print(f"{_shown(Path(cfg.init_weights))}: widened to {wanted.key_channels} key and "
                       f"{wanted.onset_channels} onset channels, subharmonics {list(wanted.subharmonic_keys)}, "
-                      f"time dilations {list(wanted.time_dilations)} (same function to start)", flush=True)
+                      f"time dilations {list(wanted.time_dilations)} ("
+                      + ("same function to start" if wanted.time_dilations == have.time_dilations else
+                         "the same function to start but for the added time blocks, which start near zero")
+                      + ")", flush=True)
         elif wanted != have:
             raise FasolfaError(f"{cfg.init_weights}: weights of another model shape than the run's "
                                f"({have} against {wanted})")
