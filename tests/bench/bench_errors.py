@@ -59,6 +59,13 @@ def matched(reference, estimate):
     return ref_hit, est_hit
 
 
+def other_strike_s(onset_s: float, pitch: int, reference) -> float:
+    """Seconds from a reference note to the nearest other reference strike of its key (inf if none)."""
+    gaps_s = np.abs(reference.onset_s[reference.pitch == pitch] - onset_s)
+    gaps_s = gaps_s[gaps_s > 0]
+    return float(gaps_s.min()) if len(gaps_s) else float("inf")
+
+
 def miss_kind(onset_s: float, pitch: int, estimate, reference) -> str:
     """What the transcription has near a missed reference note (``onset_s``, ``pitch``): an
     octave error or a neighbouring key within 50 ms; a same-key note 50–200 ms away, split by
@@ -73,8 +80,7 @@ def miss_kind(onset_s: float, pitch: int, estimate, reference) -> str:
     nearby = (np.abs(estimate.onset_s - onset_s) < 0.2) & (estimate.pitch == pitch)
     if not nearby.any():
         return "nothing near"
-    gaps_s = np.abs(reference.onset_s[reference.pitch == pitch] - onset_s)
-    repeated = ((gaps_s > 0) & (gaps_s < 0.2)).any()
+    repeated = other_strike_s(onset_s, pitch, reference) < 0.2
     return "same key struck again within 200 ms, merged" if repeated else "same key, 50-200 ms off"
 
 
@@ -101,7 +107,7 @@ def analyse(items, transcribe) -> dict:
     counts = collections.defaultdict(lambda: np.zeros(2, int))      # (hits, notes)
     kinds = collections.defaultdict(collections.Counter)
     false = collections.defaultdict(collections.Counter)
-    repeats = collections.defaultdict(list)                          # (gap to the other strike, pitch)
+    repeats = collections.defaultdict(list)                          # (gap to the other strike, octave)
     excerpts = []
     for item in items:
         estimate = transcribe(item)
@@ -118,8 +124,7 @@ def analyse(items, transcribe) -> dict:
                 kind = miss_kind(onset_s, pitch, estimate, reference)
                 kinds[item.group][kind] += 1
                 if kind.endswith("merged"):
-                    gaps_s = np.abs(reference.onset_s[reference.pitch == pitch] - onset_s)
-                    repeats[item.group].append((float(gaps_s[gaps_s > 0].min()), int(pitch)))
+                    repeats[item.group].append((other_strike_s(onset_s, pitch, reference), OCTAVES[octave]))
         scores = score(reference, None, estimate, None)
         onset = scores["onset"]
         excerpts.append({"name": item.name, "group": item.group, "n_notes": len(reference),
@@ -133,8 +138,7 @@ def analyse(items, transcribe) -> dict:
     for (group, axis, label), (hits, total) in sorted(counts.items()):
         recall.setdefault(group, {}).setdefault(axis, {})[label] = {"recall": hits / total, "n_notes": int(total)}
     repeated = {group: {"n_notes": len(rows), "median_gap_s": float(np.median([gap for gap, _ in rows])),
-                        "by_octave": dict(collections.Counter(OCTAVES[min((pitch - 21) // 12, len(OCTAVES) - 1)]
-                                                              for _, pitch in rows))}
+                        "by_octave": dict(collections.Counter(octave for _, octave in rows))}
                 for group, rows in repeats.items()}
     return {"recall": recall, "misses": {g: dict(c) for g, c in kinds.items()}, "repeated_notes_merged": repeated,
             "false_notes": {g: dict(c.most_common()) for g, c in false.items()}, "excerpts": excerpts}
