@@ -161,6 +161,36 @@ def _pedal_event_matches(reference: Pedal, estimate: Pedal, tolerance_s: float) 
     return len(util.match_events(reference.onset_s, estimate.onset_s, tolerance_s, distance))
 
 
+def pedal_press_windows(notes: Notes, pedal: Pedal) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What audio rendered by a sampler such as FluidSynth can say about when each press happened.
+
+    In such audio a press changes no sample, and a key released under the pedal sounds exactly
+    as a key held until the pedal comes up (``tests/test_synth.py`` checks both on every
+    training preset). What can be heard of the pedal are note *endings*: a note that stops
+    when its key is released says the pedal was up then, and a lift that stops a note held by
+    the pedal says it was down until then. So a press could have happened at any time after the
+    last audible ending before it and before its own lift: the audio is the same. (A real piano
+    differs a little: lifting the dampers lets every string ring in sympathy.)
+
+    ``notes``, ``pedal``: one performance (channels pooled, as the pedal metrics pool them).
+    Returns three arrays of shape ``(len(pedal),)``: ``after_s``, the last audible ending
+    before each press (0.0 when none: the start); ``lift_s``, the press's release; ``heard``,
+    whether any key is released under the press (``False``: the press changes no sample at
+    all). Explained in notebooks/08_evaluation.ipynb (section 6).
+    """
+    press_s, lift_s = pedal.onset_s, pedal.offset_s
+    release_s = notes.offset_s
+    # the press each key release falls in (last press at or before it), as apply_sustain decides
+    press = np.searchsorted(press_s, release_s, side="right") - 1
+    held = (press >= 0) & (release_s < lift_s[np.maximum(press, 0)])
+    heard = np.zeros(len(press_s), bool)
+    heard[press[held]] = True
+    endings = np.sort(np.concatenate([release_s[~held], lift_s[heard]]))
+    last = np.searchsorted(endings, press_s, side="left") - 1
+    after_s = np.where(last >= 0, endings[np.maximum(last, 0)] if len(endings) else 0.0, 0.0)
+    return after_s, lift_s.copy(), heard
+
+
 def score(reference_notes: Notes, reference_pedal: Pedal | None, estimated_notes: Notes,
           estimated_pedal: Pedal | None = None, *, onset_tolerance_s: float = 0.05,
           pedal_tolerance_s: float = 0.05,

@@ -10,8 +10,8 @@ import pytest
 
 from fasolfa import config
 from fasolfa.errors import FasolfaError
-from fasolfa.evaluate import (METRICS, mean_scores, piano_roll, pooled_scores, score, score_midi,
-                              scores_from_counts)
+from fasolfa.evaluate import (METRICS, mean_scores, pedal_press_windows, piano_roll, pooled_scores, score,
+                              score_midi, scores_from_counts)
 from fasolfa.midi import Notes, Pedal, write_midi
 from fasolfa.notes import notes_to_midi
 
@@ -122,6 +122,25 @@ def test_pedal_press_matches_within_50_ms():
     assert prf(score(notes, reference, notes, None), "pedal") == (1.0, 0.0, 0.0)
     frame = score(notes, reference, notes, far)["pedal_frame"]
     assert frame["recall"] < 1.0 and frame["precision"] == 1.0
+
+
+def test_pedal_press_windows_reach_back_to_the_last_ending_the_audio_lets_you_hear():
+    # key releases at 0.5 (pedal up: heard), 1.3 and 1.8 (under the first press: silent), 2.6
+    # (under the second), 3.2 and 3.35 (between presses: heard); the third press holds none.
+    notes = Notes.from_arrays([0.0, 1.0, 1.0, 2.1, 2.9, 3.3], [0.5, 1.3, 1.8, 2.6, 3.2, 3.35],
+                              [60, 62, 64, 65, 67, 69], [80] * 6)
+    pedal = Pedal.from_arrays([1.1, 2.05, 3.4, 4.0], [2.0, 2.8, 3.9, 4.5])
+    after_s, lift_s, heard = pedal_press_windows(notes, pedal)
+    # before press 1 the last ending is the release at 0.5; before press 2, the lift at 2.0
+    # (it stops the notes the first press holds); before presses 3 and 4, the release at 3.35:
+    # the third press holds no note, so its lift at 3.9 stops nothing and is not heard
+    np.testing.assert_allclose(after_s, [0.5, 2.0, 3.35, 3.35])
+    np.testing.assert_allclose(lift_s, [2.0, 2.8, 3.9, 4.5])
+    assert heard.tolist() == [True, True, False, False]
+    # no ending before the first press: the window opens at the start
+    assert pedal_press_windows(notes.select(notes.onset_s > 0.5), pedal)[0][0] == 0.0
+    empty = pedal_press_windows(Notes.empty(), Pedal.empty())
+    assert all(len(a) == 0 for a in empty)
 
 
 def test_empty_reference_and_estimate_do_not_crash():

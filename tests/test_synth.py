@@ -177,6 +177,23 @@ def test_sustain_pedal_keeps_a_released_note_ringing(soundfont):
     assert rms(pedalled, 2.15, 2.3) < 0.2 * rms(pedalled, 1.7, 1.9)
 
 
+@pytest.mark.parametrize("font", INSTALLED, ids=lambda s: s.name)
+@pytest.mark.parametrize("program", [0, 1, 2, 3])
+def test_a_press_is_silent_and_a_key_released_under_the_pedal_sounds_held(font, program):
+    """What fasolfa.evaluate.pedal_press_windows builds on, for every training preset: a press
+    while keys are held changes no sample, and keys released under the pedal sound exactly as
+    keys held until the pedal comes up; a key released before the press does change them."""
+    held = Notes.from_arrays([0.2, 0.2, 0.2], [1.6, 1.6, 1.6], [48, 64, 67], [90, 90, 90])
+    released = Notes.from_arrays([0.2, 0.2, 0.2], [0.8, 1.0, 1.2], [48, 64, 67], [90, 90, 90])
+    plain = synth.render(held, font, program, tail_s=0.5)
+    pressed_while_held = synth.render((held, Pedal.from_arrays([0.6], [1.3])), font, program, tail_s=0.5)
+    released_under_pedal = synth.render((released, Pedal.from_arrays([0.5], [1.6])), font, program, tail_s=0.5)
+    released_before = synth.render((released, Pedal.from_arrays([0.9], [1.6])), font, program, tail_s=0.5)
+    np.testing.assert_array_equal(pressed_while_held, plain)
+    np.testing.assert_array_equal(released_under_pedal, plain)
+    assert rms(released_before - plain, 0.8, 1.6) > 0.05 * rms(plain, 0.8, 1.6)
+
+
 def test_pedal_acts_on_its_own_channel_only(soundfont):
     notes = one_note(0.1, 0.3, pitch=60, velocity=100, channel=1)
     other_channel = synth.render((notes, Pedal.from_arrays([0.05], [2.0], [0])), soundfont)
