@@ -476,7 +476,7 @@ def width_long_lines(result: dict) -> list[str]:
                      + ". Width that bought nothing in 500 steps did over 3,000: the added channels needed "
                      "the time to learn. " + _onset_gain_sentence(finalized["k32"], finalized["control"])
                      + " The control's second cosine cycle alone gained a little too. `k32`'s best weights "
-                     "are the shipped ones.")
+                     "shipped next, and went on below.")
     return lines + ["", "![width over a whole schedule](../../figures/width_long/curves.png)"]
 
 
@@ -648,7 +648,9 @@ def training_section(metadata: dict) -> list[str]:
                      "*Velocity from the recorded level* below); then on twice the music with a moving "
                      "average of the weights (`figures/more_music_ema/`, *More music and a weight average* "
                      "below); then grown by `widen` to 32 key and 24 onset channels and trained on with the "
-                     "same data (`figures/width_long/`, *Width and reach* below). The last step is described here.")
+                     "same data (`figures/width_long/`, *Width and reach* below); then grown by a fifth time block of "
+                     "dilation 16 and trained one more cosine cycle on the same data (`figures/reach_long/`, the same "
+                     "section). The last step is described here.")
     lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
              f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
              f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
@@ -798,7 +800,8 @@ def main() -> int:
         "then `figures/velocity_level/vel-level-config.json` and, for the comparison, `vel-ctrl-config.json`, "
         "`figures/more_music_ema/more-data-ema-config.json`, and `figures/width_long/k32-config.json`, whose "
         "model has 32 key and 24 onset channels, so the run grows the weights it starts from by `widen` "
-        "itself; `control-config.json` beside it is the comparison), "
+        "itself; `control-config.json` beside it is the comparison; then `figures/reach_long/dilation16-config.json`, "
+        "whose model adds a fifth time block, grown the same way, with `control-config.json` beside it), "
         "`init_weights` pointing at the weights of the step before (their `run_dir` and `init_weights` are this "
         "machine's paths), and `--finalize RUN/best.pt fasolfa/checkpoints/fasolfa.pt` with the last one. "
         "`make train` itself trains `ModelConfig()`'s network (24 key and 16 onset channels) from scratch.",
