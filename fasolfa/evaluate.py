@@ -58,6 +58,7 @@ OFFSET_RATIO = 0.2               # offset tolerance: this fraction of the refere
 OFFSET_MIN_TOLERANCE_S = 0.05    # ... but never less than this
 VELOCITY_TOLERANCE = 0.1         # on the reference's velocity range mapped to [0, 1]
 PITCH_TOLERANCE_CENTS = 50.0
+PEDAL_TOLERANCE_S = 0.05        # a press matches one within this (the ``pedal`` metric)
 DISTANCE_DECIMALS = 4            # times compared after rounding to 0.1 ms, as mir_eval does
 
 
@@ -186,14 +187,14 @@ def pedal_press_windows(notes: Notes, pedal: Pedal) -> tuple[np.ndarray, np.ndar
     heard = np.zeros(len(press_s), bool)
     heard[press[held]] = True
     endings = np.sort(np.concatenate([release_s[~held], lift_s[heard]]))
-    last = np.searchsorted(endings, press_s, side="left") - 1
-    after_s = np.where(last >= 0, endings[np.maximum(last, 0)] if len(endings) else 0.0, 0.0)
+    start_and_endings = np.concatenate([[0.0], endings])        # 0.0: the start, before any ending
+    after_s = start_and_endings[np.searchsorted(endings, press_s, side="left")]
     return after_s, lift_s.copy(), heard
 
 
 def score(reference_notes: Notes, reference_pedal: Pedal | None, estimated_notes: Notes,
           estimated_pedal: Pedal | None = None, *, onset_tolerance_s: float = 0.05,
-          pedal_tolerance_s: float = 0.05,
+          pedal_tolerance_s: float = PEDAL_TOLERANCE_S,
           frames_per_second: float = config.FRAMES_PER_SECOND) -> dict:
     """Scores of one estimated performance against its reference (metrics in the module doc).
 

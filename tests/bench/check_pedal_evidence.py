@@ -36,17 +36,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import write_report  # noqa: E402
 
 from fasolfa import config, corpus  # noqa: E402
-from fasolfa.evaluate import pedal_press_windows  # noqa: E402
+from fasolfa.evaluate import PEDAL_TOLERANCE_S as TOLERANCE_S, pedal_press_windows  # noqa: E402
 from fasolfa.midi import read_midi  # noqa: E402
 from fasolfa.train import excerpt  # noqa: E402
 
 REPORT = config.FIGURES_DIR / "pedal_evidence.json"
 FIGURE = config.FIGURES_DIR / "pedal_evidence.png"
-TOLERANCE_S = 0.05          # the pedal metric's (fasolfa.evaluate.score)
 LAGS_S = np.arange(0.0, 0.5, 0.005)
 
 
-def split_presses(entries, seconds: float) -> dict[str, np.ndarray]:
+def split_presses(entries, seconds: float) -> tuple[dict[str, np.ndarray], int]:
     """Per press of every entry's first ``seconds``: window width, heard, press - last onset,
     press - previous lift (NaN where there is none); and how many entries have a pedal there."""
     width, heard, onset_lag, lift_gap = [], [], [], []
@@ -82,11 +81,14 @@ def best_constant_lag(lags: np.ndarray) -> tuple[float, float]:
     return float(LAGS_S[best]), shares[best]
 
 
+def quartiles(values: np.ndarray) -> list[float]:
+    return [round(float(q), 3) for q in np.nanpercentile(values, [25, 50, 75])] if len(values) else []
+
+
 def summary(presses: dict[str, np.ndarray], n_performances: int) -> dict:
     width, lag, gap = presses["width_s"], presses["onset_lag_s"], presses["lift_gap_s"]
     onset_lag, onset_share = best_constant_lag(lag)
     lift_lag, lift_share = best_constant_lag(gap)
-    quartiles = lambda x: [round(float(q), 3) for q in np.nanpercentile(x, [25, 50, 75])] if len(x) else []  # noqa: E731
     return {"performances_with_pedal": n_performances, "presses": int(len(width)),
             "pinned_by_audio": round(float(np.mean(width <= 2 * TOLERANCE_S)), 4) if len(width) else None,
             "changes_no_sample": round(float(np.mean(~presses["heard"])), 4) if len(width) else None,

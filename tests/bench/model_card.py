@@ -127,6 +127,7 @@ def arm_table(result: dict, columns) -> list[str]:
     return lines
 
 
+VALIDATION_NOISE = 0.003     # selection moves about this much between neighbouring validations
 FINALIZED_COLUMNS = {"selection": "selection", "rendered/onset_f1": "onset", "rendered/onset_offset_f1": "+offset",
                      "rendered/onset_offset_velocity_f1": "+velocity", "rendered/frame_f1": "frame",
                      "rendered/pedal_f1": "pedal", "maps/onset_f1": "MAPS onset",
@@ -453,12 +454,17 @@ def _onset_gain_sentence(wide: dict, control: dict) -> str:
             f"most on {FINALIZED_COLUMNS[worst]} ({control[worst]:.3f} against {wide[worst]:.3f}).")
 
 
+def _selection_curves(folder: str, arms) -> tuple[dict, list]:
+    """``{arm: {step: selection}}`` from ``figures/<folder>/<arm>-validation.csv``, and the steps
+    every arm validated at."""
+    curves = {name: {row["step"]: row["selection"]
+                     for row in read_log(ROOT / "figures" / folder / f"{name}-validation.csv")} for name in arms}
+    return curves, sorted(set.intersection(*(set(curve) for curve in curves.values())))
+
+
 def width_long_lines(result: dict) -> list[str]:
     """The width probe's two arms run to the end of their schedule, then finalized."""
-    curves = {name: {row["step"]: row["selection"] for row in read_log(ROOT / "figures" / "width_long" /
-                                                                       f"{name}-validation.csv")}
-              for name in ("control", "k32")}
-    steps = sorted(set(curves["control"]) & set(curves["k32"]))
+    curves, steps = _selection_curves("width_long", ("control", "k32"))
     ahead = sum(curves["k32"][step] > curves["control"][step] for step in steps)
     finalized = result.get("finalized", {})
     before = (_figures_json("more_music_ema", "ablations.json") or {}).get("finalized", {}).get("more-data-ema", {})
@@ -483,10 +489,7 @@ def width_long_lines(result: dict) -> list[str]:
 def reach_long_lines(result: dict, started_from: dict) -> list[str]:
     """The reach probe over a whole schedule: a fifth time block against a control, both from
     the width probe's ``k32`` weights, then finalized."""
-    curves = {name: {row["step"]: row["selection"] for row in read_log(ROOT / "figures" / "reach_long" /
-                                                                       f"{name}-validation.csv")}
-              for name in ("control", "dilation16")}
-    steps = sorted(set(curves["control"]) & set(curves["dilation16"]))
+    curves, steps = _selection_curves("reach_long", ("control", "dilation16"))
     ahead = sum(curves["dilation16"][step] > curves["control"][step] for step in steps)
     behind = sum(curves["dilation16"][step] < curves["control"][step] for step in steps)
     lines = ["Then the longer reach had its whole schedule too. `control` and `dilation16` both start from "
@@ -504,12 +507,12 @@ def reach_long_lines(result: dict, started_from: dict) -> list[str]:
         lead = max(curves["dilation16"][step] - curves["control"][step] for step in steps)
         others = [key for key in FINALIZED_COLUMNS if key != "selection"
                   and far.get(key) is not None and near.get(key) is not None]
-        better = [FINALIZED_COLUMNS[key] for key in others if far[key] > near[key] + 0.003]
-        worse = [FINALIZED_COLUMNS[key] for key in others if far[key] < near[key] - 0.003]
+        better = [FINALIZED_COLUMNS[key] for key in others if far[key] > near[key] + VALIDATION_NOISE]
+        worse = [FINALIZED_COLUMNS[key] for key in others if far[key] < near[key] - VALIDATION_NOISE]
         text = (f"`dilation16` validated higher at {ahead}, lower at {behind} of the {len(steps)} validations both made, "
                 f"by at most {lead:.3f} (`figures/reach_long/curves.png`); after `--finalize` the selections are "
-                f"{far['selection']:.3f} and {near['selection']:.3f}, within the noise of one validation (±0.003)"
-                if abs(far["selection"] - near["selection"]) <= 0.003 else
+                f"{far['selection']:.3f} and {near['selection']:.3f}, within the noise of one validation (±{VALIDATION_NOISE})"
+                if abs(far["selection"] - near["selection"]) <= VALIDATION_NOISE else
                 f"`dilation16` validated higher at {ahead}, lower at {behind} of the {len(steps)} validations both made; "
                 f"after `--finalize` its selection is {far['selection']:.3f} against {near['selection']:.3f}")
         text += (". Beyond that noise, `dilation16` is ahead on " + (", ".join(better) or "no other metric")
