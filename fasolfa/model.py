@@ -21,7 +21,10 @@ with the heads Basic Pitch lacks (velocity, sustain pedal):
 5. **Heads**, each a 1×1 convolution: ``note`` (key sounding), ``onset`` (fed the note evidence
    too, as in Basic Pitch), ``velocity`` (read at onsets), and the sustain ``pedal`` heads (down,
    pressed, released) from features pooled over all keys and their own dilated time convolutions
-   (±47 frames, ±0.55 s: :attr:`FasolfaNet.time_margin_frames`).
+   (±47 frames, ±0.55 s: :attr:`FasolfaNet.time_margin_frames`). With ``ModelConfig.velocity_frames``
+   and ``velocity_level_frames`` (the shipped checkpoint: 5 frames, level at frames −3..+4) the
+   velocity head also reads the key features of the frames around each onset and how loud the
+   key's own HCQT bins are (:meth:`FasolfaNet.velocity_from_level`).
 
 Shapes: input ``(batch, 8, 264, n_frames)``; outputs ``contour (batch, 264, n_frames)``, ``note``,
 ``onset``, ``velocity (batch, 88, n_frames)``, ``pedal``, ``pedal_onset``, ``pedal_offset``
@@ -55,6 +58,9 @@ class ModelConfig:
     onset_channels: int = 16
     pedal_channels: int = 16
     pedal_dilations: tuple = (1, 2, 4, 8, 16)
+    velocity_frames: int = 1                   # frames of key features the velocity head reads (odd; 1: its own)
+    velocity_level_frames: tuple = ()          # (first, last) frame offsets of the input level it also reads
+                                               # at each key (first <= 0 <= last), and the key's register; (): none
 
     def to_dict(self) -> dict:
         return {name: list(value) if isinstance(value, tuple) else value
@@ -245,6 +251,23 @@ class TimeBlock(nn.Module):
         return zero_margins(y.add_(x), margin)
 
 
+def _level_frames(frames) -> tuple[int, int]:
+    """``velocity_level_frames`` checked: ``(first, last)`` with ``first <= 0 <= last``."""
+    first, last = (int(f) for f in frames)
+    if not first <= 0 <= last:
+        raise ValueError(f"velocity_level_frames must be (first, last) with first <= 0 <= last, got {frames}")
+    return first, last
+
+
+def _velocity_head(channels: int, n_frames: int) -> nn.Module:
+    """The velocity head over key features: 1×1, or ``n_frames`` (odd) frames centred on each."""
+    if n_frames < 1 or n_frames % 2 == 0:
+        raise ValueError(f"velocity_frames must be odd and positive, got {n_frames}")
+    if n_frames == 1:
+        return Pointwise(channels, 1)
+    return nn.Conv2d(channels, 1, (1, n_frames), padding=(0, n_frames // 2))
+
+
 class FasolfaNet(nn.Module):
     """HCQT ``(batch, 8, 264, n_frames)`` -> dict of logits (see the module docstring).
 
@@ -265,7 +288,13 @@ class FasolfaNet(nn.Module):
         self.harmonic = HarmonicConv(k, k, offsets)
         self.time_blocks = nn.Sequential(*[TimeBlock(k, d) for d in cfg.time_dilations])
         self.note_head = Pointwise(k, 1)
-        self.velocity_head = Pointwise(k, 1)
+        self.velocity_head = _velocity_head(k, cfg.velocity_frames)
+        if cfg.velocity_level_frames:
+            first, last = _level_frames(cfg.velocity_level_frames)
+            self.velocity_level = nn.Conv2d(h, 1, (1, last - first + 1), bias=False)   # 8 harmonics' level, frames first..last
+            self.velocity_register = nn.Parameter(torch.zeros(2, 1))                 # weights of u and u**2
+            self.register_buffer("register_position", torch.linspace(0.0, 1.0, config.N_KEYS).view(1, -1, 1),
+                                 persistent=False)                                    # u: 0 (A0) .. 1 (C8)
         self.onset_conv = ConvNorm(nn.Conv2d(k + 1, o, (1, 3), padding=(0, 1)))     # ±1 frame
         self.onset_head = Pointwise(o, 1)
         self.pedal_in = ConvNorm(nn.Conv1d(2 * k, p, 1))
@@ -278,7 +307,9 @@ class FasolfaNet(nn.Module):
         half-width): chunks of a long recording overlap by this much. Explained in notebook 05."""
         cfg = self.model_config
         keys = 1 + sum(cfg.time_dilations)                   # contour conv, time blocks
-        return max(keys + 1, keys + sum(cfg.pedal_dilations))   # onset conv; pedal blocks
+        level = max((abs(f) for f in cfg.velocity_level_frames), default=0)
+        return max(keys + 1, keys + cfg.velocity_frames // 2, level,   # onset conv; velocity head
+                   keys + sum(cfg.pedal_dilations))                   # pedal blocks
 
     def fuse(self) -> "FasolfaNet":
         """Fold every batch normalisation that follows a convolution into it (inference only;
@@ -295,21 +326,41 @@ class FasolfaNet(nn.Module):
         keys = self.to_keys(torch.cat([features, x], 1))            # (B, 24, 88, T)
         if torch.is_grad_enabled():
             keys = self.harmonic(keys + self.key_bias)              # (B, 24, 88, T)
-            return {"contour": contour, **self._time_and_heads(keys)}
+            return {"contour": contour, **self._time_and_heads(keys, hcqt)}
         keys = self.harmonic(keys.add_(self.key_bias))
-        return {"contour": contour, **self._time_and_heads_padded(keys)}
+        return {"contour": contour, **self._time_and_heads_padded(keys, hcqt)}
 
-    def _time_and_heads(self, keys: torch.Tensor) -> dict[str, torch.Tensor]:
+    def velocity_from_level(self, hcqt: torch.Tensor) -> torch.Tensor | None:
+        """The velocity logit's share read from the input level (``velocity_level_frames``), or None.
+
+        Each key's level is the maximum over its three HCQT bins (the bin the key is centred on
+        and its neighbours), per harmonic channel; a convolution along time reads it at frame
+        offsets ``first .. last`` and adds a quadratic in the key's register ``u`` (0 at A0, 1 at
+        C8): a strike's velocity shows in how loud it sounds, which the key features, made to
+        find notes at any level, keep only in part. ``hcqt (B, 8, 264, T) -> (B, 1, 88, T)``."""
+        if not self.model_config.velocity_level_frames:
+            return None
+        first, last = _level_frames(self.model_config.velocity_level_frames)
+        level = nn.functional.max_pool2d(hcqt, (3, 1), (3, 1), padding=(1, 0))   # (B, 8, 88, T)
+        level = self.velocity_level(nn.functional.pad(level, (-first, last)))    # (B, 1, 88, T)
+        u = self.register_position                                              # (1, 88, 1)
+        register = self.velocity_register[0] * u + self.velocity_register[1] * u * u
+        return level + register
+
+    def _time_and_heads(self, keys: torch.Tensor, hcqt: torch.Tensor) -> dict[str, torch.Tensor]:
         """Time blocks and heads: ``keys (B, 24, 88, T)`` -> every output but ``contour``."""
         keys = self.time_blocks(keys)                               # (B, 24, 88, T)
         note = self.note_head(keys)                                 # (B, 1, 88, T)
         velocity = self.velocity_head(keys)                         # (B, 1, 88, T)
+        level = self.velocity_from_level(hcqt)
+        if level is not None:
+            velocity = velocity + level                             # (B, 1, 88, T)
         onset = self.onset_head(self.onset_conv(torch.cat([keys, torch.sigmoid(note)], 1)))   # (B, 1, 88, T)
         pooled = torch.cat([keys.mean(2), keys.amax(2)], 1)         # (B, 48, T)
         return self._outputs(note[:, 0], onset[:, 0], velocity[:, 0], pooled)
 
     @torch.no_grad()
-    def _time_and_heads_padded(self, keys: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _time_and_heads_padded(self, keys: torch.Tensor, hcqt: torch.Tensor) -> dict[str, torch.Tensor]:
         """:meth:`_time_and_heads` for inference, the same numbers: every key's frames get a
         margin of zeros on both sides once (:func:`padded_time_conv`'s layout), which every
         time convolution then reads as its padding, instead of padding (copying) its input
@@ -328,7 +379,11 @@ class FasolfaNet(nn.Module):
         onset_features = self.onset_conv.activate(padded_time_conv(self.onset_conv.conv, [x, evidence], margin))
         onset = self.onset_head(onset_features)                     # (B, 1, 88, W)
         pooled = torch.cat([x[..., inside].mean(2), x[..., inside].amax(2)], 1)   # (B, 48, T)
-        return self._outputs(note[:, 0, :, inside], onset[:, 0, :, inside], velocity[:, 0, :, inside], pooled)
+        velocity = velocity[..., inside]                            # (B, 1, 88, T)
+        level = self.velocity_from_level(hcqt)
+        if level is not None:
+            velocity = velocity.add_(level)
+        return self._outputs(note[:, 0, :, inside], onset[:, 0, :, inside], velocity[:, 0], pooled)
 
     def _outputs(self, note, onset, velocity, pooled) -> dict[str, torch.Tensor]:
         pedal = self.pedal_head(self.pedal_blocks(self.pedal_in(pooled)))   # (B, 3, T)
@@ -352,13 +407,18 @@ def _embed(new: torch.Tensor, old: torch.Tensor, rows, columns=None) -> None:
 
 def can_widen(have: ModelConfig, wanted: ModelConfig) -> bool:
     """Whether :func:`widen` grows a network of ``have`` into one of ``wanted``: the same except
-    for at least as many key and onset channels, and subharmonic keys and time dilations that
-    start with ``have``'s."""
+    for at least as many key and onset channels, subharmonic keys and time dilations that
+    start with ``have``'s, a velocity head that reads at least as many frames, and a level path
+    for the velocity added (or the same)."""
     same_rest = replace(have, key_channels=wanted.key_channels, onset_channels=wanted.onset_channels,
-                        subharmonic_keys=wanted.subharmonic_keys, time_dilations=wanted.time_dilations) == wanted
+                        subharmonic_keys=wanted.subharmonic_keys, time_dilations=wanted.time_dilations,
+                        velocity_frames=wanted.velocity_frames,
+                        velocity_level_frames=wanted.velocity_level_frames) == wanted
     return (same_rest and wanted.key_channels >= have.key_channels and wanted.onset_channels >= have.onset_channels
             and wanted.subharmonic_keys[:len(have.subharmonic_keys)] == have.subharmonic_keys
-            and wanted.time_dilations[:len(have.time_dilations)] == have.time_dilations)
+            and wanted.time_dilations[:len(have.time_dilations)] == have.time_dilations
+            and wanted.velocity_frames >= have.velocity_frames
+            and have.velocity_level_frames in ((), wanted.velocity_level_frames))
 
 
 GROWN_BLOCK_SCALE = 1e-3   # a new time block's normalisation scale: its residual starts (almost) at zero
@@ -366,7 +426,8 @@ GROWN_BLOCK_SCALE = 1e-3   # a new time block's normalisation scale: its residua
 
 @torch.no_grad()
 def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = None,
-          subharmonic_keys: tuple | None = None, time_dilations: tuple | None = None) -> "FasolfaNet":
+          subharmonic_keys: tuple | None = None, time_dilations: tuple | None = None,
+          velocity_frames: int | None = None, velocity_level_frames: tuple | None = None) -> "FasolfaNet":
     """A wider copy of ``model`` (more features per key, more onset features, more keys read
     below each key: ``subharmonic_keys`` must start with the model's own) that computes
     exactly the same function: net2net-style growth (Chen et al., ICLR 2016), the zero-init variant.
@@ -383,16 +444,23 @@ def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = N
     new block is a residual ``x + relu(norm(conv(x)))`` whose normalisation scale starts at
     :data:`GROWN_BLOCK_SCALE` instead of 1, so it adds almost nothing at first (not exactly
     nothing: a scale of 0 would leave the block with no gradient, ``relu`` being flat at 0) and
-    learns how much to add. Other sizes must stay as they are. Explained in
+    learns how much to add. ``velocity_frames`` may widen the velocity head's reach in time (the
+    old weights become its centre frame, the other frames start at zero) and
+    ``velocity_level_frames`` may add its level path (:meth:`FasolfaNet.velocity_from_level`),
+    whose weights start at zero. Other sizes must stay as they are. Explained in
     notebooks/05_the_model.ipynb."""
     old_cfg = model.model_config
     onset_channels = old_cfg.onset_channels if onset_channels is None else onset_channels
     subharmonic_keys = old_cfg.subharmonic_keys if subharmonic_keys is None else tuple(subharmonic_keys)
     time_dilations = old_cfg.time_dilations if time_dilations is None else tuple(time_dilations)
+    velocity_frames = old_cfg.velocity_frames if velocity_frames is None else int(velocity_frames)
+    velocity_level_frames = (old_cfg.velocity_level_frames if velocity_level_frames is None
+                             else tuple(velocity_level_frames))
     new_cfg = replace(old_cfg, key_channels=key_channels, onset_channels=onset_channels,
-                      subharmonic_keys=subharmonic_keys, time_dilations=time_dilations)
+                      subharmonic_keys=subharmonic_keys, time_dilations=time_dilations,
+                      velocity_frames=velocity_frames, velocity_level_frames=velocity_level_frames)
     if not can_widen(old_cfg, new_cfg):
-        raise ValueError("widen only adds channels, subharmonic keys and time blocks")
+        raise ValueError("widen only adds channels, subharmonic keys, time blocks and velocity reach")
     grown = FasolfaNet(new_cfg).to(next(model.parameters()).device)
     k0, k1, o0 = old_cfg.key_channels, key_channels, old_cfg.onset_channels
     keys = list(range(k0))                                        # old key features keep their index
@@ -416,6 +484,10 @@ def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = N
         if name == "key_bias":
             _embed(new.transpose(0, 1), old.transpose(0, 1), keys)
             continue
+        if name == "velocity_head.weight" and new.shape[-1] != old.shape[-1]:     # more frames: old = centre
+            centre = torch.zeros(old.shape[0], old.shape[1], 1, new.shape[-1])
+            centre[..., new.shape[-1] // 2] = old[..., 0]
+            old = centre
         prefix = next(prefix for prefix in maps if name.startswith(prefix + "."))
         rows, columns = maps[prefix]
         rows = list(range(old.shape[0])) if rows is None else rows
@@ -426,6 +498,9 @@ def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = N
             _embed(new, old, rows)
     for i in range(len(old_cfg.time_dilations), len(time_dilations)):     # added time blocks
         new_state[f"time_blocks.{i}.layer.norm.weight"].fill_(GROWN_BLOCK_SCALE)
+    for name in ("velocity_level.weight", "velocity_register"):          # an added level path reads nothing yet
+        if name in new_state and name not in old_state:
+            new_state[name].zero_()
     grown.load_state_dict(new_state)
     return grown.train(model.training)
 

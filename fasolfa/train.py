@@ -89,6 +89,10 @@ class TrainConfig:
                                         # under the pedal, a repeated note) weigh this many times more
     ema_decay: float = 0.0              # > 0: validate and save an exponential moving average of the
                                         # weights (:func:`update_average`), e.g. 0.999; 0: the weights as trained
+    train_only: tuple = ()              # parameter-name prefixes trained (e.g. ["velocity_"]); every other
+                                        # parameter and normalisation statistic stays as it starts; (): all
+    selection_metric: str = "onset"     # validation picks the best weights by the mean over groups of this
+                                        # metric's F1 ("onset", "onset_offset", "onset_offset_velocity", "frame")
 
     @property
     def window_n_samples(self) -> int:
@@ -100,7 +104,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {k: tuple(v) if k in ("soundfonts", "programs") else v
+        known = {k: tuple(v) if k in ("soundfonts", "programs", "train_only") else v
                  for k, v in values.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -450,14 +454,16 @@ def build_validation(cfg: TrainConfig, progress: bool = True) -> list[Validation
 VALIDATION_GRID = ((0.5, 0.3), (0.5, 0.6), (0.7, 0.3), (0.7, 0.6))   # (onset, frame) thresholds
 
 
-def validate(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], device, thresholds=None) -> dict:
+def validate(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], device, thresholds=None,
+             metric: str = "onset") -> dict:
     """Mean scores per group (``rendered``, ``maps``) and overall: ``{"rendered/onset_f1": ...,
     "selection": ..., "onset_threshold": ..., "frame_threshold": ...}``. Transcribes each excerpt
     exactly as ``fasolfa transcribe`` does (chunks, note creation), with ``thresholds``, or, when
     None, with each (onset, frame) pair of :data:`VALIDATION_GRID`, keeping the pair of the best
     selection: one fixed pair judges a network by how its probabilities happen to be calibrated
     (the transposed fine-tune `ftT`: 0.744 at (0.5, 0.3), 0.820 at its own pair), which
-    :func:`finalize` then changes anyway. The network runs once per excerpt either way."""
+    :func:`finalize` then changes anyway. The network runs once per excerpt either way.
+    ``metric``: the note metric whose mean F1 over groups is the ``selection``."""
     from fasolfa.notes import NoteThresholds
     from fasolfa.posteriorgrams import compute_posteriorgrams
     was_training = model.training
@@ -465,14 +471,21 @@ def validate(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], device,
     posteriors = [compute_posteriorgrams(item.audio, model, hcqt, device=device) for item in items]
     model.train(was_training)
     grid = [thresholds] if thresholds is not None else [NoteThresholds(onset=o, frame=f) for o, f in VALIDATION_GRID]
-    summaries = [_validation_scores(items, posteriors, candidate) for candidate in grid]
+    summaries = [_validation_scores(items, posteriors, candidate, metric) for candidate in grid]
     return max(summaries, key=lambda summary: summary["selection"])
 
 
-def _validation_scores(items: list[ValidationItem], posteriors: list[dict], thresholds) -> dict:
+SELECTION_METRICS = ("onset", "onset_offset", "onset_offset_velocity", "frame")
+
+
+def _validation_scores(items: list[ValidationItem], posteriors: list[dict], thresholds,
+                       metric: str = "onset") -> dict:
     """Mean F1 per group and metric of the notes ``thresholds`` make from ``posteriors`` (one dict
-    per item), the ``selection`` (mean over groups of note-onset F1) and the thresholds used. The
-    estimate gets its own sustain pedal only where the excerpt has pedal labels."""
+    per item), the ``selection`` (mean over groups of ``metric``'s F1: note onsets unless told)
+    and the thresholds used. The estimate gets its own sustain pedal only where the excerpt has
+    pedal labels."""
+    if metric not in SELECTION_METRICS:
+        raise FasolfaError(f"selection_metric must be one of {', '.join(SELECTION_METRICS)}, got {metric!r}")
     from fasolfa.evaluate import score
     from fasolfa.midi import Pedal
     from fasolfa.notes import posteriorgrams_to_notes
@@ -485,12 +498,42 @@ def _validation_scores(items: list[ValidationItem], posteriors: list[dict], thre
         per_group.setdefault(item.group, []).append(scores)
     summary = {}
     for group, rows in per_group.items():
-        for metric in rows[0]:
-            summary[f"{group}/{metric}_f1"] = float(np.mean([row[metric]["f1"] for row in rows]))
-    onset = [summary[f"{group}/onset_f1"] for group in per_group]
-    summary["selection"] = float(np.mean(onset)) if onset else 0.0
+        for name in rows[0]:
+            summary[f"{group}/{name}_f1"] = float(np.mean([row[name]["f1"] for row in rows]))
+    chosen = [summary[f"{group}/{metric}_f1"] for group in per_group]
+    summary["selection"] = float(np.mean(chosen)) if chosen else 0.0
     summary["onset_threshold"], summary["frame_threshold"] = thresholds.onset, thresholds.frame
     return summary
+
+
+def freeze_all_but(model: nn.Module, prefixes) -> list[nn.Parameter]:
+    """Train only the parameters whose names start with one of ``prefixes`` (all when empty):
+    the others stop needing gradients. Returns the trained parameters; a prefix that names none
+    is an error. See :func:`set_training_modes` for the normalisation statistics."""
+    prefixes = tuple(prefixes)
+    named = list(model.named_parameters())
+    if not prefixes:
+        return [parameter for _, parameter in named]
+    for prefix in prefixes:
+        if not any(name.startswith(prefix) for name, _ in named):
+            raise FasolfaError(f"train_only: no parameter of this model starts with {prefix!r}")
+    for name, parameter in named:
+        parameter.requires_grad_(name.startswith(prefixes))
+    return [parameter for _, parameter in named if parameter.requires_grad]
+
+
+def set_training_modes(model: nn.Module) -> nn.Module:
+    """``model.train()``, except the batch normalisations whose parameters are all frozen
+    (:func:`freeze_all_but`): they stay in eval mode, normalising with their running statistics
+    and leaving them as they are, so a frozen part computes in training exactly what it computes
+    at inference. Returns ``model``."""
+    model.train()
+    for module in model.modules():
+        if isinstance(module, nn.modules.batchnorm._BatchNorm):
+            parameters = list(module.parameters())
+            if parameters and not any(parameter.requires_grad for parameter in parameters):
+                module.eval()
+    return model
 
 
 # --- the loop --------------------------------------------------------------------------------
@@ -628,18 +671,21 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
         convert_batch_norm(model)
     model = model.to(device)
     hcqt = HCQT().to(device)
-    optimiser = torch.optim.AdamW(model.parameters(), lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
+    trained = freeze_all_but(model, cfg.train_only)
+    optimiser = torch.optim.AdamW(trained, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     step, best, stale, elapsed_s = 0, -1.0, 0, 0.0
     if state is None and cfg.init_weights:
         initial, _ = load_weights(cfg.init_weights)
         wanted, have = model.model_config, initial.model_config
         if wanted != have and can_widen(have, wanted):
             initial = widen(initial.train(), wanted.key_channels, wanted.onset_channels, wanted.subharmonic_keys,
-                            wanted.time_dilations)
+                            wanted.time_dilations, wanted.velocity_frames, wanted.velocity_level_frames)
             if group.is_main:
                 print(f"{_shown(Path(cfg.init_weights))}: widened to {wanted.key_channels} key and "
                       f"{wanted.onset_channels} onset channels, subharmonics {list(wanted.subharmonic_keys)}, "
-                      f"time dilations {list(wanted.time_dilations)} ("
+                      f"time dilations {list(wanted.time_dilations)}, velocity over {wanted.velocity_frames} frames"
+                      + (f" and the level at frames {list(wanted.velocity_level_frames)}"
+                         if wanted.velocity_level_frames else "") + " ("
                       + ("same function to start" if wanted.time_dilations == have.time_dilations else
                          "the same function to start but for the added time blocks, which start near zero")
                       + ")", flush=True)
@@ -683,7 +729,8 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
     items = []
     if group.is_main:
         items = validation_items if validation_items is not None else build_validation(cfg, progress)
-        print(f"fasolfa train: {count_parameters(model)} parameters on {device}"
+        print(f"fasolfa train: {count_parameters(model)} parameters"
+              f"{f' trained (only {list(cfg.train_only)})' if cfg.train_only else ''} on {device}"
               f"{f' x {group.world_size} processes' if group.distributed else ''}; step {step} of "
               f"{cfg.steps}; {len(items)} validation excerpts; run folder {_shown(run_dir)}")
     windows_per_epoch = cfg.validate_every * cfg.batch_size
@@ -696,7 +743,7 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
     n_timed = 0
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda: None)
     finished = False
-    model.train()
+    set_training_modes(model)
     while step < cfg.steps and not finished:
         epoch, offset = divmod(step, cfg.validate_every)
         if hasattr(dataset, "set_epoch"):
@@ -750,7 +797,8 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
             validating = step % cfg.validate_every == 0 or step == cfg.steps
             if group.is_main:
                 if validating:
-                    scores = validate(judged, hcqt, items, device)
+                    scores = validate(judged, hcqt, items, device, metric=cfg.selection_metric)
+                    set_training_modes(model)           # validate() put every module back in train mode
                     improved = scores["selection"] > best
                     if improved:
                         best, stale = scores["selection"], 0

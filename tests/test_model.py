@@ -310,3 +310,70 @@ def test_harmonic_and_time_convolutions_are_chunk_invariant():
                 part = time_conv(conv, x[..., start:stop].contiguous())
                 inner = slice(dilation, stop - start - dilation)
                 assert torch.equal(part[..., inner], whole[..., start:stop][..., inner]), (dilation, start)
+
+
+def velocity_net(seed=9) -> FasolfaNet:
+    """A small network with the velocity head over 5 frames and the level path, all weights random."""
+    torch.manual_seed(seed)
+    net = FasolfaNet(ModelConfig(key_channels=5, onset_channels=3, time_dilations=(1, 2), subharmonic_keys=(),
+                                 velocity_frames=5, velocity_level_frames=(-3, 4)))
+    for parameter in net.parameters():
+        parameter.data.normal_(0, 0.3)
+    return net.eval()
+
+
+def test_velocity_level_path_reads_each_keys_own_bins_at_its_frames():
+    """velocity_from_level: a level change in the bins of key k (the centre bin 3k or a
+    neighbour) at frame t moves key k's velocity at frames t - last .. t - first, and no other
+    key or frame; the same on both paths."""
+    net = velocity_net()
+    hcqt = torch.rand(1, 8, 264, 40) * 0.5
+    key, t = 40, 20
+    with torch.no_grad():
+        base = net.velocity_from_level(hcqt)
+        for b in (3 * key - 1, 3 * key, 3 * key + 1):
+            louder = hcqt.clone()
+            louder[0, 1, b, t] = 1.0                          # above every other bin of the key
+            changed = (net.velocity_from_level(louder) - base)[0, 0].abs() > 0
+            assert changed[key].nonzero().flatten().tolist() == list(range(t - 4, t + 4)), b
+            assert changed.sum() == changed[key].sum()
+    assert base.shape == (1, 1, 88, 40)
+
+
+def test_velocity_head_over_frames_and_level_keeps_both_paths_equal_and_the_margin():
+    """The wider velocity head: the inference path equals the training path, chunking relies
+    on the declared margin, and the module refuses malformed sizes."""
+    net = velocity_net()
+    hcqt = torch.rand(2, 8, 264, 70)
+    with torch.enable_grad():
+        plain = net(hcqt)["velocity"].detach()
+    with torch.inference_mode():
+        fast = net(hcqt)["velocity"]
+    assert torch.allclose(plain, fast, atol=1e-4)
+    assert net.time_margin_frames >= 1 + 3 + 2                  # the time blocks and the head's ±2 frames
+    with pytest.raises(ValueError):
+        FasolfaNet(ModelConfig(velocity_frames=4))
+    with pytest.raises(ValueError):
+        FasolfaNet(ModelConfig(velocity_level_frames=(1, 4)))
+
+
+def test_widen_grows_the_velocity_head_with_the_same_function():
+    """widen(velocity_frames=..., velocity_level_frames=...): the old head becomes the centre
+    frame, the added taps and the level path start at zero (same outputs), and gradients reach them."""
+    from fasolfa.model import widen
+    torch.manual_seed(10)
+    narrow = FasolfaNet(ModelConfig(key_channels=5, onset_channels=3, time_dilations=(1, 2), subharmonic_keys=()))
+    for parameter in narrow.parameters():
+        parameter.data.normal_(0, 0.3)
+    narrow.eval()
+    grown = widen(narrow, key_channels=5, velocity_frames=5, velocity_level_frames=(-3, 4))
+    hcqt = torch.rand(2, 8, 264, 40)
+    before, after = narrow(hcqt), grown(hcqt)
+    for name in OUTPUT_NAMES:
+        assert torch.allclose(before[name], after[name], atol=1e-5), name
+    sum(value.sum() for value in grown(hcqt).values()).backward()
+    assert grown.velocity_level.weight.grad.abs().sum() > 0 and grown.velocity_register.grad.abs().sum() > 0
+    side_taps = grown.velocity_head.weight.grad[..., [0, 1, 3, 4]]
+    assert torch.all(grown.velocity_head.weight[..., [0, 1, 3, 4]] == 0) and side_taps.abs().sum() > 0
+    with pytest.raises(ValueError):
+        widen(grown, key_channels=5, velocity_frames=3)         # fewer frames: not a growth

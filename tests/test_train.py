@@ -396,3 +396,47 @@ def test_training_data_mixes_in_transposed_renditions(tmp_path, monkeypatch):
         assert torch.equal(item["onset"], expected["onset"]) and torch.equal(item["audio"], expected["audio"])
     mixed.set_epoch(3)
     assert mixed.second.epoch == 3 and mixed.epoch == 3
+
+
+def test_train_only_moves_those_parameters_and_no_normalisation_statistics(tmp_path):
+    """train_only: the named parameters learn; every other parameter and every frozen batch
+    norm's running statistics end bit for bit where they started, so the frozen part computes
+    in training what it computes at inference. A prefix that names nothing is refused."""
+    from fasolfa.train import train
+    model_config = replace(ModelConfig.from_dict(tiny_config(tmp_path).model), velocity_frames=3,
+                           velocity_level_frames=(-1, 2))
+    torch.manual_seed(3)
+    start = FasolfaNet(model_config)
+    path = save_weights(tmp_path / "start.pt", start, {})
+    cfg = tiny_config(tmp_path, steps=3, validate_every=3, learning_rate=0.05, init_weights=str(path),
+                      model=model_config.to_dict(), train_only=("velocity_",),
+                      selection_metric="onset_offset_velocity")
+    train(cfg, progress=False)
+    state = torch.load(Path(cfg.run_dir) / "state.pt", weights_only=False)["model"]
+    moved = {name for name, value in start.state_dict().items() if not torch.equal(value, state[name])}
+    assert moved and all(name.startswith("velocity_") for name in moved), moved
+    with pytest.raises(FasolfaError, match="no parameter"):
+        train(replace(cfg, run_dir=str(tmp_path / "other"), train_only=("nothing_",)), progress=False)
+
+
+def test_selection_metric_chooses_what_validation_ranks_by():
+    from fasolfa.midi import Notes, Pedal
+    from fasolfa.notes import NoteThresholds
+    from fasolfa.train import ValidationItem, _validation_scores
+    notes = Notes.from_arrays([0.2, 0.6], [0.4, 0.9], [60, 64], [30, 100])
+    item = ValidationItem("two", "rendered", np.zeros(10, np.float32), notes, Pedal.empty(), False)
+    frames = int(config.FRAMES_PER_SECOND)
+    post = {name: np.zeros((88, frames), np.float32) for name in ("onset", "note", "velocity")}
+    post["pedal"] = np.zeros(frames, np.float32)
+    for onset_s, offset_s, key in ((0.2, 0.4, 39), (0.6, 0.9, 43)):
+        a, b = round(onset_s * config.FRAMES_PER_SECOND), round(offset_s * config.FRAMES_PER_SECOND)
+        post["onset"][key, a] = 1.0
+        post["note"][key, a:b] = 1.0
+        post["velocity"][key, a] = 0.5                  # both at one velocity: the soft one is off
+    thresholds = NoteThresholds(onset=0.5, frame=0.5)
+    onset = _validation_scores([item], [post], thresholds)
+    velocity = _validation_scores([item], [post], thresholds, "onset_offset_velocity")
+    assert onset["selection"] == onset["rendered/onset_f1"] == 1.0
+    assert velocity["selection"] == velocity["rendered/onset_offset_velocity_f1"] < 1.0
+    with pytest.raises(FasolfaError, match="selection_metric"):
+        _validation_scores([item], [post], thresholds, "pitch")

@@ -334,9 +334,10 @@ def collect(out_dir: Path, runs: list[Path], until_step: int | None = None,
     return summary
 
 
-def figure(folder: Path, out_path: Path) -> Path:
-    """Each arm's validation selection and training loss against the windows it saw, from the
-    ``<arm>-validation.csv`` / ``<arm>-log.csv`` copies in ``folder`` (the run folders' logs)."""
+def figure(folder: Path, out_path: Path, metric: str = "selection", loss: str = "loss") -> Path:
+    """Each arm's validation ``metric`` (a ``validation.csv`` column: the selection unless told)
+    and training ``loss`` (a ``log.csv`` column: all heads unless told) against the windows it
+    saw, from the ``<arm>-validation.csv`` / ``<arm>-log.csv`` copies in ``folder``."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -348,15 +349,18 @@ def figure(folder: Path, out_path: Path) -> Path:
     fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6), constrained_layout=True)
     for name in summary["variants"]:
         validation = read_log(folder / f"{name}-validation.csv")
-        left.plot([r["step"] * batch / 1e3 for r in validation], [r["selection"] for r in validation],
+        left.plot([r["step"] * batch / 1e3 for r in validation], [r[metric] for r in validation],
                   marker="o", ms=3, label=name)
         if (folder / f"{name}-log.csv").is_file():
             log = read_log(folder / f"{name}-log.csv")
-            right.plot([r["step"] * batch / 1e3 for r in log], [r["loss"] for r in log], lw=1, label=name)
-    left.set(xlabel="thousand windows seen", ylabel="selection (mean onset F1)",
-             title="validation: rendered + MAPS excerpts")
-    right.set(xlabel="thousand windows seen", ylabel="training loss", title="training loss (all heads)",
-              ylim=(0.9, 1.6))
+            right.plot([r["step"] * batch / 1e3 for r in log], [r[loss] for r in log], lw=1, label=name)
+    left.set(xlabel="thousand windows seen",
+             ylabel="selection (mean onset F1)" if metric == "selection" else metric,
+             title="validation: " + ("rendered + MAPS excerpts" if metric == "selection" else metric.split("/")[0]))
+    right.set(xlabel="thousand windows seen", ylabel="training loss" if loss == "loss" else loss,
+              title="training loss (all heads)" if loss == "loss" else f"training {loss}")
+    if loss == "loss":
+        right.set_ylim(0.9, 1.6)
     for ax in (left, right):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
@@ -408,6 +412,8 @@ def main() -> None:
     f = commands.add_parser("figure", help="draw the arms' validation and loss curves")
     f.add_argument("folder", type=Path, help="holds ablations.json and <arm>-validation.csv / <arm>-log.csv")
     f.add_argument("png", type=Path)
+    f.add_argument("--metric", default="selection", help="the validation.csv column drawn (default: selection)")
+    f.add_argument("--loss", default="loss", help="the log.csv column drawn (default: loss, all heads)")
     args = parser.parse_args()
     if args.command == "collect":
         summary = collect(args.out_dir, args.runs, args.until_step, [(name, Path(path)) for name, path in args.finalized])
@@ -415,7 +421,7 @@ def main() -> None:
             print(name, {k: round(v, 3) for k, v in row["best"].items()
                          if k in ("step", "selection") or k.endswith(("onset_f1", "frame_f1"))})
     elif args.command == "figure":
-        print(figure(args.folder, args.png))
+        print(figure(args.folder, args.png, args.metric, args.loss))
     elif args.command == "merge":
         merge(args.out_dir, args.sources, args.renders)
     elif args.command == "prepare":

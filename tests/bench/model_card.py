@@ -529,6 +529,49 @@ def reach_long_lines(result: dict, started_from: dict) -> list[str]:
     return lines + ["", "![reach over a whole schedule](../../figures/reach_long/curves.png)"]
 
 
+def velocity_head_section() -> list[str]:
+    """The velocity head that reads the input level: grown, trained alone, then finalized."""
+    result = _figures_json("velocity_head", "ablations.json")
+    if result is None:
+        return ["(no velocity-head run: `ablations.py collect figures/velocity_head ...`)"]
+    finalized = result.get("finalized", {})
+    arm = result["variants"].get("velocity-head", {})
+    cfg = json.loads((ROOT / "figures" / "velocity_head" / "velocity-head-config.json").read_text())
+    lines = ["Until these weights, the velocity head was a 1×1 convolution over the key features at the onset "
+             "frame. Those features are made to find notes at any level (half the training windows get a random "
+             "gain), so they keep only part of what tells a soft strike from a loud one: how loud the key sounds. "
+             "On the validation excerpts, +offset F1 was 0.83 but +velocity F1 0.56: a third of the matched "
+             "notes missed the metric's tolerance (10 % of each piece's velocity range, after the best line "
+             "per piece).",
+             "",
+             f"The head now reads the key features of {cfg['model']['velocity_frames']} frames around each onset, "
+             f"the level of the key's own three HCQT bins in every harmonic channel at frames "
+             f"{cfg['model']['velocity_level_frames'][0]}..+{cfg['model']['velocity_level_frames'][1]}, and a "
+             "quadratic in the key's register (`ModelConfig(velocity_frames=5, velocity_level_frames=(-3, 4))`, "
+             "`FasolfaNet.velocity_from_level`, notebook 05 section 6b). `widen` grew it from the weights of "
+             "*Width and reach* (the old head as the centre frame, the rest at zero: the same function), and "
+             f"`TrainConfig.train_only = {cfg['train_only']}` trained only its parameters: every other weight "
+             "and every normalisation statistic stayed bit for bit, so every other output is unchanged. "
+             f"{cfg['steps']:,} steps of {cfg['batch_size']} windows, learning rate {cfg['learning_rate']:g} "
+             f"(warm-up {cfg['warmup_steps']}, cosine), weight average {cfg['ema_decay']}, the best step chosen by "
+             f"`selection_metric = \"{cfg['selection_metric']}\"` (mean over the two groups of +velocity F1), "
+             f"{arm.get('best', {}).get('elapsed_s', 0) / 60:.0f} minutes on this machine's 2 CPU cores "
+             "(`ablations.py collect figures/velocity_head RUN/velocity-head --finalized ...`):", "",
+             *arm_table(result, ["rendered/onset_offset_velocity_f1", "maps/onset_offset_velocity_f1"]),
+             "", "After `--finalize` (the selection column is, as everywhere else, the mean onset F1):", "",
+             *finalized_table(result), ""]
+    before, after = finalized.get("started from"), finalized.get("velocity-head")
+    if before and after:
+        same = [FINALIZED_COLUMNS[key] for key in FINALIZED_COLUMNS
+                if "velocity" not in key and before.get(key) is not None and before[key] == after.get(key)]
+        lines.append(f"+velocity F1 {before['rendered/onset_offset_velocity_f1']:.3f} → "
+                     f"{after['rendered/onset_offset_velocity_f1']:.3f} on the rendered excerpts and "
+                     f"{before['maps/onset_offset_velocity_f1']:.3f} → {after['maps/onset_offset_velocity_f1']:.3f} "
+                     f"on the MAPS pianos (within about twice the noise of one validation there); "
+                     f"{', '.join(same)} identical, as they must be.")
+    return lines + ["", "![the velocity head](../../figures/velocity_head/curves.png)"]
+
+
 def error_section() -> list[str]:
     result = _figures_json("error_analysis.json")
     if result is None:
@@ -763,6 +806,9 @@ def main() -> int:
         "",
         "## Width and reach",
         *width_reach_section(),
+        "",
+        "## Velocity from how loud each key sounds",
+        *velocity_head_section(),
         "",
         "## What to expect on pianos it never heard",
         "The MAPS validation row is the closest measurement: real recordings of sampled grands in their "
