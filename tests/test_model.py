@@ -340,6 +340,15 @@ def test_velocity_level_path_reads_each_keys_own_bins_at_its_frames():
     assert base.shape == (1, 1, 88, 40)
 
 
+def test_key_bin_level_is_the_maximum_over_each_keys_three_bins():
+    from fasolfa.model import key_bin_level
+    torch.manual_seed(12)
+    hcqt = torch.randn(2, 3, 264, 7)
+    padded = torch.nn.functional.pad(hcqt, (0, 0, 1, 1), value=-float("inf"))   # a bin below 0, one above 263
+    expected = torch.stack([padded[:, :, 3 * k:3 * k + 3].amax(2) for k in range(88)], 2)
+    assert torch.equal(key_bin_level(hcqt), expected)
+
+
 def test_velocity_head_over_frames_and_level_keeps_both_paths_equal_and_the_margin():
     """The wider velocity head: the inference path equals the training path, chunking relies
     on the declared margin, and the module refuses malformed sizes."""
@@ -351,6 +360,15 @@ def test_velocity_head_over_frames_and_level_keeps_both_paths_equal_and_the_marg
         fast = net(hcqt)["velocity"]
     assert torch.allclose(plain, fast, atol=1e-4)
     assert net.time_margin_frames >= 1 + 3 + 2                  # the time blocks and the head's ±2 frames
+    torch.manual_seed(11)                                       # a head reaching further than the time blocks' margin
+    wide_head = FasolfaNet(ModelConfig(key_channels=4, onset_channels=2, time_dilations=(1,), subharmonic_keys=(),
+                                       velocity_frames=7)).eval()
+    for parameter in wide_head.parameters():
+        parameter.data.normal_(0, 0.3)
+    with torch.enable_grad():
+        plain = wide_head(hcqt)["velocity"].detach()
+    with torch.inference_mode():
+        assert torch.allclose(plain, wide_head(hcqt)["velocity"], atol=1e-4)
     with pytest.raises(ValueError):
         FasolfaNet(ModelConfig(velocity_frames=4))
     with pytest.raises(ValueError):
