@@ -580,6 +580,10 @@ def _same_run(saved: dict, wanted: dict) -> list[str]:
     free = {"steps", "patience", "workers", "threads", "render_workers", "checkpoint_every_s", "log_every",
             "device", "run_dir"}
     defaults = TrainConfig().to_dict()
+    saved = {**saved}
+    if "model" in saved:                   # model sizes newer than the saved run count at their defaults
+        saved["model"] = ModelConfig.from_dict(saved["model"]).to_dict()
+    wanted = {**wanted, "model": ModelConfig.from_dict(wanted["model"]).to_dict()} if "model" in wanted else wanted
     return [k for k in wanted if k not in free
             and saved.get(k, defaults.get(k)) != wanted.get(k)]
 

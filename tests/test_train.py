@@ -440,3 +440,23 @@ def test_selection_metric_chooses_what_validation_ranks_by():
     assert velocity["selection"] == velocity["rendered/onset_offset_velocity_f1"] < 1.0
     with pytest.raises(FasolfaError, match="selection_metric"):
         _validation_scores([item], [post], thresholds, "pitch")
+
+
+def test_a_run_saved_before_newer_settings_resumes(tmp_path):
+    """A run folder written before a setting or a model size existed resumes when the new
+    one is at its default (an update must not strand a long `make train`)."""
+    from fasolfa.train import train
+    cfg = tiny_config(tmp_path, steps=3, validate_every=3)
+    train(cfg, progress=False)
+    saved_path = Path(cfg.run_dir) / "config.json"
+    saved = json.loads(saved_path.read_text())
+    for name in ("train_only", "selection_metric"):
+        del saved[name]
+    for name in ("velocity_frames", "velocity_level_frames"):
+        del saved["model"][name]
+    saved_path.write_text(json.dumps(saved))
+    train(replace(cfg, steps=6), progress=False)
+    assert torch.load(Path(cfg.run_dir) / "state.pt", weights_only=False)["step"] == 6
+    with pytest.raises(FasolfaError, match="other settings"):
+        changed = ModelConfig.from_dict(cfg.model)
+        train(replace(cfg, steps=9, model=replace(changed, velocity_frames=3).to_dict()), progress=False)

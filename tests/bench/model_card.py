@@ -569,6 +569,25 @@ def velocity_head_section() -> list[str]:
                      f"{before['maps/onset_offset_velocity_f1']:.3f} → {after['maps/onset_offset_velocity_f1']:.3f} "
                      f"on the MAPS pianos (within about twice the noise of one validation there); "
                      f"{', '.join(same)} identical, as they must be.")
+    joint = finalized.get("joint")
+    if after and joint:
+        jcfg = json.loads((ROOT / "figures" / "velocity_head" / "joint-config.json").read_text())
+        others = [key for key in FINALIZED_COLUMNS if joint.get(key) is not None and after.get(key) is not None]
+        ahead = [FINALIZED_COLUMNS[key] for key in others if joint[key] > after[key] + VALIDATION_NOISE]
+        behind = [FINALIZED_COLUMNS[key] for key in others if joint[key] < after[key] - VALIDATION_NOISE]
+        level_or_ahead = all(joint[key] >= after[key] for key in others)
+        lines += ["", f"Then the whole network trained one more cosine cycle with the new head (`joint`: every "
+                  f"parameter, learning rate {jcfg['learning_rate']:g}, warm-up {jcfg['warmup_steps']}, cosine to "
+                  f"step {jcfg['steps']:,}, weight average {jcfg['ema_decay']}, the best step chosen by the mean "
+                  f"onset F1 as before), so that the key features could learn what the level path leaves to them. "
+                  f"After `--finalize` it is ahead of `velocity-head` by more than the noise of one validation "
+                  f"(±{VALIDATION_NOISE}) on " + (", ".join(ahead) or "no metric") + " and behind on "
+                  + (", ".join(behind) or "none") + "; "
+                  + ("it is level or ahead on every metric of the table, so its weights shipped." if level_or_ahead
+                     else "it is not level or ahead on every metric, so `velocity-head`'s weights shipped.")
+                  + " The curves below do not compare the two: each validation keeps the pair of the training-time "
+                  "threshold grid that its own selection prefers (+velocity for `velocity-head`, onsets for "
+                  "`joint`); the table above does."]
     return lines + ["", "![the velocity head](../../figures/velocity_head/curves.png)"]
 
 
@@ -696,7 +715,10 @@ def training_section(metadata: dict) -> list[str]:
                      "below); then grown by `widen` to 32 key and 24 onset channels and trained on with the "
                      "same data (`figures/width_long/`, *Width and reach* below); then grown by a fifth time block of "
                      "dilation 16 and trained one more cosine cycle on the same data (`figures/reach_long/`, the same "
-                     "section). The last step is described here.")
+                     "section); then its velocity head grown to read how loud each key sounds and trained alone "
+                     "(`figures/velocity_head/`, *Velocity from how loud each key sounds* below)"
+                     + ("; then the whole network one more cosine cycle with it (the same section)"
+                        if not cfg.get("train_only") else "") + ". The last step is described here.")
     lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
              f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
              f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
@@ -707,7 +729,10 @@ def training_section(metadata: dict) -> list[str]:
              + (f"; velocity loss only in the {cfg['velocity_from_level']:.0%} of windows left at their "
                 f"recorded level" if cfg.get("velocity_from_level") else "")
              + (f"; the weights validated and saved are a moving average of the trained ones (decay "
-                f"{cfg['ema_decay']})" if cfg.get("ema_decay") else "") + "."]
+                f"{cfg['ema_decay']})" if cfg.get("ema_decay") else "")
+             + (f"; only the parameters named {', '.join(cfg['train_only'])}… trained, every other one frozen, "
+                f"the step chosen by the mean {cfg.get('selection_metric')} F1" if cfg.get("train_only") else "")
+             + "."]
     for folder in sorted((ROOT / "figures").glob("train_*")):
         if (folder / "validation.csv").is_file():
             rows = read_log(folder / "validation.csv")
@@ -850,7 +875,11 @@ def main() -> int:
         "`figures/more_music_ema/more-data-ema-config.json`, and `figures/width_long/k32-config.json`, whose "
         "model has 32 key and 24 onset channels, so the run grows the weights it starts from by `widen` "
         "itself; `control-config.json` beside it is the comparison; then `figures/reach_long/dilation16-config.json`, "
-        "whose model adds a fifth time block, grown the same way, with `control-config.json` beside it), "
+        "whose model adds a fifth time block, grown the same way, with `control-config.json` beside it; then "
+        "`figures/velocity_head/velocity-head-config.json`, whose model's velocity head reads the level, grown the "
+        "same way, and which trains that head alone (`train_only`)"
+        + ("; then `figures/velocity_head/joint-config.json`, the whole network from its finalized weights"
+           if not cfg.get("train_only") else "") + "), "
         "`init_weights` pointing at the weights of the step before (their `run_dir` and `init_weights` are this "
         "machine's paths), and `--finalize RUN/best.pt fasolfa/checkpoints/fasolfa.pt` with the last one. "
         "`make train` itself trains `ModelConfig()`'s network (24 key and 16 onset channels) from scratch.",
