@@ -478,14 +478,19 @@ def validate(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], device,
 SELECTION_METRICS = ("onset", "onset_offset", "onset_offset_velocity", "frame")
 
 
+def check_selection_metric(metric: str) -> None:
+    """One line naming the choices when ``metric`` is not one of :data:`SELECTION_METRICS`."""
+    if metric not in SELECTION_METRICS:
+        raise FasolfaError(f"selection_metric must be one of {', '.join(SELECTION_METRICS)}, got {metric!r}")
+
+
 def _validation_scores(items: list[ValidationItem], posteriors: list[dict], thresholds,
                        metric: str = "onset") -> dict:
     """Mean F1 per group and metric of the notes ``thresholds`` make from ``posteriors`` (one dict
     per item), the ``selection`` (mean over groups of ``metric``'s F1: note onsets unless told)
     and the thresholds used. The estimate gets its own sustain pedal only where the excerpt has
     pedal labels."""
-    if metric not in SELECTION_METRICS:
-        raise FasolfaError(f"selection_metric must be one of {', '.join(SELECTION_METRICS)}, got {metric!r}")
+    check_selection_metric(metric)
     from fasolfa.evaluate import score
     from fasolfa.midi import Pedal
     from fasolfa.notes import posteriorgrams_to_notes
@@ -675,6 +680,7 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
         convert_batch_norm(model)
     model = model.to(device)
     hcqt = HCQT().to(device)
+    check_selection_metric(cfg.selection_metric)       # before any step, not at the first validation
     trained = freeze_all_but(model, cfg.train_only)
     optimiser = torch.optim.AdamW(trained, lr=cfg.learning_rate, weight_decay=cfg.weight_decay)
     step, best, stale, elapsed_s = 0, -1.0, 0, 0.0

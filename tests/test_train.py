@@ -417,6 +417,9 @@ def test_train_only_moves_those_parameters_and_no_normalisation_statistics(tmp_p
     assert moved and all(name.startswith("velocity_") for name in moved), moved
     with pytest.raises(FasolfaError, match="no parameter"):
         train(replace(cfg, run_dir=str(tmp_path / "other"), train_only=("nothing_",)), progress=False)
+    with pytest.raises(FasolfaError, match="selection_metric"):     # refused before the first step
+        train(replace(cfg, run_dir=str(tmp_path / "third"), selection_metric="pitch"), progress=False)
+    assert not (tmp_path / "third" / "state.pt").exists()
 
 
 def test_selection_metric_chooses_what_validation_ranks_by():

@@ -537,17 +537,22 @@ def velocity_head_section() -> list[str]:
     finalized = result.get("finalized", {})
     arm = result["variants"].get("velocity-head", {})
     cfg = json.loads((ROOT / "figures" / "velocity_head" / "velocity-head-config.json").read_text())
+    before, after = finalized.get("started from"), finalized.get("velocity-head")
+    model_cfg = cfg["model"]
     lines = ["Until these weights, the velocity head was a 1×1 convolution over the key features at the onset "
              "frame. Those features are made to find notes at any level (half the training windows get a random "
-             "gain), so they keep only part of what tells a soft strike from a loud one: how loud the key sounds. "
-             "On the validation excerpts, +offset F1 was 0.83 but +velocity F1 0.56: a third of the matched "
-             "notes missed the metric's tolerance (10 % of each piece's velocity range, after the best line "
-             "per piece).",
+             "gain), so they keep only part of what tells a soft strike from a loud one: how loud the key sounds."
+             + (f" On the rendered validation excerpts, +offset F1 was {before['rendered/onset_offset_f1']:.2f} but "
+                f"+velocity F1 {before['rendered/onset_offset_velocity_f1']:.2f}: "
+                f"about {1 - before['rendered/onset_offset_velocity_f1'] / before['rendered/onset_offset_f1']:.0%} of the "
+                "notes matched on onset and offset missed the metric's tolerance (10 % of each piece's velocity "
+                "range, after the best line per piece)." if before else ""),
              "",
              f"The head now reads the key features of {cfg['model']['velocity_frames']} frames around each onset, "
              f"the level of the key's own three HCQT bins in every harmonic channel at frames "
              f"{cfg['model']['velocity_level_frames'][0]}..+{cfg['model']['velocity_level_frames'][1]}, and a "
-             "quadratic in the key's register (`ModelConfig(velocity_frames=5, velocity_level_frames=(-3, 4))`, "
+             f"quadratic in the key's register (`ModelConfig(velocity_frames={model_cfg['velocity_frames']}, "
+             f"velocity_level_frames={tuple(model_cfg['velocity_level_frames'])})`, "
              "`FasolfaNet.velocity_from_level`, notebook 05 section 6b). `widen` grew it from the weights of "
              "*Width and reach* (the old head as the centre frame, the rest at zero: the same function), and "
              f"`TrainConfig.train_only = {cfg['train_only']}` trained only its parameters: every other weight "
@@ -560,15 +565,15 @@ def velocity_head_section() -> list[str]:
              *arm_table(result, ["rendered/onset_offset_velocity_f1", "maps/onset_offset_velocity_f1"]),
              "", "After `--finalize` (the selection column is, as everywhere else, the mean onset F1):", "",
              *finalized_table(result), ""]
-    before, after = finalized.get("started from"), finalized.get("velocity-head")
     if before and after:
         same = [FINALIZED_COLUMNS[key] for key in FINALIZED_COLUMNS
                 if "velocity" not in key and before.get(key) is not None and before[key] == after.get(key)]
+        maps_gain = after["maps/onset_offset_velocity_f1"] - before["maps/onset_offset_velocity_f1"]
         lines.append(f"+velocity F1 {before['rendered/onset_offset_velocity_f1']:.3f} → "
                      f"{after['rendered/onset_offset_velocity_f1']:.3f} on the rendered excerpts and "
                      f"{before['maps/onset_offset_velocity_f1']:.3f} → {after['maps/onset_offset_velocity_f1']:.3f} "
-                     f"on the MAPS pianos (within about twice the noise of one validation there); "
-                     f"{', '.join(same)} identical, as they must be.")
+                     f"on the MAPS pianos ({maps_gain / VALIDATION_NOISE:.1f}× the noise of one validation, "
+                     f"±{VALIDATION_NOISE}); {', '.join(same)} identical, as they must be.")
     joint = finalized.get("joint")
     if after and joint:
         jcfg = json.loads((ROOT / "figures" / "velocity_head" / "joint-config.json").read_text())
