@@ -340,6 +340,13 @@ class FasolfaNet(nn.Module):
         keys = self.harmonic(keys.add_(self.key_bias))
         return {"contour": contour, **self._time_and_heads_padded(keys, hcqt)}
 
+    def key_features(self, hcqt: torch.Tensor) -> torch.Tensor:
+        """The key features after the time blocks, which the note, velocity and onset heads read
+        (the training path's layers): ``hcqt (B, 8, 264, T) -> (B, 24, 88, T)``."""
+        x = self.input_norm(hcqt)                                   # (B, 8, 264, T)
+        keys = self.to_keys(torch.cat([self.contour_conv(x), x], 1))   # (B, 24, 88, T)
+        return self.time_blocks(self.harmonic(keys + self.key_bias))
+
     def velocity_from_level(self, hcqt: torch.Tensor) -> torch.Tensor | None:
         """The velocity logit's share read from the input level (``velocity_level_frames``), or None.
 

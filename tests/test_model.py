@@ -395,3 +395,13 @@ def test_widen_grows_the_velocity_head_with_the_same_function():
     assert torch.all(grown.velocity_head.weight[..., [0, 1, 3, 4]] == 0) and side_taps.abs().sum() > 0
     with pytest.raises(ValueError):
         widen(grown, key_channels=5, velocity_frames=3)         # fewer frames: not a growth
+
+
+def test_key_features_are_what_the_heads_read():
+    """FasolfaNet.key_features: the note head over them gives the network's note logits."""
+    net = randomised_net(seed=4)
+    hcqt = torch.rand(1, 8, 264, 30)
+    with torch.no_grad():
+        keys = net.key_features(hcqt)
+        assert keys.shape == (1, net.model_config.key_channels, 88, 30)
+        assert torch.allclose(net.note_head(keys)[:, 0], net(hcqt)["note"], atol=1e-4)

@@ -596,6 +596,49 @@ def velocity_head_section() -> list[str]:
     return lines + ["", "![the velocity head](../../figures/velocity_head/curves.png)"]
 
 
+def velocity_fit_section(metadata: dict) -> list[str]:
+    """The velocity head's linear logit fitted by least squares (``fasolfa.velocity_fit``)."""
+    result = _figures_json("velocity_fit", "ablations.json")
+    if result is None:
+        return ["(no least-squares fit: `ablations.py collect figures/velocity_fit ...`)"]
+    finalized = result.get("finalized", {})
+    before, after = finalized.get("started from"), finalized.get("least squares")
+    fit = metadata.get("velocity_fit") or result.get("velocity_fit", {})
+    more = result["variants"].get("more-steps", {})
+    first = result["variants"].get("velocity-head", {})
+    gained = more.get("best", {}).get("selection", float("nan")) - first.get("best", {}).get("selection", float("nan"))
+    lines = ["The velocity head's logit is linear in what it reads, and its loss counts onset cells only: "
+             "training it alone is a regression of velocity / 127 on a few hundred numbers per strike. AdamW "
+             "solved it slowly, because the columns are badly conditioned: the level columns sit near 0.7 at a "
+             "strike and vary by about 0.1, so they move together with each other and with the bias (LeCun et al., "
+             "*Efficient BackProp*, 1998). The run above (`velocity-head`) stopped improving within a few hundred "
+             "steps, and the same head trained on from its weights for "
+             f"{more.get('steps', 0):,.0f} more steps of a fresh cosine cycle (`more-steps`, learning rate "
+             f"{result['arms'].get('more-steps', {}).get('learning_rate', float('nan')):g}; stopped there) gained "
+             f"{gained:+.3f} on the mean +velocity F1 of the two groups, all of it by its step "
+             f"{more.get('best', {}).get('step', 0):,.0f} (training-time validation):", "",
+             *arm_table(result, ["selection", "rendered/onset_offset_velocity_f1", "maps/onset_offset_velocity_f1"]),
+             "",
+             "`fasolfa.velocity_fit` (notebook 06 section 7) solves the regression instead: one row per onset cell "
+             f"of {fit.get('windows', 0):,} training windows ({fit.get('onsets', 0):,} strikes; the training data and "
+             "augmentation, every window at its recorded level), each column standardised, the squared error of "
+             f"`sigmoid` minimised by Gauss–Newton from the least-squares fit of logit(y), ridge {fit.get('ridge', 0):g} "
+             "on the standardised weights. Mean squared error on those strikes "
+             f"{fit.get('mse_before', float('nan')):.5f} → {fit.get('mse_after', float('nan')):.5f}. Only the head's "
+             f"{fit.get('columns', 0)} weights changed; after `--finalize`:", "",
+             *finalized_table(result), ""]
+    if before and after:
+        same = [FINALIZED_COLUMNS[key] for key in FINALIZED_COLUMNS
+                if "velocity" not in key and before.get(key) is not None and before[key] == after.get(key)]
+        maps_change = after["maps/onset_offset_velocity_f1"] - before["maps/onset_offset_velocity_f1"]
+        lines.append(f"+velocity F1 {before['rendered/onset_offset_velocity_f1']:.3f} → "
+                     f"{after['rendered/onset_offset_velocity_f1']:.3f} on the rendered excerpts, "
+                     f"{before['maps/onset_offset_velocity_f1']:.3f} → {after['maps/onset_offset_velocity_f1']:.3f} "
+                     f"on the MAPS pianos ({maps_change:+.3f}); {', '.join(same)} identical, as they must be. "
+                     "The ridge is the module's default, not tuned.")
+    return lines
+
+
 def error_section() -> list[str]:
     result = _figures_json("error_analysis.json")
     if result is None:
@@ -723,7 +766,10 @@ def training_section(metadata: dict) -> list[str]:
                      "section); then its velocity head grown to read how loud each key sounds and trained alone "
                      "(`figures/velocity_head/`, *Velocity from how loud each key sounds* below)"
                      + ("; then the whole network one more cosine cycle with it (the same section)"
-                        if not cfg.get("train_only") else "") + ". The last step is described here.")
+                        if not cfg.get("train_only") else "")
+                     + ("; then that head's linear logit fitted by least squares on the training strikes "
+                        "(`fasolfa.velocity_fit`, *Velocity by least squares* below)" if metadata.get("velocity_fit")
+                        else "") + ". The last training run is described here.")
     lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
              f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
              f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
@@ -840,6 +886,9 @@ def main() -> int:
         "## Velocity from how loud each key sounds",
         *velocity_head_section(),
         "",
+        "## Velocity by least squares",
+        *velocity_fit_section(metadata),
+        "",
         "## What to expect on pianos it never heard",
         "The MAPS validation row is the closest measurement: real recordings of sampled grands in their "
         "own rooms, pieces never trained on. Expect about that on a clean recording of an acoustic piano, "
@@ -857,6 +906,9 @@ def main() -> int:
         "```bash",
         "make train                                   # notebook 06 through papermill, resumable",
         "python -m fasolfa.train RUN/config.json --finalize RUN/best.pt fasolfa/checkpoints/fasolfa.pt",
+        *(["python -m fasolfa.velocity_fit RUN/config.json FINAL.pt FITTED.pt --windows "
+           f"{metadata['velocity_fit']['windows']}   # then --finalize FITTED.pt as above"]
+          if metadata.get("velocity_fit") else []),
         "python tests/bench/model_card.py             # this card",
         "```",
         "The GPU bursts that produced these weights: `python tests/bench/ablations.py prepare DIR [--seed 1]` "

@@ -1,0 +1,219 @@
+"""Fit the velocity head by least squares on the training onsets, instead of by gradient steps.
+
+The velocity head's logit is linear in what it reads (:class:`fasolfa.model.FasolfaNet`: the key
+features around the onset, the level of the key's own bins, the register), and its loss counts
+onset cells only (:func:`fasolfa.train.losses`): fitting it is a regression of ``velocity / 127``
+on a few hundred numbers per strike. Gradient steps solve that regression slowly, because its
+inputs are badly conditioned: the level columns are log magnitudes in ``[0, 1]`` that sit near
+0.7 at a strike and vary by about 0.1, so they move together with each other and with the bias
+(LeCun et al., "Efficient BackProp", 1998: centre and scale the inputs). The head trained by
+AdamW for the shipped trunk stopped improving after a few hundred steps (``figures/velocity_head``)
+well short of the least-squares optimum of the same regression (the model card, *Velocity by
+least squares*; notebook 06 section 7 draws both on a small run).
+
+So this module solves it directly: it gathers one row per onset cell of ``n_windows`` training
+windows (the training data and augmentation, every window at its recorded level), standardises
+the columns, and minimises ``sum (sigmoid(x . w) - y)^2 + ridge |w|^2`` (the training loss,
+ridge on the standardised weights, not on the bias) by Gauss–Newton from the least-squares fit of
+``logit(y)``; then it writes ``w`` back in the head's own units. Nothing but the head's linear
+logit changes. ``python -m fasolfa.velocity_fit CONFIG.json WEIGHTS OUT``; then
+``python -m fasolfa.train CONFIG.json --finalize OUT FINAL`` as for any weights.
+Explained in notebooks/06_training.ipynb.
+"""
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fasolfa import config
+from fasolfa.errors import FasolfaError
+from fasolfa.model import FasolfaNet, key_bin_level
+
+RIDGE = 1.0            # on the standardised weights; tens of thousands of onsets make it a tie-breaker
+WINDOWS = 12_000       # training windows read by the command (the shipped fit: about 245k strikes)
+VELOCITY_CLIP = 0.02   # logit(y) of the starting fit is taken of y clipped to [clip, 1 - clip]
+
+
+def _taps(features: torch.Tensor, cells: tuple, offsets) -> torch.Tensor:
+    """``features (B, C, 88, T)`` read at ``cells`` (batch, key, frame index tensors) shifted by each
+    of ``offsets``, zero past the window's ends as the head's zero padding reads them: ``(n, C, len(offsets))``."""
+    batch, key, frame = cells
+    n_frames = features.shape[-1]
+    out = features.new_zeros(len(batch), features.shape[1], len(offsets))
+    for i, shift in enumerate(offsets):
+        at = frame + shift
+        inside = (at >= 0) & (at < n_frames)
+        out[inside, :, i] = features[batch[inside], :, key[inside], at[inside]]
+    return out
+
+
+@torch.no_grad()
+def onset_design(model: FasolfaNet, hcqt: torch.Tensor, onsets: torch.Tensor) -> torch.Tensor:
+    """One row per onset cell of what the velocity logit reads, ordered as :func:`head_weights`:
+    ``hcqt (B, 8, 264, T)``, ``onsets (B, 88, T)`` bool -> ``(n_onsets, n_columns)`` (float64),
+    such that ``design @ head_weights(model)`` is the velocity logit at those cells."""
+    cfg = model.model_config
+    cells = onsets.nonzero(as_tuple=True)
+    half = cfg.velocity_frames // 2
+    parts = [_taps(model.key_features(hcqt), cells, range(-half, half + 1)).flatten(1)]      # (n, C * frames)
+    if cfg.velocity_level_frames:
+        first, last = cfg.velocity_level_frames
+        parts.append(_taps(key_bin_level(hcqt), cells, range(first, last + 1)).flatten(1))   # (n, 8 * L)
+        u = model.register_position[0, cells[1], 0]                                          # (n,)
+        parts += [u[:, None], (u * u)[:, None]]
+    parts.append(torch.ones(len(cells[0]), 1))                                               # the bias
+    return torch.cat(parts, 1).double()
+
+
+def head_weights(model: FasolfaNet) -> torch.Tensor:
+    """The velocity logit's weights as one vector, in :func:`onset_design`'s column order."""
+    head = model.velocity_head
+    parts = [head.weight[0, :, 0, :].flatten()]                        # (C, frames): column c * frames + j
+    if model.model_config.velocity_level_frames:
+        parts += [model.velocity_level.weight[0, :, 0, :].flatten(), model.velocity_register[:, 0]]
+    parts.append(head.bias[:1])
+    return torch.cat(parts).detach().double()
+
+
+@torch.no_grad()
+def set_head_weights(model: FasolfaNet, weights: torch.Tensor) -> None:
+    """Write a :func:`head_weights` vector back into the model (the inverse of that function)."""
+    head = model.velocity_head
+    weights = torch.as_tensor(weights, dtype=head.weight.dtype)
+    sizes = [head.weight[0].numel()]
+    if model.model_config.velocity_level_frames:
+        sizes += [model.velocity_level.weight[0].numel(), 2]
+    sizes.append(1)
+    if len(weights) != sum(sizes):
+        raise ValueError(f"expected {sum(sizes)} velocity weights, got {len(weights)}")
+    parts = torch.split(weights, sizes)
+    head.weight[0].copy_(parts[0].view_as(head.weight[0]))
+    if model.model_config.velocity_level_frames:
+        model.velocity_level.weight[0].copy_(parts[1].view_as(model.velocity_level.weight[0]))
+        model.velocity_register[:, 0] = parts[2]
+    head.bias[0] = parts[-1][0]
+
+
+def _loss(design: np.ndarray, y: np.ndarray, w: np.ndarray) -> float:
+    return float(np.mean((1.0 / (1.0 + np.exp(-(design @ w))) - y) ** 2))
+
+
+def fit_sigmoid_least_squares(design: np.ndarray, y: np.ndarray, ridge: float = RIDGE,
+                              iterations: int = 30) -> np.ndarray:
+    """``w`` minimising ``sum (sigmoid(design @ w) - y)^2`` plus ``ridge |w|^2`` on the weights of the
+    standardised columns (the bias column, constant, is neither standardised nor penalised).
+    ``design (n, D)`` with a constant last column, ``y (n,)`` in ``[0, 1]`` -> ``w (D,)`` in the
+    design's own units. Gauss–Newton with step halving, from the ridge fit of ``logit(y)``."""
+    design, y = np.asarray(design, np.float64), np.asarray(y, np.float64)
+    mean, scale = design[:, :-1].mean(0), design[:, :-1].std(0)
+    scale[scale < 1e-8] = 1.0                          # a constant column: left as it is
+    z = np.concatenate([(design[:, :-1] - mean) / scale, np.ones((len(y), 1))], 1)   # (n, D)
+    penalty = np.full(z.shape[1], float(ridge))
+    penalty[-1] = 0.0
+    target = np.log(np.clip(y, VELOCITY_CLIP, 1 - VELOCITY_CLIP) / (1 - np.clip(y, VELOCITY_CLIP, 1 - VELOCITY_CLIP)))
+    w = np.linalg.solve(z.T @ z + np.diag(penalty), z.T @ target)
+    objective = lambda v: ((1 / (1 + np.exp(-(z @ v))) - y) ** 2).sum() + (penalty * v * v).sum()
+    current = objective(w)
+    for _ in range(iterations):
+        p = 1.0 / (1.0 + np.exp(-(z @ w)))
+        jacobian = z * (p * (1 - p))[:, None]                            # d sigmoid / d w: (n, D)
+        step = np.linalg.solve(jacobian.T @ jacobian + np.diag(penalty), jacobian.T @ (p - y) + penalty * w)
+        size = 1.0
+        while size > 1e-3 and objective(w - size * step) > current:
+            size /= 2
+        if size <= 1e-3:
+            break
+        w = w - size * step
+        improved, current = current - objective(w), objective(w)
+        if improved < 1e-10:
+            break
+    raw = w[:-1] / scale                                                  # back to the design's units
+    return np.concatenate([raw, [w[-1] - (raw * mean).sum()]])
+
+
+@torch.no_grad()
+def collect_onsets(model: FasolfaNet, cfg, n_windows: int, seed: int = 0, batch_size: int = 16,
+                   progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(design (n, D), velocity / 127 (n,))`` of every onset cell in ``n_windows`` windows of
+    ``cfg``'s training data, augmented as in training but every window at its recorded level (the
+    windows the velocity loss counts): epochs ``seed, seed + 1, ...`` of the dataset in turn
+    (:meth:`fasolfa.data.WindowDataset.set_epoch`), each in an order drawn with ``seed``."""
+    from tqdm.auto import tqdm
+    from fasolfa.hcqt import HCQT
+    from fasolfa.train import build_training_data
+    dataset = build_training_data(replace(cfg, velocity_from_level=1.0), progress=progress)
+    rng = np.random.default_rng(seed)
+    per_epoch = len(dataset)
+    chosen = [(seed + w // per_epoch, int(i)) for w, i in
+              enumerate(np.concatenate([rng.permutation(per_epoch) for _ in range(-(-n_windows // per_epoch))]))]
+    chosen = chosen[:n_windows]                                         # (epoch, window index)
+    hcqt = HCQT()
+    model.eval()
+    rows, targets = [], []
+    for start in tqdm(range(0, len(chosen), batch_size), desc="velocity onsets", unit="batch", disable=not progress):
+        items = []
+        for epoch, index in chosen[start:start + batch_size]:
+            if hasattr(dataset, "set_epoch"):
+                dataset.set_epoch(epoch)
+            items.append(dataset[index])
+        audio = torch.stack([torch.as_tensor(item["audio"]) for item in items])
+        features = hcqt.with_context(audio, config.CONTEXT_N_SAMPLES)                 # (B, 8, 264, T)
+        onsets = torch.stack([torch.as_tensor(item["onset"]) for item in items]) > 0.5   # (B, 88, T)
+        velocity = torch.stack([torch.as_tensor(item["velocity"]) for item in items])
+        rows.append(onset_design(model, features, onsets).numpy())
+        targets.append(velocity[onsets].double().numpy())
+    return np.concatenate(rows), np.concatenate(targets)
+
+
+def fit_velocity_head(model: FasolfaNet, design: np.ndarray, y: np.ndarray, ridge: float = RIDGE) -> dict:
+    """Replace the velocity head's linear logit by the least-squares fit to ``(design, y)``;
+    returns the mean squared error of ``sigmoid`` on those rows before and after."""
+    if len(y) < design.shape[1]:
+        raise FasolfaError(f"{len(y)} onsets for {design.shape[1]} velocity weights: collect more windows")
+    before = _loss(design, y, head_weights(model).numpy())
+    weights = fit_sigmoid_least_squares(design, y, ridge)
+    set_head_weights(model, torch.from_numpy(weights))
+    return {"onsets": int(len(y)), "columns": int(design.shape[1]), "ridge": ridge,
+            "mse_before": before, "mse_after": _loss(design, y, weights)}
+
+
+def main(argv=None) -> int:
+    """``python -m fasolfa.velocity_fit CONFIG.json WEIGHTS OUT [--windows N] [--seed S]``: fit
+    the velocity head of WEIGHTS on CONFIG's training data and write the weights to OUT."""
+    import argparse
+    import json
+    from fasolfa.train import TrainConfig, load_weights, save_weights
+    parser = argparse.ArgumentParser(prog="python -m fasolfa.velocity_fit", description=main.__doc__)
+    parser.add_argument("config", help="a TrainConfig as JSON (its training data are used)")
+    parser.add_argument("weights")
+    parser.add_argument("out")
+    parser.add_argument("--windows", type=int, default=WINDOWS,
+                        help=f"training windows to read (default {WINDOWS}: about 5 minutes on 2 CPU cores)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-progress", action="store_true")
+    args = parser.parse_args(argv)
+    try:
+        try:
+            cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+        except (OSError, ValueError, TypeError) as error:
+            raise FasolfaError(f"{args.config}: not a readable training configuration ({error})") from None
+        if cfg.threads:
+            torch.set_num_threads(cfg.threads)
+        model, metadata = load_weights(args.weights)
+        design, y = collect_onsets(model, cfg, args.windows, args.seed, progress=not args.no_progress)
+        report = fit_velocity_head(model, design, y)
+    except FasolfaError as error:
+        print(f"fasolfa velocity_fit: error: {error}", file=sys.stderr)
+        return 1
+    report.update(windows=args.windows, seed=args.seed, config=str(args.config), weights=str(args.weights))
+    save_weights(args.out, model, {**metadata, "velocity_fit": report})
+    print("velocity head fitted:", {k: round(v, 5) if isinstance(v, float) else v for k, v in report.items()})
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
