@@ -201,16 +201,23 @@ def main(argv=None) -> int:
             cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
         except (OSError, ValueError, TypeError) as error:
             raise FasolfaError(f"{args.config}: not a readable training configuration ({error})") from None
+        if args.windows < 1:
+            raise FasolfaError(f"--windows must be at least 1, got {args.windows}")
+        if not Path(args.out).parent.is_dir():            # checked before minutes of reading
+            raise FasolfaError(f"{args.out}: no such folder {Path(args.out).parent}")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
         model, metadata = load_weights(args.weights)
         design, y = collect_onsets(model, cfg, args.windows, args.seed, progress=not args.no_progress)
         report = fit_velocity_head(model, design, y)
+        report.update(windows=args.windows, seed=args.seed, config=str(args.config), weights=str(args.weights))
+        try:
+            save_weights(args.out, model, {**metadata, "velocity_fit": report})
+        except OSError as error:
+            raise FasolfaError(f"{args.out}: cannot write ({error.strerror or error})") from None
     except FasolfaError as error:
         print(f"fasolfa velocity_fit: error: {error}", file=sys.stderr)
         return 1
-    report.update(windows=args.windows, seed=args.seed, config=str(args.config), weights=str(args.weights))
-    save_weights(args.out, model, {**metadata, "velocity_fit": report})
     print("velocity head fitted:", {k: round(v, 5) if isinstance(v, float) else v for k, v in report.items()})
     return 0
 

@@ -94,3 +94,7 @@ def test_the_command_changes_only_the_velocity_logit(tmp_path, capsys):
     assert "missing.pt" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
     assert main([str(tmp_path / "nothing.json"), str(tmp_path / "start.pt"), str(tmp_path / "x.pt")]) == 1
     assert "nothing.json" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
+    for extra, named in ((["--windows", "0"], "--windows"), ([], "no_folder")):
+        out = tmp_path / ("x.pt" if extra else "no_folder/x.pt")
+        assert main([str(tmp_path / "config.json"), str(tmp_path / "start.pt"), str(out), *extra]) == 1
+        assert named in capsys.readouterr().err and not out.exists()
