@@ -122,13 +122,13 @@ def fit_sigmoid_least_squares(design: np.ndarray, y: np.ndarray, ridge: float = 
         p = 1.0 / (1.0 + np.exp(-(z @ w)))
         jacobian = z * (p * (1 - p))[:, None]                            # d sigmoid / d w: (n, D)
         step = np.linalg.solve(jacobian.T @ jacobian + np.diag(penalty), jacobian.T @ (p - y) + penalty * w)
-        size = 1.0
-        while size > 1e-3 and objective(w - size * step) > current:
+        size, candidate = 1.0, objective(w - step)
+        while size > 1e-3 and candidate > current:          # halve the step until it helps
             size /= 2
+            candidate = objective(w - size * step)
         if size <= 1e-3:
             break
-        w = w - size * step
-        improved, current = current - objective(w), objective(w)
+        w, improved, current = w - size * step, current - candidate, candidate
         if improved < 1e-10:
             break
     raw = w[:-1] / scale                                                  # back to the design's units

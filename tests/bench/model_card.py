@@ -529,6 +529,19 @@ def reach_long_lines(result: dict, started_from: dict) -> list[str]:
     return lines + ["", "![reach over a whole schedule](../../figures/reach_long/curves.png)"]
 
 
+def _velocity_change_sentence(before: dict, after: dict) -> str:
+    """What a change to the velocity head alone did, between two ``finalized`` rows: +velocity
+    F1 on both groups, and the other metrics that must not (and did not) move."""
+    same = [FINALIZED_COLUMNS[key] for key in FINALIZED_COLUMNS
+            if "velocity" not in key and before.get(key) is not None and before[key] == after.get(key)]
+    maps_change = after["maps/onset_offset_velocity_f1"] - before["maps/onset_offset_velocity_f1"]
+    return (f"+velocity F1 {before['rendered/onset_offset_velocity_f1']:.3f} → "
+            f"{after['rendered/onset_offset_velocity_f1']:.3f} on the rendered excerpts and "
+            f"{before['maps/onset_offset_velocity_f1']:.3f} → {after['maps/onset_offset_velocity_f1']:.3f} "
+            f"on the MAPS pianos ({maps_change:+.3f}, {maps_change / VALIDATION_NOISE:.1f}× the noise of one "
+            f"validation, ±{VALIDATION_NOISE}); {', '.join(same)} identical, as they must be.")
+
+
 def velocity_head_section() -> list[str]:
     """The velocity head that reads the input level: grown, trained alone, then finalized."""
     result = _figures_json("velocity_head", "ablations.json")
@@ -566,14 +579,7 @@ def velocity_head_section() -> list[str]:
              "", "After `--finalize` (the selection column is, as everywhere else, the mean onset F1):", "",
              *finalized_table(result), ""]
     if before and after:
-        same = [FINALIZED_COLUMNS[key] for key in FINALIZED_COLUMNS
-                if "velocity" not in key and before.get(key) is not None and before[key] == after.get(key)]
-        maps_gain = after["maps/onset_offset_velocity_f1"] - before["maps/onset_offset_velocity_f1"]
-        lines.append(f"+velocity F1 {before['rendered/onset_offset_velocity_f1']:.3f} → "
-                     f"{after['rendered/onset_offset_velocity_f1']:.3f} on the rendered excerpts and "
-                     f"{before['maps/onset_offset_velocity_f1']:.3f} → {after['maps/onset_offset_velocity_f1']:.3f} "
-                     f"on the MAPS pianos ({maps_gain / VALIDATION_NOISE:.1f}× the noise of one validation, "
-                     f"±{VALIDATION_NOISE}); {', '.join(same)} identical, as they must be.")
+        lines.append(_velocity_change_sentence(before, after))
     joint = finalized.get("joint")
     if after and joint:
         jcfg = json.loads((ROOT / "figures" / "velocity_head" / "joint-config.json").read_text())
@@ -628,14 +634,7 @@ def velocity_fit_section(metadata: dict) -> list[str]:
              f"{fit.get('columns', 0)} weights changed; after `--finalize`:", "",
              *finalized_table(result), ""]
     if before and after:
-        same = [FINALIZED_COLUMNS[key] for key in FINALIZED_COLUMNS
-                if "velocity" not in key and before.get(key) is not None and before[key] == after.get(key)]
-        maps_change = after["maps/onset_offset_velocity_f1"] - before["maps/onset_offset_velocity_f1"]
-        lines.append(f"+velocity F1 {before['rendered/onset_offset_velocity_f1']:.3f} → "
-                     f"{after['rendered/onset_offset_velocity_f1']:.3f} on the rendered excerpts, "
-                     f"{before['maps/onset_offset_velocity_f1']:.3f} → {after['maps/onset_offset_velocity_f1']:.3f} "
-                     f"on the MAPS pianos ({maps_change:+.3f}); {', '.join(same)} identical, as they must be. "
-                     "The ridge is the module's default, not tuned.")
+        lines.append(_velocity_change_sentence(before, after) + " The ridge is the module's default, not tuned.")
     return lines
 
 
