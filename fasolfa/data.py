@@ -436,13 +436,16 @@ class Piece:
     """A piece for :class:`WindowDataset`: its cached notes (``.npz``), its length in samples
     (every rendition has this length) and its renditions. ``has_pedal`` is false for recordings
     without pedal annotation (MAPS): their pedal targets are unknown, not "pedal up", and their
-    notes are not sustain-extended. Explained in notebooks/04_rendering_a_dataset.ipynb."""
+    notes are not sustain-extended. ``margin_n_samples``: windows start and end at least this
+    far inside the recording (a clip of a :mod:`fasolfa.pack`, whose margins give the windows
+    their real context). Explained in notebooks/04_rendering_a_dataset.ipynb."""
 
     notes_path: Path
     n_samples: int
     renditions: tuple[Rendition, ...]
     name: str = ""
     has_pedal: bool = True
+    margin_n_samples: int = 0     # windows start and end at least this far inside (a pack's clips)
 
     @property
     def duration_s(self) -> float:
@@ -585,8 +588,14 @@ class WindowDataset(torch.utils.data.Dataset):
         piece_index = int(rng.choice(len(self.pieces), p=self.weights))
         piece = self.pieces[piece_index]
         rendition = piece.renditions[int(rng.integers(len(piece.renditions)))]
-        last_start_frame = max(0, (piece.n_samples - self.window_n_samples) // config.HOP_LENGTH)
-        start_sample = int(rng.integers(last_start_frame + 1)) * config.HOP_LENGTH
+        if piece.margin_n_samples:
+            first_frame = -(-piece.margin_n_samples // config.HOP_LENGTH)
+            last_start_frame = max(first_frame, (piece.n_samples - self.window_n_samples
+                                                 - piece.margin_n_samples) // config.HOP_LENGTH)
+            start_sample = int(rng.integers(first_frame, last_start_frame + 1)) * config.HOP_LENGTH
+        else:
+            last_start_frame = max(0, (piece.n_samples - self.window_n_samples) // config.HOP_LENGTH)
+            start_sample = int(rng.integers(last_start_frame + 1)) * config.HOP_LENGTH
         params = self.augmentation.draw(rng)
 
         context_n = self.context_n_samples

@@ -58,7 +58,9 @@ class TrainConfig:
     init_weights: str = ""              # start from these weights (a save_weights file of the same
                                         # model shape) instead of random ones: fine-tuning
     # data
-    data: str = "corpus"                # "corpus" (../shared/data) or "example" (the shipped phrase: CI)
+    data: str = "corpus"                # "corpus" (../shared/data), "example" (the shipped phrase: CI)
+                                        # or "pack" (a window pack, fasolfa.pack: a GPU machine, Colab)
+    pack: str = ""                      # the window pack's folder, for data "pack"
     soundfonts: tuple = ("FluidR3_GM", "TimGM6mb", "MuseScore_General_Lite")
     programs: tuple = (0, 1, 2, 3)      # General MIDI's acoustic piano family
     train_hours: float = 3.0            # MIDI hours sampled from the train split (each rendered with every preset)
@@ -78,6 +80,11 @@ class TrainConfig:
     maps_validation: bool = True
     patience: int = 8                   # validations without improvement before stopping early
     checkpoint_every_s: float = 300.0   # seconds between state.pt saves (and at every validation)
+    time_budget_s: float = 0.0          # > 0: the learning-rate schedule runs over this many seconds of
+                                        # training (elapsed_s) instead of over `steps`, and the run ends
+                                        # there: a burst on a lent machine (not reproducible step for step)
+    keep_snapshots: bool = False        # also save the validated weights of every validation step as
+                                        # snapshots/step-NNNNNN.pt (with no validation excerpts: the only save)
     log_every: int = 25
     model: dict = field(default_factory=lambda: ModelConfig().to_dict())
     loss_weights: dict = field(default_factory=lambda: {
@@ -191,6 +198,16 @@ def learning_rate_factor(step: int, warmup_steps: int, total_steps: int) -> floa
     return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
 
 
+def time_budget_factor(step: int, warmup_steps: int, elapsed_s: float, budget_s: float) -> float:
+    """:func:`learning_rate_factor` with the cosine run over training seconds: linear warm-up
+    over ``warmup_steps`` steps, then the decay by ``elapsed_s / budget_s`` (a run with a fixed
+    time on a lent machine, whose speed is not known before it starts)."""
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = min(elapsed_s / budget_s, 1.0)
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress))
+
+
 # --- weight averaging ------------------------------------------------------------------------
 
 @torch.no_grad()
@@ -295,15 +312,20 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
     Explained in notebooks/06_training.ipynb."""
     from fasolfa import augment, corpus, data
     cache = data.RenderCache()
+    augmentation = training_augmentation(cfg)
+    windows_per_epoch = max(cfg.validate_every, 1) * cfg.batch_size
+    common = dict(augmentation=augmentation, window_n_samples=cfg.window_n_samples,
+                  context_n_samples=config.CONTEXT_N_SAMPLES)
+    if cfg.data == "pack":
+        from fasolfa.pack import pack_windows
+        if not cfg.pack:
+            raise FasolfaError('data "pack" needs "pack": the folder of a window pack (python -m fasolfa.pack)')
+        return pack_windows(cfg.pack, windows_per_epoch, cfg.seed, **common)
     if cfg.data == "example":
         entries = [config.EXAMPLES_DIR / "phrase.mid"]
     else:
         midi_corpus = corpus.MidiCorpus.from_split_csv()
         entries = sample_entries(midi_corpus.split("train").entries, cfg.train_hours, cfg.seed)
-    augmentation = training_augmentation(cfg)
-    windows_per_epoch = max(cfg.validate_every, 1) * cfg.batch_size
-    common = dict(augmentation=augmentation, window_n_samples=cfg.window_n_samples,
-                  context_n_samples=config.CONTEXT_N_SAMPLES)
     rendered = data.WindowDataset.from_cache(cache, entries, cfg.soundfonts, cfg.programs,
                                              n_windows=windows_per_epoch, seed=cfg.seed,
                                              progress=progress, workers=cfg.render_workers, **common)
@@ -420,6 +442,8 @@ def build_validation(cfg: TrainConfig, progress: bool = True) -> list[Validation
     seconds = cfg.validation_seconds
     if cfg.data == "example":
         pieces = [corpus.CorpusEntry(config.EXAMPLES_DIR / "phrase.mid", "validation", 0.0)]
+    elif cfg.validation_pieces <= 0:      # none (a burst on a machine without the corpus)
+        pieces = []
     else:
         entries = corpus.MidiCorpus.from_split_csv().split("validation").entries
         chosen = sample_entries(sorted(entries, key=lambda e: str(e.path)), float("inf"), cfg.seed + 11)
@@ -765,8 +789,10 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
         tick = time.perf_counter()
         for batch in loader:
             batch = {name: value.to(device, non_blocking=True) for name, value in batch.items()}
+            factor = (learning_rate_factor(step, cfg.warmup_steps, cfg.steps) if cfg.time_budget_s <= 0 else
+                      time_budget_factor(step, cfg.warmup_steps, elapsed_s, cfg.time_budget_s))
             for parameter_group in optimiser.param_groups:
-                parameter_group["lr"] = cfg.learning_rate * learning_rate_factor(step, cfg.warmup_steps, cfg.steps)
+                parameter_group["lr"] = cfg.learning_rate * factor
             sync(); t0 = time.perf_counter()
             with torch.no_grad():
                 features = hcqt.with_context(batch["audio"], config.CONTEXT_N_SAMPLES)   # (B, 8, 264, T)
@@ -804,9 +830,16 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
                     bar.set_postfix(loss=f"{logged[0]:.3f}", best=f"{best:.3f}")
                 timers = dict.fromkeys(timers, 0.0)
                 n_timed = 0
-            validating = step % cfg.validate_every == 0 or step == cfg.steps
+            out_of_time = 0 < cfg.time_budget_s <= elapsed_s
+            validating = step % cfg.validate_every == 0 or step == cfg.steps or out_of_time
             if group.is_main:
-                if validating:
+                if validating and cfg.keep_snapshots:
+                    save_weights(run_dir / "snapshots" / f"step-{step:06d}.pt", judged,
+                                 {"step": step, "train_config": cfg.to_dict(), "elapsed_s": elapsed_s})
+                if validating and not items:
+                    tqdm.write(f"step {step}: no validation excerpts" +
+                               (", snapshot saved" if cfg.keep_snapshots else ""))
+                elif validating:
                     scores = validate(judged, hcqt, items, device, metric=cfg.selection_metric)
                     set_training_modes(model)           # validate() put every module back in train mode
                     improved = scores["selection"] > best
@@ -829,6 +862,9 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
                     last_save = time.perf_counter()
                 if stop_after_s is not None and time.perf_counter() - started > stop_after_s:
                     save_state()
+                    finished = True
+                if out_of_time:
+                    tqdm.write(f"time budget of {cfg.time_budget_s:g} s of training spent at step {step}")
                     finished = True
             if group.distributed and (validating or stop_after_s is not None):
                 finished = group.from_main(finished)       # every rank stops with rank 0

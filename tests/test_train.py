@@ -20,7 +20,8 @@ import torch
 from fasolfa import config, synth
 from fasolfa.errors import FasolfaError
 from fasolfa.model import FasolfaNet, ModelConfig
-from fasolfa.train import (TrainConfig, learning_rate_factor, load_weights, losses, save_weights)
+from fasolfa.train import (TrainConfig, learning_rate_factor, load_weights, losses, save_weights,
+                           time_budget_factor)
 
 INSTALLED = synth.find_soundfonts()
 
@@ -112,6 +113,15 @@ def test_learning_rate_schedule():
     assert factors[0] == pytest.approx(0.1) and factors[9] == pytest.approx(1.0)
     assert all(a >= b for a, b in zip(factors[10:], factors[11:]))     # decays after warm-up
     assert factors[-1] == pytest.approx(0.05, abs=0.01)
+
+
+def test_time_budget_schedule_runs_over_seconds():
+    """Warm-up by steps, then the same cosine as by steps, driven by the training seconds."""
+    assert time_budget_factor(4, 10, 0.0, 100.0) == pytest.approx(learning_rate_factor(4, 10, 100))
+    by_time = [time_budget_factor(20, 10, t, 100.0) for t in range(0, 101, 10)]
+    assert all(a >= b for a, b in zip(by_time, by_time[1:]))
+    assert by_time[5] == pytest.approx(0.05 + 0.95 * 0.5) and by_time[-1] == pytest.approx(0.05)
+    assert time_budget_factor(20, 10, 250.0, 100.0) == pytest.approx(0.05)      # past the budget
 
 
 def test_weights_round_trip_and_bad_checkpoints(tmp_path):
