@@ -81,6 +81,16 @@ class AudioSource:
             done += len(mono)
             yield resampler.resample_chunk(mono, last=last) if resampler is not None else mono
 
+    def level_db(self, block_n_samples: int = 1 << 18) -> float:
+        """The recording's level (:func:`fasolfa.level.level_db` at ``config.SAMPLE_RATE``),
+        measured in one pass over its blocks (a file is decoded for it; errors as
+        :meth:`blocks`)."""
+        from fasolfa.level import LevelMeter
+        meter = LevelMeter()
+        for block in self.blocks(block_n_samples):
+            meter.add(block)
+        return meter.level_db()
+
     def _raw_blocks(self, block_n_samples: int) -> Iterator[tuple[np.ndarray, bool]]:
         """``(block (n, n_channels) float32, is_last)`` at the source's own rate."""
         if self.samples is not None:
@@ -143,6 +153,11 @@ class ReadAhead:
             except queue.Full:
                 continue
         return False
+
+    def level_db(self, block_n_samples: int | None = None) -> float:
+        """The recording's level (:meth:`AudioSource.level_db`), from a pass of its own over
+        the source in the caller's thread, while the reader goes on filling its queue."""
+        return self.source.level_db(block_n_samples or self.block_n_samples)
 
     def blocks(self, block_n_samples: int | None = None, sample_rate: int = config.SAMPLE_RATE) -> Iterator[np.ndarray]:
         """The blocks, as :meth:`AudioSource.blocks` gives them (``block_n_samples`` long at the

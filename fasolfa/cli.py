@@ -262,6 +262,9 @@ def add_transcribe_parser(commands) -> None:
                         help=f"shortest note kept, in ms (default: the checkpoint's, else {defaults.min_note_ms:g})")
     parser.add_argument("--no-pedal", action="store_true", help="write no sustain pedal")
     parser.add_argument("--no-velocity", action="store_true", help="every note at velocity 80")
+    parser.add_argument("--keep-level", action="store_true", help="read the recording at its own "
+                        "level (default: scaled to the level the checkpoint was tuned at, so the "
+                        "result does not depend on the recording's gain)")
     parser.add_argument("--notes-csv", action="store_true", help="also write the notes as CSV "
                         "(onset_s, offset_s, pitch, velocity) beside the MIDI file")
     parser.add_argument("--save-posteriorgrams", action="store_true", help="also write the "
@@ -378,7 +381,7 @@ def _transcribe_command(args: argparse.Namespace, inputs: list, outputs: list, a
     options = {"checkpoint": args.checkpoint, "thresholds": thresholds, "velocity": not args.no_velocity,
                "pedal": not args.no_pedal, "device": args.device, "notes_csv": args.notes_csv,
                "save_posteriorgrams": args.save_posteriorgrams, "figure": args.figure,
-               "several": several, "progress": args.jobs == 1, "ahead": ahead}
+               "several": several, "progress": args.jobs == 1, "ahead": ahead, "level": not args.keep_level}
     with finishing_together():
         n_failed = _transcribe_all(pairs, options, args.jobs, several)
     if n_failed:
@@ -463,7 +466,8 @@ def _transcribe_one(pair: tuple, options: dict) -> tuple[list[tuple[str, str]], 
         source = options.get("ahead", {}).get(audio_path, audio_path)       # read ahead, or the path
         result = transcribe(source, checkpoint=options["checkpoint"], thresholds=options["thresholds"],
                             velocity=options["velocity"], pedal=options["pedal"], device=options["device"],
-                            progress=options["progress"], keep_contour=options["save_posteriorgrams"])
+                            progress=options["progress"], keep_contour=options["save_posteriorgrams"],
+                            level=options["level"])
         writes = [(midi_path, result.save)]
         if options["notes_csv"]:
             writes.append((midi_path.with_suffix(".csv"), result.save_notes_csv))
@@ -480,7 +484,8 @@ def _transcribe_one(pair: tuple, options: dict) -> tuple[list[tuple[str, str]], 
             raise
         return [("stderr", f"fasolfa: error: {error}")], True
     message = (f"{midi_path}  ({result.duration_s:.1f} s, {len(result.notes)} notes, "
-               f"{len(result.pedal)} pedal presses)")
+               f"{len(result.pedal)} pedal presses"
+               + (f", level {result.gain_db:+.1f} dB" if abs(result.gain_db) >= 0.05 else "") + ")")
     return [("stdout", message)] + [("stdout", f"{path}") for path in written[1:]], False
 
 

@@ -36,32 +36,48 @@ from fasolfa.atomic import atomic_write
 from fasolfa.errors import FasolfaError
 
 PACK_VERSION = 1
-AUDIO_FORMATS = {"ogg": ("OGG", "VORBIS"), "flac": ("FLAC", "PCM_16")}
+AUDIO_FORMATS = ("flac", "ogg")
 
 
-def _parts(dataset, share: float = 1.0):
+def parts(dataset, share: float = 1.0):
     """The :class:`~fasolfa.data.WindowDataset` parts of a training dataset with the share of
     windows each gives (:class:`fasolfa.train.MixedWindows` nest them)."""
     from fasolfa.train import MixedWindows
     if isinstance(dataset, MixedWindows):
-        yield from _parts(dataset.first, share * (1.0 - dataset.share))
-        yield from _parts(dataset.second, share * dataset.share)
+        yield from parts(dataset.first, share * (1.0 - dataset.share))
+        yield from parts(dataset.second, share * dataset.share)
     else:
         yield dataset, share
 
 
-def _write_notes(path: Path, notes, pedal, duration_s: float) -> None:
-    arrays = dict(onset_s=notes.onset_s, offset_s=notes.offset_s, pitch=notes.pitch,
-                  velocity=notes.velocity, channel=notes.channel, pedal_onset_s=pedal.onset_s,
-                  pedal_offset_s=pedal.offset_s, pedal_channel=pedal.channel,
-                  duration_s=np.float64(duration_s))
-    atomic_write(path, lambda temporary: np.savez(temporary, **arrays))
+def write_clip(folder: str | Path, stem: str, audio: np.ndarray, notes, pedal, *, audio_format: str = "flac",
+               vorbis_quality: float = 0.0) -> dict:
+    """Write ``<folder>/<stem>.flac`` (16 bit) or ``.ogg`` (Vorbis at ``vorbis_quality``:
+    soundfile's ``compression_level``, 0 the best, 1 the smallest) and ``<stem>.npz`` (the
+    notes and pedal in the render cache's format, duration the clip's), each atomically.
+    Returns ``{"audio": name, "notes": name, "n_samples": len(audio)}``, names relative to
+    ``folder``. Also :mod:`tests/bench/ablations.py <ablations>`' excerpts."""
+    from fasolfa.data import RenderCache, _write_flac
+    from fasolfa.midi import Performance
+    if audio_format not in AUDIO_FORMATS:
+        raise FasolfaError(f"audio format {audio_format!r}: choose one of {sorted(AUDIO_FORMATS)}")
+    folder = Path(folder)
+    audio_path, notes_path = folder / f"{stem}.{audio_format}", folder / f"{stem}.npz"
+    if audio_format == "flac":
+        _write_flac(audio_path, audio, config.SAMPLE_RATE)
+    else:
+        atomic_write(audio_path, lambda temporary: soundfile.write(
+            temporary, np.clip(audio, -1.0, 1.0), config.SAMPLE_RATE, format="OGG", subtype="VORBIS",
+            compression_level=vorbis_quality))
+    RenderCache._write_notes(notes_path, Performance(notes, pedal, len(audio) / config.SAMPLE_RATE))
+    return {"audio": audio_path.name, "notes": notes_path.name, "n_samples": len(audio)}
 
 
-def _clip_notes(raw_notes, pedal, has_pedal: bool, start_s: float, end_s: float):
+def clip_notes(raw_notes, pedal, has_pedal: bool, start_s: float, end_s: float):
     """The raw notes whose sound (sustain-extended, where the piece has pedal) reaches into
-    ``[start_s, end_s)`` and the pedal presses that do, shifted to start at ``start_s``:
-    sustaining them again inside the clip gives the same notes as in the whole piece."""
+    ``[start_s, end_s)`` and the pedal presses that do, shifted to start at ``start_s`` (times
+    before the clip are negative): sustaining them again inside the clip gives the same notes
+    as in the whole piece. Returns ``(notes, pedal)``."""
     from fasolfa.midi import Notes, Pedal, apply_sustain
     sounding = apply_sustain(raw_notes, pedal) if has_pedal else raw_notes
     keep = (sounding.offset_s > start_s) & (sounding.onset_s < end_s)
@@ -102,13 +118,12 @@ def make_pack(cfg, out_dir: str | Path, hours: float, *, clip_s: float = 12.0, m
     if training_data is None:
         from fasolfa.train import build_training_data
         training_data = build_training_data(cfg, progress)
-    parts = list(_parts(training_data))
+    drawn = list(parts(training_data))
     n_clips = max(1, int(round(hours * 3600 / clip_s)))
-    counts = [int(round(n_clips * share)) for _, share in parts]
-    fmt, subtype = AUDIO_FORMATS[audio_format]
+    counts = [int(round(n_clips * share)) for _, share in drawn]
     clips = []
     bar = tqdm(total=sum(counts), desc="packing clips", unit="clip", disable=not progress)
-    for part_index, ((dataset, share), count) in enumerate(zip(parts, counts)):
+    for part_index, ((dataset, share), count) in enumerate(zip(drawn, counts)):
         for k in range(count):
             rng = np.random.default_rng([int(seed), part_index, k])
             piece_index = int(rng.choice(len(dataset.pieces), p=dataset.weights))
@@ -119,14 +134,10 @@ def make_pack(cfg, out_dir: str | Path, hours: float, *, clip_s: float = 12.0, m
             audio = read_span(rendition.audio_path, start, clip_n)
             raw_notes, pedal, _ = read_notes(piece.notes_path)
             start_s = start / sample_rate
-            notes, clip_pedal = _clip_notes(raw_notes, pedal, piece.has_pedal, start_s, start_s + clip_n / sample_rate)
-            stem = f"{len(clips):05d}"
-            audio_path = out_dir / "clips" / f"{stem}.{audio_format}"
-            atomic_write(audio_path, lambda temporary: soundfile.write(
-                temporary, audio, sample_rate, format=fmt, subtype=subtype,
-                **({"compression_level": 0.0} if audio_format == "ogg" else {})))
-            _write_notes(out_dir / "clips" / f"{stem}.npz", notes, clip_pedal, clip_n / sample_rate)
-            clips.append({"audio": f"clips/{stem}.{audio_format}", "notes": f"clips/{stem}.npz",
+            notes, clip_pedal = clip_notes(raw_notes, pedal, piece.has_pedal, start_s, start_s + clip_n / sample_rate)
+            written = write_clip(out_dir / "clips", f"{len(clips):05d}", audio, notes, clip_pedal,
+                                 audio_format=audio_format)
+            clips.append({"audio": f"clips/{written['audio']}", "notes": f"clips/{written['notes']}",
                           "n_samples": clip_n, "part": part_index, "source": piece.name,
                           "soundfont": rendition.soundfont, "program": rendition.program,
                           "start_sample": start, "has_pedal": piece.has_pedal})
@@ -135,7 +146,7 @@ def make_pack(cfg, out_dir: str | Path, hours: float, *, clip_s: float = 12.0, m
     manifest = {"version": PACK_VERSION, "sample_rate": sample_rate, "clip_s": clip_n / sample_rate,
                 "margin_n_samples": margin_n, "audio_format": audio_format, "seed": int(seed),
                 "hours": len(clips) * clip_n / sample_rate / 3600,
-                "parts": [{"share": share, "clips": count} for (_, share), count in zip(parts, counts)],
+                "parts": [{"share": share, "clips": count} for (_, share), count in zip(drawn, counts)],
                 "train_config": cfg.to_dict() if cfg is not None else None, "clips": clips}
     atomic_write(manifest_path, lambda temporary: temporary.write_text(json.dumps(manifest, indent=1)))
     return manifest_path
@@ -193,7 +204,7 @@ def main(argv=None) -> int:
     parser.add_argument("--clip-s", type=float, default=12.0, help="length of each clip (default 12)")
     parser.add_argument("--margin-s", type=float, default=1.0,
                         help="audio kept on both sides of the windows' starts and ends (default 1)")
-    parser.add_argument("--format", choices=sorted(AUDIO_FORMATS), default="ogg")
+    parser.add_argument("--format", choices=AUDIO_FORMATS, default="ogg")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)

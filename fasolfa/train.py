@@ -977,9 +977,34 @@ def sweep_offset_thresholds(items: list[ValidationItem], posteriors: list[dict],
     return rows
 
 
-def finalize(weights_path: str | Path, out_path: str | Path, items: list[ValidationItem], device="cpu") -> dict:
-    """Choose note-creation thresholds on the validation excerpts and write the weights with them
-    (``metadata["thresholds"]``, read by :func:`fasolfa.transcribe`) to ``out_path``: onset and
+INPUT_LEVELS_DB = (-29.0, -27.0, -25.0, -23.0, -21.0, -19.0, -17.0)   # candidates for finalize's input level
+
+
+def leveled(items: list[ValidationItem], reference_db: float) -> list[ValidationItem]:
+    """The excerpts, each scaled to ``reference_db`` as :func:`fasolfa.transcribe` scales a
+    recording (:func:`fasolfa.level.scaled_to`)."""
+    from fasolfa.level import scaled_to
+    return [replace(item, audio=scaled_to(item.audio, reference_db)[0]) for item in items]
+
+
+def sweep_input_levels(model: FasolfaNet, items: list[ValidationItem], device="cpu",
+                       levels=INPUT_LEVELS_DB) -> list[dict]:
+    """:func:`validate` (its threshold grid, note onsets) of the excerpts scaled to each
+    candidate input level: rows ``{"input_level_db", ...scores, "selection"}``."""
+    hcqt = HCQT().to(device)
+    return [{"input_level_db": float(level), **validate(model, hcqt, leveled(items, level), device)}
+            for level in levels]
+
+
+def finalize(weights_path: str | Path, out_path: str | Path, items: list[ValidationItem], device="cpu",
+             levels=INPUT_LEVELS_DB) -> dict:
+    """Choose the input level and the note-creation thresholds on the validation excerpts and
+    write the weights with them (``metadata["input_level_db"]`` and ``["thresholds"]``, read by
+    :func:`fasolfa.transcribe`) to ``out_path``. First the level every recording is scaled to
+    (:mod:`fasolfa.level`), among ``levels`` by :func:`sweep_input_levels` (that recordings are
+    scaled at all is not a choice made here: the excerpts sit at their own renderings' levels,
+    which real recordings do not share; ``levels=()`` stores none, and the excerpts are read
+    as they are); then, on the scaled excerpts, onset and
     frame thresholds by the selection score, the pedal's thresholds (down, up, shortest press)
     by the pedal-press F1 of the excerpts with pedal labels, then the offset threshold (which
     moves offsets only, never onsets) by the mean over groups of onset+offset F1. Returns the chosen row of
@@ -987,6 +1012,11 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     notebooks/06_training.ipynb."""
     from fasolfa.notes import NoteThresholds
     model, metadata = load_weights(weights_path, device)
+    level_rows, level = [], None
+    if levels:
+        level_rows = sweep_input_levels(model, items, device, levels)
+        level = max(level_rows, key=lambda row: row["selection"])["input_level_db"]
+        items = leveled(items, level)
     posteriors = validation_posteriorgrams(model, items, device)
     pedal_rows = sweep_pedal_thresholds(items, posteriors)
     best_pedal = max(pedal_rows, key=lambda row: (row["pedal_f1"], row["pedal_frame_f1"]))
@@ -998,10 +1028,13 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     offset_rows = sweep_offset_thresholds(items, posteriors, chosen)
     best_offset = max(offset_rows, key=lambda row: row["offset_selection"])   # None first: kept on ties
     chosen = replace(chosen, offset=best_offset["offset"])
+    metadata = {key: value for key, value in metadata.items() if key not in ("input_level_db", "level_sweep")}
+    if level is not None:
+        metadata.update(input_level_db=level, level_sweep=level_rows)
     metadata = {**metadata, "thresholds": asdict(chosen), "threshold_sweep": rows, "pedal_sweep": pedal_rows,
                 "offset_sweep": offset_rows, "validation": sorted({item.name for item in items})}
     save_weights(out_path, model.cpu(), metadata)
-    return {**best, **best_offset, **best_pedal}
+    return {**best, **best_offset, **best_pedal, **({"input_level_db": level} if level is not None else {})}
 
 
 def main(argv=None) -> int:
@@ -1014,11 +1047,14 @@ def main(argv=None) -> int:
     parser.add_argument("--stop-after-s", type=float, default=None)
     parser.add_argument("--no-progress", action="store_true")
     parser.add_argument("--finalize", nargs=2, metavar=("WEIGHTS", "OUT"))
+    parser.add_argument("--no-level", action="store_true",
+                        help="with --finalize: store no input level (recordings read at their own level)")
     args = parser.parse_args(argv)
     cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
     if args.finalize:
         items = build_validation(cfg, progress=not args.no_progress)
-        best = finalize(args.finalize[0], args.finalize[1], items, pick_device(cfg.device))
+        best = finalize(args.finalize[0], args.finalize[1], items, pick_device(cfg.device),
+                        levels=() if args.no_level else INPUT_LEVELS_DB)
         print("chosen thresholds:", {k: round(v, 3) if isinstance(v, float) else v for k, v in best.items()})
         return 0
     try:

@@ -29,14 +29,14 @@ def test_clip_notes_sustain_to_the_same_notes_as_the_whole_piece():
     sustaining the clip's notes again gives the whole piece's sustained notes, shifted."""
     notes = Notes.from_arrays([0.0, 0.5, 3.0, 6.0], [0.4, 1.0, 3.5, 6.5], [60, 64, 67, 72])
     pedal = Pedal(np.array([0.3]), np.array([2.5]), np.array([0]))
-    clip, clip_pedal = pack._clip_notes(notes, pedal, True, 2.0, 5.0)
+    clip, clip_pedal = pack.clip_notes(notes, pedal, True, 2.0, 5.0)
     assert sorted(clip.pitch.tolist()) == [60, 64, 67]          # 60 and 64 ring until 2.5 s
     whole = apply_sustain(notes, pedal)
     inside = (whole.offset_s > 2.0) & (whole.onset_s < 5.0)
     again = apply_sustain(clip, clip_pedal)
     np.testing.assert_allclose(np.sort(again.offset_s), np.sort(whole.offset_s[inside] - 2.0))
     np.testing.assert_allclose(clip_pedal.onset_s, [-1.7])
-    without, _ = pack._clip_notes(notes, pedal, False, 2.0, 5.0)    # no pedal: raw notes only
+    without, _ = pack.clip_notes(notes, pedal, False, 2.0, 5.0)    # no pedal: raw notes only
     assert without.pitch.tolist() == [67]
 
 

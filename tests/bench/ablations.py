@@ -47,42 +47,23 @@ PROGRAMS = (0, 1, 2, 3)
 
 
 def _cut(notes, pedal, start_s: float, length_s: float):
-    """Notes and pedal sounding in ``[start_s, start_s + length_s)``, times from the excerpt start."""
-    from fasolfa.midi import Notes, Pedal
-    end_s = start_s + length_s
-    keep = (notes.offset_s > start_s) & (notes.onset_s < end_s)
-    onset = np.clip(notes.onset_s[keep] - start_s, 0, length_s)
-    offset = np.clip(notes.offset_s[keep] - start_s, 0, length_s)
-    struck_inside = notes.onset_s[keep] >= start_s
-    onset = np.where(struck_inside, onset, -1.0)          # struck before: onset outside the excerpt
-    cut = Notes(onset, offset, notes.pitch[keep], notes.velocity[keep], notes.channel[keep])
-    down = (pedal.offset_s > start_s) & (pedal.onset_s < end_s)
-    cut_pedal = Pedal(pedal.onset_s[down] - start_s, np.minimum(pedal.offset_s[down], end_s) - start_s,
-                      pedal.channel[down])
-    return cut, cut_pedal
+    """Notes and pedal sounding in ``[start_s, start_s + length_s)``, times from the excerpt start
+    (:func:`fasolfa.pack.clip_notes`; excerpts prepared before it landed kept only notes whose
+    own offset fell inside, with onset -1 for those struck before)."""
+    from fasolfa.pack import clip_notes
+    return clip_notes(notes, pedal, True, start_s, start_s + length_s)
 
 
 def _write_excerpt(folder: Path, name: str, audio: np.ndarray, notes, pedal, duration_s: float,
                    vorbis_quality: float | None = None) -> dict:
     """FLAC (16 bit), or Ogg Vorbis at ``vorbis_quality`` (soundfile's ``compression_level``, 0..1,
     higher is smaller): about 7 kB per second at 0.4 against 23 for FLAC, so three times more
-    music fits the device's 64 MiB; the codec's artefacts are those of compressed recordings."""
-    import soundfile
-
-    from fasolfa.atomic import atomic_write
-    from fasolfa.data import RenderCache
-    from fasolfa.midi import Performance
-    suffix = ".flac" if vorbis_quality is None else ".ogg"
-    audio_path, notes_path = folder / f"{name}{suffix}", folder / f"{name}.npz"
-    if vorbis_quality is None:
-        atomic_write(audio_path, lambda t: soundfile.write(t, audio, config.SAMPLE_RATE, format="FLAC",
-                                                           subtype="PCM_16"))
-    else:
-        atomic_write(audio_path, lambda t: soundfile.write(t, np.clip(audio, -1, 1), config.SAMPLE_RATE,
-                                                           format="OGG", subtype="VORBIS",
-                                                           compression_level=vorbis_quality))
-    RenderCache._write_notes(notes_path, Performance(notes, pedal, duration_s))
-    return {"audio": audio_path.name, "notes": notes_path.name, "n_samples": len(audio)}
+    music fits the device's 64 MiB; the codec's artefacts are those of compressed recordings
+    (:func:`fasolfa.pack.write_clip`; ``duration_s`` is the excerpt's length)."""
+    from fasolfa.pack import write_clip
+    return write_clip(folder, name, audio[:int(round(duration_s * config.SAMPLE_RATE))], notes, pedal,
+                      audio_format="flac" if vorbis_quality is None else "ogg",
+                      vorbis_quality=vorbis_quality or 0.0)
 
 
 PREROLL_S = 5.0          # a transposed excerpt is rendered from this long before it (notes ringing in)
@@ -307,9 +288,12 @@ def collect(out_dir: Path, runs: list[Path], until_step: int | None = None,
                "arms": {}, "variants": {}}
     for run_dir in runs:
         name, cfg = run_dir.name, json.loads((run_dir / "config.json").read_text())
-        rows = [row for row in read_log(run_dir / "validation.csv") if until_step is None or row["step"] <= until_step]
+        validated = (run_dir / "validation.csv").is_file()
+        rows = [row for row in read_log(run_dir / "validation.csv") if until_step is None or row["step"] <= until_step] \
+            if validated else []
         log = [row for row in read_log(run_dir / "log.csv") if until_step is None or row["step"] <= until_step]
-        if not rows:
+        snapshots_only = not validated and (run_dir / "snapshots").is_dir() and log   # a burst without validation
+        if not rows and not snapshots_only:
             raise SystemExit(f"{run_dir}: no validation row" + (f" up to step {until_step}" if until_step else ""))
         summary.setdefault("batch_size", cfg["batch_size"])
         if cfg["batch_size"] != summary["batch_size"]:
@@ -317,10 +301,11 @@ def collect(out_dir: Path, runs: list[Path], until_step: int | None = None,
         summary["device"] = cfg["device"]
         summary["arms"][name] = {"model": cfg["model"], "init_weights": Path(cfg["init_weights"]).name,
                                  "learning_rate": cfg["learning_rate"], "steps": cfg["steps"]}
-        steps = max(row["step"] for row in rows)
+        steps = max(row["step"] for row in (rows or log))
         rate = float(np.mean([row["windows_per_s"] for row in log[len(log) // 2:]])) if log else 0.0
+        best = max(rows, key=lambda row: row["selection"]) if rows else {"step": steps, "elapsed_s": log[-1]["elapsed_s"]}
         summary["variants"][name] = {"steps": steps, "windows": steps * cfg["batch_size"], "windows_per_s": rate,
-                                     "best": max(rows, key=lambda row: row["selection"])}
+                                     "best": best, "validated": bool(rows)}
         for kind, kept in (("validation", rows), ("log", log)):
             if kept:
                 columns = list(kept[0])

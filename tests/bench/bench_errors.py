@@ -27,7 +27,6 @@ posteriorgram, its labelled notes and the transcribed ones, to look at what the 
 """
 from __future__ import annotations
 
-import argparse
 import collections
 import dataclasses
 import sys
@@ -35,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common import machine_info, write_report
+from common import checkpoint_parser, machine_info, save_png, write_report
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -149,7 +148,6 @@ def draw(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from fasolfa.atomic import atomic_write
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
     for ax, (axis, labels) in zip(axes, (("octave", OCTAVES), ("velocity", VELOCITIES))):
         groups = list(result["recall"])
@@ -168,8 +166,7 @@ def draw(result: dict, path: Path) -> None:
                title=f"recall by {axis} (numbers: notes)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
-    atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=90, format="png"))
-    plt.close(fig)
+    save_png(fig, path, dpi=90)
 
 
 def draw_excerpt(item, posteriorgrams: dict, estimate, excerpt: dict, path: Path, seconds: float = 20.0) -> None:
@@ -180,7 +177,6 @@ def draw_excerpt(item, posteriorgrams: dict, estimate, excerpt: dict, path: Path
     import matplotlib.pyplot as plt
 
     from fasolfa import config
-    from fasolfa.atomic import atomic_write
     note = np.asarray(posteriorgrams["note"], np.float32)                # (88, n_frames)
     n_frames = min(note.shape[1], int(seconds * config.FRAMES_PER_SECOND))
     end_s = n_frames / config.FRAMES_PER_SECOND
@@ -199,15 +195,11 @@ def draw_excerpt(item, posteriorgrams: dict, estimate, excerpt: dict, path: Path
            title=f"{item.name}: frame precision {excerpt['frame_precision']:.2f}, recall {excerpt['frame_recall']:.2f} "
                  f"(note posteriorgram in grey)")
     ax.legend(loc="upper right", fontsize=8)
-    atomic_write(path, lambda temporary: fig.savefig(temporary, dpi=80, format="png"))
-    plt.close(fig)
+    save_png(fig, path)
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped checkpoint")
-    parser.add_argument("--out", type=Path, default=ROOT / "figures")
-    args = parser.parse_args(argv)
+    args = checkpoint_parser(__doc__).parse_args(argv)
     import fasolfa
     from fasolfa import config, train
     from fasolfa.transcription import checkpoint_thresholds, resolve_checkpoint

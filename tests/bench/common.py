@@ -1,10 +1,13 @@
 """What every benchmark script shares: the machine it ran on, and writing its JSON report."""
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
 from pathlib import Path
+
+FIGURES = Path(__file__).resolve().parents[2] / "figures"
 
 
 def busy_warning() -> float:
@@ -28,3 +31,21 @@ def write_report(path: str | Path, report: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {os.path.relpath(path)}")
+
+
+def checkpoint_parser(description: str) -> argparse.ArgumentParser:
+    """The command line of a script that measures a checkpoint: ``--checkpoint`` (default: the
+    shipped one) and ``--out`` (default: ``figures/``)."""
+    parser = argparse.ArgumentParser(description=description, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped checkpoint")
+    parser.add_argument("--out", type=Path, default=FIGURES)
+    return parser
+
+
+def save_png(fig, path: str | Path, dpi: int = 80) -> None:
+    """Write a matplotlib figure as PNG atomically, then close it."""
+    import matplotlib.pyplot as plt
+
+    from fasolfa.atomic import atomic_write
+    atomic_write(Path(path), lambda temporary: fig.savefig(temporary, dpi=dpi, format="png"))
+    plt.close(fig)

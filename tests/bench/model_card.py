@@ -55,8 +55,11 @@ def validation_section(metadata: dict) -> list[str]:
     without_strong = [row for row in sweep if row.get("strong_onset") is None]
     best_without = max(without_strong, key=lambda row: row["selection"]) if without_strong and best.get("strong_onset") is not None else None
     chosen = f"({best['onset']}, {best['frame']}, {best.get('strong_onset')})"
+    level = metadata.get("input_level_db")
     lines = [f"Validation excerpts: {len(metadata.get('validation', []))} (the first "
-             f"{metadata.get('train_config', {}).get('validation_seconds', 30):g} s of each). Note "
+             f"{metadata.get('train_config', {}).get('validation_seconds', 30):g} s of each)"
+             + (f", each scaled to the input level, **{level:g} dBFS** (below, *The input level*)"
+                if level is not None else "") + ". Note "
              f"creation's thresholds were chosen on them (grid: onset "
              f"{sorted({r['onset'] for r in sweep})}, frame {sorted({r['frame'] for r in sweep})}, strong onset "
              f"{strongs}; criterion: mean over the two groups of note-onset F1): **onset {best['onset']}, frame "
@@ -602,6 +605,152 @@ def velocity_head_section() -> list[str]:
     return lines + ["", "![the velocity head](../../figures/velocity_head/curves.png)"]
 
 
+def input_level_section(metadata: dict) -> list[str]:
+    """The level every recording is scaled to (``fasolfa.level``), chosen by ``--finalize``."""
+    sweep = metadata.get("level_sweep") or []
+    level = metadata.get("input_level_db")
+    if level is None or not sweep:
+        return ["These weights store no input level: recordings are read at their own level."]
+    robustness = _figures_json("robustness.json") or {}
+    conditions = robustness.get("conditions", {})
+    lines = ["A recording's gain says nothing about the music, but the network reads absolute level: its input "
+             "is a log-magnitude HCQT, and velocity is read from level. It was trained on renderings whose loudest "
+             "strikes sit near -22 dBFS (±6 dB); most audio files are peak-normalised near 0 dBFS, and a phone "
+             "across the room records far below. `fasolfa.transcribe` therefore measures each recording's level "
+             "first (the 99.9th percentile of |x| over the whole recording, in dBFS: the loudest strikes, not one "
+             "peak; `fasolfa.level`, a first pass over the audio) and scales it to the level stored here. The "
+             "transcription then does not depend on the recording's gain, and velocities read dynamics relative "
+             "to the piece's loudest passages. `--keep-level` (`level=False`) reads a recording as it is.", "",
+             f"That recordings are scaled is a design decision for recordings nobody here has, not a validation "
+             f"result: the validation excerpts sit at their own renderings' levels, which favour reading them as "
+             f"they are. Which level they are scaled to was chosen on them by `--finalize` "
+             f"(`fasolfa.train.sweep_input_levels`: the excerpts scaled to each candidate, the training-time "
+             f"threshold grid, mean note-onset F1 of the two groups): **{level:g} dBFS**.", "",
+             "| input level (dBFS) | selection | onset | frame | MAPS onset | MAPS frame |",
+             "|---|---|---|---|---|---|"]
+    for row in sweep:
+        mark = "**" if row["input_level_db"] == level else ""
+        lines.append(f"| {mark}{row['input_level_db']:g}{mark} | {row['selection']:.3f} | "
+                     f"{row.get('rendered/onset_f1', float('nan')):.3f} | {row.get('rendered/frame_f1', float('nan')):.3f} | "
+                     f"{row.get('maps/onset_f1', float('nan')):.3f} | {row.get('maps/frame_f1', float('nan')):.3f} |")
+    before = (_figures_json("velocity_fit", "ablations.json") or {}).get("finalized", {}).get("least squares")
+    if before:
+        after = _finalized_row(metadata)
+        lines += ["", "The same weights finalized without a level (the card before this change) and with it; the "
+                  "thresholds were chosen again on the scaled excerpts:", "",
+                  *finalized_table({"finalized": {"read as they are": before, f"scaled to {level:g} dBFS": after}})]
+    mastered, quiet = conditions.get("mastered"), conditions.get("quiet")
+    if mastered and quiet and "scores_own_level" in mastered:
+        def pair(row, key):
+            return f"{row['scores_own_level'][key]:.3f} → {row['scores'][key]:.3f}"
+        lines += ["", f"What it buys (`tests/bench/check_robustness.py`, the validation excerpts made louder or "
+                  f"quieter, note-onset F1 read as they are → scaled): peak-normalised to -1 dBFS, rendered "
+                  f"{pair(mastered, 'rendered/onset_f1')}, MAPS {pair(mastered, 'maps/onset_f1')}; 30 dB quieter, "
+                  f"rendered {pair(quiet, 'rendered/onset_f1')}, MAPS {pair(quiet, 'maps/onset_f1')}."]
+    return lines
+
+
+def _finalized_row(metadata: dict) -> dict:
+    """The finalized scores stored with a checkpoint: its offset sweep's chosen row."""
+    chosen = metadata.get("thresholds", {})
+    row = next((r for r in metadata.get("offset_sweep", []) if r["offset"] == chosen.get("offset")), {})
+    return {"step": metadata.get("step"), **{k: v for k, v in row.items() if "/" in k or k == "selection"}}
+
+
+def robustness_lines() -> list[str]:
+    """The table of ``figures/robustness.json`` (``tests/bench/check_robustness.py``)."""
+    result = _figures_json("robustness.json")
+    if result is None:
+        return ["(no robustness check: `python tests/bench/check_robustness.py`)"]
+    clean = result["conditions"]["clean"]["scores"]
+    lines = ["How the validation excerpts fare when the recording is made worse (`tests/bench/check_robustness.py`: "
+             "each condition applied to the whole 30 s excerpt with the training augmentation's own functions or "
+             "a codec, then transcribed as `fasolfa transcribe` does; * beyond what training's augmentation drew; "
+             "`figures/robustness.png`):", "",
+             "| condition | | onset | frame | MAPS onset | MAPS frame |", "|---|---|---|---|---|---|"]
+    for name, row in result["conditions"].items():
+        scores = row["scores"]
+        cells = " | ".join(f"{scores.get(key, float('nan')):.3f}" for key in
+                           ("rendered/onset_f1", "rendered/frame_f1", "maps/onset_f1", "maps/frame_f1"))
+        rate = f", {row['kbit_per_s']:.0f} kbit/s" if "kbit_per_s" in row else ""
+        lines.append(f"| {name}{'' if row['trained'] else ' *'} | {row['description']}{rate} | {cells} |")
+    worst = min((row for name, row in result["conditions"].items() if row["trained"]),
+                key=lambda row: row["scores"].get("maps/onset_f1", 1.0))
+    lines += ["", f"Inside what training drew, the worst MAPS note-onset F1 is {worst['scores']['maps/onset_f1']:.3f} "
+              f"({worst['description']}; clean {clean['maps/onset_f1']:.3f}). Codecs, a 16 kHz recording and "
+              "moderate noise cost little; a long, wet reverberation and detuning beyond ±25 cents cost most, and "
+              "more than training's augmentation covers. A piano tuned far from A = 440 Hz will be transcribed "
+              "poorly; so will a very reverberant hall.", "", "![robustness](../../figures/robustness.png)"]
+    return lines
+
+
+BURST_ARMS = {"same": "same network", "wide": "wider"}
+
+
+def _operations_ratio(cfg: dict, base: dict) -> float:
+    """MFLOP per second of audio of ``cfg``'s network over ``base``'s (0 when either is missing)."""
+    from fasolfa.model import FasolfaNet, ModelConfig
+    if not cfg.get("model") or not base.get("model"):
+        return 0.0
+    cost = [layer_table(FasolfaNet(ModelConfig.from_dict(c["model"])).eval())[-1]["mflops_per_s"] for c in (cfg, base)]
+    return cost[0] / cost[1]
+
+
+def gpu_burst_section() -> list[str]:
+    """Two arms trained side by side on a lent GPU from a window pack (``figures/gpu_burst``)."""
+    result = _figures_json("gpu_burst", "ablations.json")
+    if result is None:
+        return ["(no GPU burst: `ablations.py collect figures/gpu_burst ...`)"]
+    pack = _figures_json("gpu_burst", "pack-summary.json") or {}
+    finalized = result.get("finalized", {})
+    cfgs = {name: json.loads((ROOT / "figures" / "gpu_burst" / f"{name}-config.json").read_text())
+            for name in result["variants"]}
+    same, wide = cfgs.get("same", {}), cfgs.get("wide", {})
+    lines = [f"A GPU machine was lent for 15 minutes (one {pack.get('device', 'GPU')}). It has no FluidSynth, "
+             "soundfonts or corpus, and takes at most 64 MiB along, so the data went as a window pack "
+             f"(`python -m fasolfa.pack CONFIG OUT --hours {pack.get('hours', 0):.1f}`: "
+             f"{pack.get('clips', 0)} clips of {pack.get('clip_s', 0):.0f} s drawn from `make train`'s data in its "
+             f"own shares — rendered, transposed, MAPS — as Ogg Vorbis at the best quality, "
+             f"{pack.get('megabytes', 0):.0f} MB) and the missing Python packages as wheels. "
+             "`tests/bench/gpu_burst.sh` ran two arms side by side on it, each "
+             f"`python -m fasolfa.train` with `data: "pack"` and `time_budget_s: {same.get('time_budget_s', 0):g}` "
+             "(the cosine schedule over training seconds, since the speed is not known before the machine starts), "
+             f"batch {same.get('batch_size')}, weight average {same.get('ema_decay')}, from the weights shipped "
+             "then (`started from` below): the same network (learning rate "
+             f"{same.get('learning_rate', 0):g}), and the network widened to {wide.get('model', {}).get('key_channels')} "
+             f"key and {wide.get('model', {}).get('onset_channels')} onset channels (`widen`: the same function to "
+             f"start; learning rate {wide.get('learning_rate', 0):g}; {_operations_ratio(wide, same):.1f}× the network's "
+             "operations). The GPU machine "
+             "validated nothing (the excerpts would not fit); each arm saved its averaged weights every 500 "
+             "steps, and they were finalized here:", "",
+             "| arm | steps | windows | windows/s |", "|---|---|---|---|"]
+    for name, row in result["variants"].items():
+        lines.append(f"| {BURST_ARMS.get(name, name)} | {row['steps']:,.0f} | {row['windows']:,.0f} | "
+                     f"{row['windows_per_s']:.0f} |")
+    lines += ["", *finalized_table(result), ""]
+    start = finalized.get("started from")
+    if start:
+        verdicts = []
+        for name, row in finalized.items():
+            if name == "started from":
+                continue
+            keys = [key for key in FINALIZED_COLUMNS if row.get(key) is not None and start.get(key) is not None]
+            ahead = [FINALIZED_COLUMNS[k] for k in keys if row[k] > start[k] + VALIDATION_NOISE]
+            behind = [FINALIZED_COLUMNS[k] for k in keys if row[k] < start[k] - VALIDATION_NOISE]
+            verdicts.append(f"`{name}` ahead on {', '.join(ahead) or 'nothing'}, behind on {', '.join(behind) or 'nothing'}")
+        window_s = same.get("window_n_hops", 172) * config.HOP_LENGTH / config.SAMPLE_RATE
+        seen = max(row["windows"] for row in result["variants"].values()) * window_s / max(pack.get("hours", 1) * 3600, 1)
+        lines.append(f"Against the weights they started from, by more than the noise of one validation "
+                     f"(±{VALIDATION_NOISE}): {'; '.join(verdicts)}. Each second of the pack's music was inside "
+                     f"about {seen:.0f} windows in those minutes, where the weights they started from had heard "
+                     f"{same.get('train_hours', 0):g} hours rendered with {len(same.get('soundfonts', [])) * len(same.get('programs', []))} "
+                     "presets. Lossy coding is not the cause: the shipped weights transcribe Vorbis- and MP3-coded "
+                     "excerpts about as well as the originals (*What to expect*, below). Nothing shipped from the "
+                     "burst unless an arm is level or ahead everywhere; what stays is the way to run one "
+                     "(`fasolfa.pack`, `TrainConfig.time_budget_s` and `keep_snapshots`, `tests/bench/gpu_burst.sh`).")
+    return lines
+
+
 def velocity_fit_section(metadata: dict) -> list[str]:
     """The velocity head's linear logit fitted by least squares (``fasolfa.velocity_fit``)."""
     result = _figures_json("velocity_fit", "ablations.json")
@@ -888,6 +1037,12 @@ def main() -> int:
         "## Velocity by least squares",
         *velocity_fit_section(metadata),
         "",
+        "## A GPU burst from a window pack",
+        *gpu_burst_section(),
+        "",
+        "## The input level",
+        *input_level_section(metadata),
+        "",
         "## What to expect on pianos it never heard",
         "The MAPS validation row is the closest measurement: real recordings of sampled grands in their "
         "own rooms, pieces never trained on. Expect about that on a clean recording of an acoustic piano, "
@@ -895,6 +1050,8 @@ def main() -> int:
         "network is small (it was sized to run at over a hundred times real time on a laptop CPU). It was not "
         "tuned to any one piano: the thresholds were chosen on rendered pieces and MAPS pianos together. "
         "Raising `--onset-threshold` trades recall for precision.",
+        "",
+        *robustness_lines(),
         "",
         *error_section(),
         "",

@@ -15,6 +15,7 @@ ROOT = Path(__file__).resolve().parents[2]
 FIGURES = ROOT / "figures"
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 ACCURACY_START, ACCURACY_END = "<!-- accuracy:start -->", "<!-- accuracy:end -->"
+ROBUSTNESS_START, ROBUSTNESS_END = "<!-- robustness:start -->", "<!-- robustness:end -->"
 ACCURACY_METRICS = ("onset", "onset_offset", "onset_offset_velocity", "frame", "pedal")
 TOOL_LABELS = {"fasolfa": "fasolfa", "basic_pitch": "Basic Pitch"}
 
@@ -112,6 +113,28 @@ def accuracy_table(result: dict) -> list[str]:
     return lines
 
 
+def robustness_table(result: dict) -> list[str]:
+    """``figures/robustness.json`` (``check_robustness.py``): note-onset and frame F1 per
+    condition, scaled to the checkpoint's input level and (onset) read as it is."""
+    keys = ("rendered/onset_f1", "rendered/frame_f1", "maps/onset_f1", "maps/frame_f1")
+    lines = [f"**Robustness** (`tests/bench/check_robustness.py`): the {result.get('excerpts', '?')} validation "
+             f"excerpts (30 s each) made worse, transcribed as `fasolfa transcribe` does (scaled to the input level, "
+             f"{result.get('input_level_db')} dBFS); in brackets, note-onset F1 read as it is (`--keep-level`); "
+             f"* beyond what training's augmentation drew. Checkpoint `{result.get('checkpoint')}`.", "",
+             "| condition | what | onset | frame | MAPS onset | MAPS frame |", "|---|---|---|---|---|---|"]
+    for name, row in result["conditions"].items():
+        scores, own = row["scores"], row.get("scores_own_level", {})
+        cells = []
+        for key in keys:
+            cell = f"{scores.get(key, float('nan')):.3f}"
+            if key.endswith("onset_f1") and key in own:
+                cell += f" ({own[key]:.3f})"
+            cells.append(cell)
+        rate = f", {row['kbit_per_s']:.0f} kbit/s" if "kbit_per_s" in row else ""
+        lines.append(f"| {name}{'' if row['trained'] else ' *'} | {row['description']}{rate} | {' | '.join(cells)} |")
+    return lines
+
+
 def replace_section(text: str, start: str, end: str, body: str) -> str:
     return re.sub(re.escape(start) + ".*?" + re.escape(end), lambda _: f"{start}\n{body}\n{end}",
                   text, flags=re.S)
@@ -174,6 +197,9 @@ def main() -> int:
         accuracy_body = "\n".join(accuracy_table(accuracy))
         text = replace_section(text, ACCURACY_START, ACCURACY_END, accuracy_body)
         print(accuracy_body)
+    robustness = load("robustness.json")
+    if robustness is not None and ROBUSTNESS_START in text and ROBUSTNESS_END in text:
+        text = replace_section(text, ROBUSTNESS_START, ROBUSTNESS_END, "\n".join(robustness_table(robustness)))
     readme.write_text(text)
     print(body)
     return 0
