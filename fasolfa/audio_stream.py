@@ -81,14 +81,19 @@ class AudioSource:
             done += len(mono)
             yield resampler.resample_chunk(mono, last=last) if resampler is not None else mono
 
+    def scan(self, meters, block_n_samples: int = 1 << 18) -> None:
+        """One pass over the recording's blocks at ``config.SAMPLE_RATE``, each given to every
+        meter's ``add`` (:class:`fasolfa.level.LevelMeter`, :class:`fasolfa.tuning.TuningMeter`);
+        a file is decoded for it; errors as :meth:`blocks`."""
+        for block in self.blocks(block_n_samples):
+            for meter in meters:
+                meter.add(block)
+
     def level_db(self, block_n_samples: int = 1 << 18) -> float:
-        """The recording's level (:func:`fasolfa.level.level_db` at ``config.SAMPLE_RATE``),
-        measured in one pass over its blocks (a file is decoded for it; errors as
-        :meth:`blocks`)."""
+        """The recording's level (:func:`fasolfa.level.level_db`), from :meth:`scan`."""
         from fasolfa.level import LevelMeter
         meter = LevelMeter()
-        for block in self.blocks(block_n_samples):
-            meter.add(block)
+        self.scan([meter], block_n_samples)
         return meter.level_db()
 
     def _raw_blocks(self, block_n_samples: int) -> Iterator[tuple[np.ndarray, bool]]:
@@ -154,9 +159,13 @@ class ReadAhead:
                 continue
         return False
 
+    def scan(self, meters, block_n_samples: int | None = None) -> None:
+        """:meth:`AudioSource.scan`: a pass of its own over the source in the caller's thread,
+        while the reader goes on filling its queue."""
+        self.source.scan(meters, block_n_samples or self.block_n_samples)
+
     def level_db(self, block_n_samples: int | None = None) -> float:
-        """The recording's level (:meth:`AudioSource.level_db`), from a pass of its own over
-        the source in the caller's thread, while the reader goes on filling its queue."""
+        """The recording's level (:meth:`AudioSource.level_db`), from :meth:`scan`."""
         return self.source.level_db(block_n_samples or self.block_n_samples)
 
     def blocks(self, block_n_samples: int | None = None, sample_rate: int = config.SAMPLE_RATE) -> Iterator[np.ndarray]:

@@ -263,8 +263,10 @@ def add_transcribe_parser(commands) -> None:
     parser.add_argument("--no-pedal", action="store_true", help="write no sustain pedal")
     parser.add_argument("--no-velocity", action="store_true", help="every note at velocity 80")
     parser.add_argument("--keep-level", action="store_true", help="read the recording at its own "
-                        "level (default: scaled to the level the checkpoint was tuned at, so the "
-                        "result does not depend on the recording's gain)")
+                        "level (default: one louder or quieter than the band of levels the checkpoint "
+                        "knows is scaled to the band's nearer end)")
+    parser.add_argument("--no-tuning", action="store_true", help="read the recording against A = 440 Hz "
+                        "(default: the spectrum's bins follow the recording's own tuning, estimated first)")
     parser.add_argument("--notes-csv", action="store_true", help="also write the notes as CSV "
                         "(onset_s, offset_s, pitch, velocity) beside the MIDI file")
     parser.add_argument("--save-posteriorgrams", action="store_true", help="also write the "
@@ -381,7 +383,8 @@ def _transcribe_command(args: argparse.Namespace, inputs: list, outputs: list, a
     options = {"checkpoint": args.checkpoint, "thresholds": thresholds, "velocity": not args.no_velocity,
                "pedal": not args.no_pedal, "device": args.device, "notes_csv": args.notes_csv,
                "save_posteriorgrams": args.save_posteriorgrams, "figure": args.figure,
-               "several": several, "progress": args.jobs == 1, "ahead": ahead, "level": not args.keep_level}
+               "several": several, "progress": args.jobs == 1, "ahead": ahead, "level": not args.keep_level,
+               "tuning": not args.no_tuning}
     with finishing_together():
         n_failed = _transcribe_all(pairs, options, args.jobs, several)
     if n_failed:
@@ -467,7 +470,7 @@ def _transcribe_one(pair: tuple, options: dict) -> tuple[list[tuple[str, str]], 
         result = transcribe(source, checkpoint=options["checkpoint"], thresholds=options["thresholds"],
                             velocity=options["velocity"], pedal=options["pedal"], device=options["device"],
                             progress=options["progress"], keep_contour=options["save_posteriorgrams"],
-                            level=options["level"])
+                            level=options["level"], tuning=options["tuning"])
         writes = [(midi_path, result.save)]
         if options["notes_csv"]:
             writes.append((midi_path.with_suffix(".csv"), result.save_notes_csv))
@@ -485,7 +488,8 @@ def _transcribe_one(pair: tuple, options: dict) -> tuple[list[tuple[str, str]], 
         return [("stderr", f"fasolfa: error: {error}")], True
     message = (f"{midi_path}  ({result.duration_s:.1f} s, {len(result.notes)} notes, "
                f"{len(result.pedal)} pedal presses"
-               + (f", level {result.gain_db:+.1f} dB" if abs(result.gain_db) >= 0.05 else "") + ")")
+               + (f", level {result.gain_db:+.1f} dB" if abs(result.gain_db) >= 0.05 else "")
+               + (f", tuning {result.tuning_cents:+.1f} cents" if result.tuning_cents else "") + ")")
     return [("stdout", message)] + [("stdout", f"{path}") for path in written[1:]], False
 
 

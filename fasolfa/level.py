@@ -11,11 +11,12 @@ recording peak-normalised to -1 dBFS, as most audio files are, and 0.25 on one 3
 
 So :func:`fasolfa.transcribe` first measures the recording's level, the 99.9th percentile of
 ``|x|`` over the whole recording in dBFS (:func:`level_db`: the loudest strikes, not a single
-peak or the silences), and scales the audio to the checkpoint's ``input_level_db``, chosen on
-the validation excerpts by :func:`fasolfa.train.finalize`. The transcription then no longer
-depends on the recording's gain, and velocities read dynamics relative to the piece's loudest
-passages. Streams are measured with :class:`LevelMeter`, a histogram of ``|x|`` in dB, exact to
-:data:`BIN_DB`.
+peak or the silences), and brings it into the checkpoint's ``input_level_db``: a band
+``(low, high)`` — a recording inside it is read as it is (its level still tells soft playing
+from loud), one outside it is scaled to the nearer end — or a single level every recording is
+scaled to. :func:`fasolfa.train.finalize` chooses it on the validation excerpts, read at their
+own levels and at random gains. Streams are measured with :class:`LevelMeter`, a histogram of
+``|x|`` in dB, exact to :data:`BIN_DB`.
 """
 from __future__ import annotations
 
@@ -49,9 +50,9 @@ class LevelMeter:
         self.n_samples = 0
 
     def add(self, block: np.ndarray) -> None:
-        magnitude = np.abs(np.asarray(block, np.float64).ravel())
-        decibels = 20.0 * np.log10(np.maximum(magnitude, 10.0 ** (FLOOR_DB / 20.0)))
-        index = np.clip(np.ceil((decibels - FLOOR_DB) / BIN_DB - 1e-9), 0, len(self.counts) - 1).astype(np.int64)
+        magnitude = np.abs(np.asarray(block, np.float32).ravel())              # float32: 1e-5 dB, 4x faster
+        decibels = 20.0 * np.log10(np.maximum(magnitude, np.float32(10.0 ** (FLOOR_DB / 20.0))))
+        index = np.clip(np.ceil((decibels - FLOOR_DB) / BIN_DB - 1e-3), 0, len(self.counts) - 1).astype(np.intp)
         self.counts += np.bincount(index, minlength=len(self.counts))
         self.n_samples += magnitude.size
 
@@ -64,14 +65,27 @@ class LevelMeter:
         return FLOOR_DB + index * BIN_DB
 
 
-def gain_db(measured_db: float, reference_db: float, max_gain_db: float = MAX_GAIN_DB) -> float:
-    """The gain in dB that takes a recording at ``measured_db`` to ``reference_db``, raising by
-    at most ``max_gain_db``."""
-    return float(min(reference_db - measured_db, max_gain_db))
+def level_range(reference_db) -> tuple[float, float]:
+    """``(low, high)`` in dBFS of a checkpoint's ``input_level_db``: a pair, or one number
+    (``low == high``: every recording scaled to it)."""
+    if np.ndim(reference_db) == 0:
+        return float(reference_db), float(reference_db)
+    low, high = (float(value) for value in reference_db)
+    if low > high:
+        raise ValueError(f"input level band ({low}, {high}): low above high")
+    return low, high
 
 
-def scaled_to(audio: np.ndarray, reference_db: float) -> tuple[np.ndarray, float]:
-    """``audio`` ``(n_samples,)`` scaled to ``reference_db`` (float32) and the gain applied in
+def gain_db(measured_db: float, reference_db, max_gain_db: float = MAX_GAIN_DB) -> float:
+    """The gain in dB that brings a recording at ``measured_db`` into ``reference_db``
+    (:func:`level_range`: 0 inside the band, else to its nearer end), raising by at most
+    ``max_gain_db``."""
+    low, high = level_range(reference_db)
+    return float(min(min(max(measured_db, low), high) - measured_db, max_gain_db))
+
+
+def scaled_to(audio: np.ndarray, reference_db) -> tuple[np.ndarray, float]:
+    """``audio`` ``(n_samples,)`` brought into ``reference_db`` (float32) and the gain applied in
     dB: what :func:`fasolfa.transcribe` does to a whole recording, on an array."""
     applied_db = gain_db(level_db(audio), reference_db)
     return (np.asarray(audio, np.float32) * np.float32(10.0 ** (applied_db / 20.0))), applied_db

@@ -409,7 +409,9 @@ class ShareSampler(torch.utils.data.Sampler):
 
 @dataclass
 class ValidationItem:
-    """One validation excerpt: mono audio at ``SAMPLE_RATE`` and its reference notes and pedal."""
+    """One validation excerpt: mono audio at ``SAMPLE_RATE`` and its reference notes and pedal;
+    ``tuning_cents``: the HCQT's bins follow this tuning (:func:`tuned`, as ``fasolfa
+    transcribe`` does; 0: A = 440 Hz)."""
 
     name: str
     group: str                   # "rendered" (soundfonts) or "maps" (recorded pianos)
@@ -417,6 +419,22 @@ class ValidationItem:
     notes: object                # fasolfa.midi.Notes
     pedal: object                # fasolfa.midi.Pedal (empty where unknown)
     has_pedal: bool = True
+    tuning_cents: float = 0.0
+
+
+def tuned(items: list[ValidationItem]) -> list[ValidationItem]:
+    """The excerpts with ``tuning_cents`` set as :func:`fasolfa.transcribe` sets a recording's
+    (:func:`fasolfa.tuning.estimate_tuning`, then :func:`~fasolfa.tuning.correction_cents`)."""
+    from fasolfa.tuning import correction_cents, estimate_tuning
+    return [replace(item, tuning_cents=correction_cents(*estimate_tuning(item.audio))) for item in items]
+
+
+def _posteriorgrams(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], device) -> list[dict]:
+    """Each excerpt's posteriorgrams, through ``hcqt`` or, for a tuned one, an HCQT that follows it."""
+    from fasolfa.posteriorgrams import compute_posteriorgrams
+    from fasolfa.tuning import tuned_hcqt
+    return [compute_posteriorgrams(item.audio, model, tuned_hcqt(item.tuning_cents, device) if item.tuning_cents
+                                   else hcqt, device=device) for item in items]
 
 
 def excerpt(notes, pedal, seconds: float):
@@ -489,10 +507,9 @@ def validate(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], device,
     :func:`finalize` then changes anyway. The network runs once per excerpt either way.
     ``metric``: the note metric whose mean F1 over groups is the ``selection``."""
     from fasolfa.notes import NoteThresholds
-    from fasolfa.posteriorgrams import compute_posteriorgrams
     was_training = model.training
     model.eval()
-    posteriors = [compute_posteriorgrams(item.audio, model, hcqt, device=device) for item in items]
+    posteriors = _posteriorgrams(model, hcqt, items, device)
     model.train(was_training)
     grid = [thresholds] if thresholds is not None else [NoteThresholds(onset=o, frame=f) for o, f in VALIDATION_GRID]
     summaries = [_validation_scores(items, posteriors, candidate, metric) for candidate in grid]
@@ -904,10 +921,7 @@ OFFSET_THRESHOLDS = (None, 0.5, 0.6, 0.7)  # NoteThresholds.offset (None: notes 
 
 def validation_posteriorgrams(model: FasolfaNet, items: list[ValidationItem], device="cpu") -> list[dict]:
     """The posteriorgrams of every validation excerpt (the network runs once per excerpt)."""
-    from fasolfa.posteriorgrams import compute_posteriorgrams
-    model = model.eval()
-    hcqt = HCQT()
-    return [compute_posteriorgrams(item.audio, model, hcqt, device=device) for item in items]
+    return _posteriorgrams(model.eval(), HCQT(), items, device)
 
 
 def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu",
@@ -977,34 +991,59 @@ def sweep_offset_thresholds(items: list[ValidationItem], posteriors: list[dict],
     return rows
 
 
-INPUT_LEVELS_DB = (-29.0, -27.0, -25.0, -23.0, -21.0, -19.0, -17.0)   # candidates for finalize's input level
+INPUT_LEVELS_DB = tuple((centre - half, centre + half) for centre in (-25.0, -23.0, -21.0)
+                        for half in (0.0, 3.0, 6.0))   # finalize's candidate bands (low, high), dBFS
+REGAIN_DB = (-30.0, 18.0)    # the validation excerpts also played at a gain from this range (clipped at full scale)
 
 
-def leveled(items: list[ValidationItem], reference_db: float) -> list[ValidationItem]:
-    """The excerpts, each scaled to ``reference_db`` as :func:`fasolfa.transcribe` scales a
-    recording (:func:`fasolfa.level.scaled_to`)."""
+def leveled(items: list[ValidationItem], reference_db) -> list[ValidationItem]:
+    """The excerpts, each brought into ``reference_db`` (a band ``(low, high)`` or one level) as
+    :func:`fasolfa.transcribe` brings a recording (:func:`fasolfa.level.scaled_to`)."""
     from fasolfa.level import scaled_to
     return [replace(item, audio=scaled_to(item.audio, reference_db)[0]) for item in items]
 
 
+def regained(items: list[ValidationItem], seed: int = 0) -> list[ValidationItem]:
+    """The excerpts played at a gain drawn uniformly from :data:`REGAIN_DB` (item ``i`` from
+    ``np.random.default_rng([seed, i])``) and clipped at full scale, as a recorder would: the
+    levels recordings come at, which the excerpts' own renderings do not show."""
+    out = []
+    for i, item in enumerate(items):
+        gain = 10.0 ** (np.random.default_rng([seed, i]).uniform(*REGAIN_DB) / 20.0)
+        out.append(replace(item, audio=np.clip(item.audio * np.float32(gain), -1.0, 1.0).astype(np.float32)))
+    return out
+
+
 def sweep_input_levels(model: FasolfaNet, items: list[ValidationItem], device="cpu",
                        levels=INPUT_LEVELS_DB) -> list[dict]:
-    """:func:`validate` (its threshold grid, note onsets) of the excerpts scaled to each
-    candidate input level: rows ``{"input_level_db", ...scores, "selection"}``."""
+    """:func:`validate` (its threshold grid, note onsets) of the excerpts brought into each
+    candidate band, read at their own levels and at random gains (:func:`regained`): rows
+    ``{"input_level_db": [low, high], "selection": mean of the two, "own_level": scores,
+    "regained": scores}``."""
+    from fasolfa.level import level_range
     hcqt = HCQT().to(device)
-    return [{"input_level_db": float(level), **validate(model, hcqt, leveled(items, level), device)}
-            for level in levels]
+    played = regained(items)
+    rows = []
+    for band in levels:
+        band = list(level_range(band))
+        own = validate(model, hcqt, leveled(items, band), device)
+        other = validate(model, hcqt, leveled(played, band), device)
+        rows.append({"input_level_db": band, "selection": (own["selection"] + other["selection"]) / 2,
+                     "own_level": own, "regained": other})
+    return rows
 
 
 def finalize(weights_path: str | Path, out_path: str | Path, items: list[ValidationItem], device="cpu",
-             levels=INPUT_LEVELS_DB) -> dict:
+             levels=INPUT_LEVELS_DB, tuning: bool = True) -> dict:
     """Choose the input level and the note-creation thresholds on the validation excerpts and
     write the weights with them (``metadata["input_level_db"]`` and ``["thresholds"]``, read by
-    :func:`fasolfa.transcribe`) to ``out_path``. First the level every recording is scaled to
-    (:mod:`fasolfa.level`), among ``levels`` by :func:`sweep_input_levels` (that recordings are
-    scaled at all is not a choice made here: the excerpts sit at their own renderings' levels,
-    which real recordings do not share; ``levels=()`` stores none, and the excerpts are read
-    as they are); then, on the scaled excerpts, onset and
+    :func:`fasolfa.transcribe`) to ``out_path``. First the band of levels every recording is
+    brought into (:mod:`fasolfa.level`), among ``levels`` by :func:`sweep_input_levels`: the
+    mean selection of the excerpts at their own renderings' levels and at the random gains real
+    recordings come at (``levels=()`` stores none, and the excerpts are read as they are); with
+    ``tuning``, every excerpt is read with the HCQT following its own tuning
+    (:func:`tuned`), as ``fasolfa transcribe`` reads a recording; then, on the excerpts brought into that band
+    (at their own levels), onset and
     frame thresholds by the selection score, the pedal's thresholds (down, up, shortest press)
     by the pedal-press F1 of the excerpts with pedal labels, then the offset threshold (which
     moves offsets only, never onsets) by the mean over groups of onset+offset F1. Returns the chosen row of
@@ -1012,6 +1051,8 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     notebooks/06_training.ipynb."""
     from fasolfa.notes import NoteThresholds
     model, metadata = load_weights(weights_path, device)
+    if tuning:
+        items = tuned(items)
     level_rows, level = [], None
     if levels:
         level_rows = sweep_input_levels(model, items, device, levels)
@@ -1032,7 +1073,8 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     if level is not None:
         metadata.update(input_level_db=level, level_sweep=level_rows)
     metadata = {**metadata, "thresholds": asdict(chosen), "threshold_sweep": rows, "pedal_sweep": pedal_rows,
-                "offset_sweep": offset_rows, "validation": sorted({item.name for item in items})}
+                "offset_sweep": offset_rows, "validation": sorted({item.name for item in items}),
+                "validation_tuning_cents": {item.name: round(item.tuning_cents, 2) for item in items}}
     save_weights(out_path, model.cpu(), metadata)
     return {**best, **best_offset, **best_pedal, **({"input_level_db": level} if level is not None else {})}
 
@@ -1049,12 +1091,14 @@ def main(argv=None) -> int:
     parser.add_argument("--finalize", nargs=2, metavar=("WEIGHTS", "OUT"))
     parser.add_argument("--no-level", action="store_true",
                         help="with --finalize: store no input level (recordings read at their own level)")
+    parser.add_argument("--no-tuning", action="store_true",
+                        help="with --finalize: read the excerpts against A = 440 Hz (fasolfa transcribe --no-tuning)")
     args = parser.parse_args(argv)
     cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
     if args.finalize:
         items = build_validation(cfg, progress=not args.no_progress)
         best = finalize(args.finalize[0], args.finalize[1], items, pick_device(cfg.device),
-                        levels=() if args.no_level else INPUT_LEVELS_DB)
+                        levels=() if args.no_level else INPUT_LEVELS_DB, tuning=not args.no_tuning)
         print("chosen thresholds:", {k: round(v, 3) if isinstance(v, float) else v for k, v in best.items()})
         return 0
     try:

@@ -4,9 +4,11 @@ Notebook ``00_quickstart`` shows it; the steps it chains are explained in notebo
 (HCQT), 05 (the network, chunked inference) and 07 (posteriorgrams to notes).
 
 1. :func:`fasolfa.audio_stream.open_audio` checks the input and reads it in blocks, resampled
-   to ``config.SAMPLE_RATE`` on the fly; when the checkpoint stores an ``input_level_db``, a
-   first pass measures the recording's level and every block is scaled to it
-   (:mod:`fasolfa.level`: the result no longer depends on the recording's gain);
+   to ``config.SAMPLE_RATE`` on the fly; a first pass measures the recording's level and
+   tuning: every block is brought into the checkpoint's ``input_level_db`` band when it stores
+   one (:mod:`fasolfa.level`: a recording far too loud or quiet reads as one of a level the
+   network knows), and the HCQT's
+   bins follow the tuning (:mod:`fasolfa.tuning`: a piano at A = 445 Hz reads as one at 440);
 2. :func:`fasolfa.posteriorgrams.iter_posteriorgrams` cuts the stream into chunks of
    ``chunk_frames`` frames with the network's receptive field and the HCQT's context around
    each, so the chunks stitch without seams (the same numbers as one pass over the whole file)
@@ -52,8 +54,10 @@ class Transcription:
       ``keep_contour=False``; frame ``i``
       is centred at ``i / config.FRAMES_PER_SECOND`` seconds;
     * ``duration_s`` — the audio's length in seconds;
-    * ``gain_db`` — the gain applied to bring the recording to the checkpoint's input level
-      (0.0 when none was: ``level=False``, or a checkpoint without one).
+    * ``gain_db`` — the gain applied to bring the recording into the checkpoint's input level
+      band (0.0 when none was: inside it, ``level=False``, or a checkpoint without one);
+    * ``tuning_cents`` — how many cents the HCQT's bins were moved to follow the recording's
+      tuning (0.0: none, ``tuning=False`` or a tuning within 2 cents of A = 440 Hz).
     """
 
     notes: Notes
@@ -61,6 +65,7 @@ class Transcription:
     posteriorgrams: dict = field(repr=False)
     duration_s: float
     gain_db: float = 0.0
+    tuning_cents: float = 0.0
     _midi: object = field(default=None, repr=False, compare=False)
 
     @property
@@ -113,9 +118,9 @@ def checkpoint_thresholds(checkpoint: str | Path | None = None):
     return _loaded(checkpoint, "cpu")[3]
 
 
-def checkpoint_input_level(checkpoint: str | Path | None = None) -> float | None:
-    """The input level in dBFS stored with a checkpoint (chosen on validation by
-    :func:`fasolfa.train.finalize`; :mod:`fasolfa.level`), or None for one without."""
+def checkpoint_input_level(checkpoint: str | Path | None = None) -> tuple[float, float] | None:
+    """The input level band ``(low, high)`` in dBFS stored with a checkpoint (chosen on
+    validation by :func:`fasolfa.train.finalize`; :mod:`fasolfa.level`), or None for one without."""
     return _loaded(checkpoint, "cpu")[4]
 
 
@@ -144,9 +149,10 @@ def _load_model(path: str, size: int, mtime_ns: int, device: str):
     if not all(bool(torch.isfinite(p).all()) for p in model.state_dict().values()
                if p.is_floating_point()):
         raise FasolfaError(f"{path}: the checkpoint holds NaN or infinite weights")
+    from fasolfa.level import level_range
     level = metadata.get("input_level_db") if isinstance(metadata, dict) else None
     model = model.eval().fuse().to(device)
-    return model, HCQT().to(device), device, thresholds, (float(level) if level is not None else None)
+    return model, HCQT().to(device), device, thresholds, (level_range(level) if level is not None else None)
 
 
 def chunk_block_n_samples(sample_rate: int, chunk_frames: int = DEFAULT_CHUNK_FRAMES) -> int:
@@ -158,7 +164,7 @@ def chunk_block_n_samples(sample_rate: int, chunk_frames: int = DEFAULT_CHUNK_FR
 def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str | Path | None = None,
                thresholds=None, velocity: bool = True, pedal: bool = True, device: str = "auto",
                chunk_frames: int = DEFAULT_CHUNK_FRAMES, progress=False,
-               keep_contour: bool = True, level: bool = True) -> Transcription:
+               keep_contour: bool = True, level: bool = True, tuning: bool = True) -> Transcription:
     """Transcribe piano audio: a file path (wav, flac, ogg, mp3, ...), an array with its
     ``sample_rate`` (``(n_samples,)``, or 2-D with the shorter axis as channels), or a source
     already opened by :func:`fasolfa.audio_stream.open_audio` (or read ahead,
@@ -171,9 +177,11 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
     ``"cuda"``. ``chunk_frames``: output frames per chunk (memory, not results, depends on it).
     ``progress``: True for a tqdm bar over the audio's seconds (on a terminal, after 2 s), or a callable given the seconds
     done after each chunk. ``keep_contour=False`` drops the contour posteriorgram (three
-    quarters of the memory kept for a long recording). ``level``: scale the recording to the
-    checkpoint's ``input_level_db`` (:mod:`fasolfa.level`; a first pass over the audio measures
-    it); False: read it at its own level, as checkpoints without one always do.
+    quarters of the memory kept for a long recording). ``level``: bring the recording into the
+    checkpoint's ``input_level_db`` band (:mod:`fasolfa.level`; a first pass over the audio
+    measures it); False: read it at its own level, as checkpoints without one always do. ``tuning``: move
+    the HCQT's bins to the recording's tuning, estimated in the same pass (:mod:`fasolfa.tuning`);
+    False: bins at A = 440 Hz.
 
     Raises :class:`FasolfaError` (one line naming the file or "audio array") for every input a
     user can get wrong: missing, empty, undecodable or truncated files, MIDI files, NaN or
@@ -198,12 +206,20 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
     estimate = 1 + round(source.n_frames_in * config.SAMPLE_RATE / source.sample_rate) // config.HOP_LENGTH
     stored = _Stored(estimate + 8)
     reference_db = checkpoint_input_level(checkpoint) if level else None
-    applied_db, blocks = 0.0, source.blocks(block_n_samples)
-    if reference_db is not None:
-        from fasolfa.level import gain_db
-        applied_db = gain_db(source.level_db(block_n_samples), reference_db)
-        gain = np.float32(10.0 ** (applied_db / 20.0))
-        blocks = (block * gain for block in blocks)
+    applied_db, tuning_cents, blocks = 0.0, 0.0, source.blocks(block_n_samples)
+    if reference_db is not None or tuning:
+        from fasolfa.level import LevelMeter, gain_db
+        from fasolfa.tuning import TuningMeter, correction_cents, tuned_hcqt
+        level_meter, tuning_meter = LevelMeter(), TuningMeter()
+        source.scan([level_meter, tuning_meter] if tuning else [level_meter], block_n_samples)
+        if reference_db is not None:
+            applied_db = gain_db(level_meter.level_db(), reference_db)
+            gain = np.float32(10.0 ** (applied_db / 20.0))
+            blocks = (block * gain for block in blocks)
+        if tuning:
+            tuning_cents = correction_cents(tuning_meter.cents(), tuning_meter.strength())
+            if tuning_cents:
+                hcqt = tuned_hcqt(tuning_cents, torch_device)
     try:
         for first, posteriors in iter_posteriorgrams(
                 blocks, model, hcqt, chunk_frames=int(chunk_frames),
@@ -221,7 +237,7 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
     n_frames = posteriorgrams["note"].shape[-1]
     duration_s = source.duration_s if source.duration_s else (n_frames - 1) / config.FRAMES_PER_SECOND
     return Transcription(notes, pedal_intervals if pedal else Pedal.empty(), posteriorgrams, float(duration_s),
-                         float(applied_db))
+                         float(applied_db), float(tuning_cents))
 
 
 class _Stored:

@@ -50,14 +50,19 @@ def test_the_meter_agrees_with_the_exact_quantile_block_by_block(seed):
     for start in range(0, len(audio), 7919):          # blocks of a prime length
         meter.add(audio[start:start + 7919])
     exact = level.level_db(audio)
-    assert exact - 1e-9 <= meter.level_db() <= exact + level.BIN_DB + 1e-6
+    assert exact - 1e-3 <= meter.level_db() <= exact + level.BIN_DB + 1e-3     # float32 decibels
     assert level.LevelMeter().level_db() == level.FLOOR_DB
 
 
-def test_gain_takes_a_recording_to_the_reference_and_is_capped():
-    assert level.gain_db(-35.0, -20.0) == pytest.approx(15.0)
+def test_gain_takes_a_recording_into_the_band_and_is_capped():
+    assert level.gain_db(-35.0, -20.0) == pytest.approx(15.0)           # one level: always to it
     assert level.gain_db(-3.0, -20.0) == pytest.approx(-17.0)
     assert level.gain_db(level.FLOOR_DB, -20.0) == level.MAX_GAIN_DB
+    assert level.gain_db(-25.0, (-30.0, -20.0)) == 0.0                    # a band: inside, as it is
+    assert level.gain_db(-35.0, (-30.0, -20.0)) == pytest.approx(5.0)      # outside: to the nearer end
+    assert level.gain_db(-3.0, [-30.0, -20.0]) == pytest.approx(-17.0)
+    with pytest.raises(ValueError, match="low above high"):
+        level.level_range((-10.0, -20.0))
     scaled, applied_db = level.scaled_to(piano_like(), -20.0)
     assert level.level_db(scaled) == pytest.approx(-20.0, abs=1e-4)
     assert applied_db == pytest.approx(-20.0 - level.level_db(piano_like()))
@@ -96,6 +101,17 @@ def test_a_checkpoint_without_a_level_reads_the_recording_as_it_is(tmp_path):
     plain = save_weights(tmp_path / "plain.pt", FasolfaNet(SMALL))
     result = fasolfa.transcribe(piano_like(), config.SAMPLE_RATE, checkpoint=plain)
     assert result.gain_db == 0.0
+
+
+def test_a_band_keeps_a_recording_inside_it_and_brings_the_others_to_its_ends(tmp_path):
+    band = save_weights(tmp_path / "band.pt", FasolfaNet(SMALL), {"input_level_db": [-30.0, -10.0]})
+    measured = level.level_db(piano_like())                 # about -14 dBFS: inside
+    assert -30.0 < measured < -10.0
+    inside = fasolfa.transcribe(piano_like(), config.SAMPLE_RATE, checkpoint=band)
+    loud = fasolfa.transcribe(np.clip(piano_like() * 8, -1, 1), config.SAMPLE_RATE, checkpoint=band)
+    quiet = fasolfa.transcribe(piano_like() * np.float32(0.01), config.SAMPLE_RATE, checkpoint=band)
+    assert inside.gain_db == 0.0
+    assert loud.gain_db < 0 and quiet.gain_db == pytest.approx(-30.0 - (measured - 40.0), abs=0.1)
 
 
 def test_the_command_line_says_the_gain_and_keep_level_turns_it_off(tmp_path, leveled_checkpoint, capsys):

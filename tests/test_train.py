@@ -311,12 +311,15 @@ def test_finalize_writes_thresholds_chosen_on_validation(tmp_path):
                             strong_onsets=(None, 0.5))
     assert [(r["onset"], r["frame"], r["strong_onset"]) for r in rows] == [(0.3, 0.4, None), (0.3, 0.4, 0.5),
                                                                            (0.6, 0.4, None)]
-    best = finalize(weights, tmp_path / "final.pt", items, levels=(-30.0, -20.0))
+    best = finalize(weights, tmp_path / "final.pt", items, levels=(-30.0, (-26.0, -20.0)))
     _, metadata = load_weights(tmp_path / "final.pt")
     assert metadata["step"] == 1 and len(metadata["threshold_sweep"]) > 1
-    levels = metadata["level_sweep"]                # the input level first, by the same selection
-    assert [r["input_level_db"] for r in levels] == [-30.0, -20.0]
+    levels = metadata["level_sweep"]                # the input level first: own levels and random gains
+    assert [r["input_level_db"] for r in levels] == [[-30.0, -30.0], [-26.0, -20.0]]
+    assert all(r["selection"] == pytest.approx((r["own_level"]["selection"] + r["regained"]["selection"]) / 2)
+               for r in levels)
     assert metadata["input_level_db"] == best["input_level_db"] == max(levels, key=lambda r: r["selection"])["input_level_db"]
+    assert set(metadata["validation_tuning_cents"]) == {"noise"}
     finalize(weights, tmp_path / "as_is.pt", items, levels=())
     assert "input_level_db" not in load_weights(tmp_path / "as_is.pt")[1]
     assert metadata["thresholds"]["onset"] == best["onset"]

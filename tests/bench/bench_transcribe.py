@@ -10,7 +10,8 @@ speed does not depend on the weights, only on the model's shape, which the repor
    wall-clock second (× real time), best of ``--repeats``; then again (with the stages of 3)
    after :func:`fasolfa.cli.keep_freed_memory`, as the command line sets up its own process
    (``in_process_freed_memory_kept``).
-3. **Stages**, timed one by one on the same file: audio decoding (+ resampling), the HCQT, the
+3. **Stages**, timed one by one on the same file: the first pass that measures the level and
+   tuning (its own decoding included), audio decoding (+ resampling), the HCQT, the
    network, note creation (posteriorgrams to notes and MIDI), and start-up (a whole
    ``fasolfa transcribe`` process on 0.1 s of audio: interpreter, imports, model loading).
 4. **Whole process from the shell**: ``fasolfa transcribe FILE -o OUT.mid``, wall clock, best of
@@ -95,6 +96,9 @@ def stage_times(path: Path, chunk_frames: int) -> dict:
     source = open_audio(path)
     block = chunk_frames * config.HOP_LENGTH * source.sample_rate // config.SAMPLE_RATE
     decode_s, blocks = timed(lambda: list(source.blocks(block)))
+    from fasolfa.level import LevelMeter
+    from fasolfa.tuning import TuningMeter
+    measure_s, _ = timed(lambda: source.scan([LevelMeter(), TuningMeter()], block))   # the first pass
     hcqt_s = network_s = 0.0
     parts = {}
     with torch.inference_mode():
@@ -111,7 +115,8 @@ def stage_times(path: Path, chunk_frames: int) -> dict:
             network_s += time.perf_counter() - start
     posteriorgrams = {name: np.concatenate(values, -1) for name, values in parts.items()}
     notes_s, _ = timed(lambda: notes_to_midi(*posteriorgrams_to_notes(posteriorgrams, NoteThresholds())))
-    return {"decode_and_resample_s": decode_s, "hcqt_s": hcqt_s, "network_s": network_s,
+    return {"level_and_tuning_pass_s": measure_s, "decode_and_resample_s": decode_s, "hcqt_s": hcqt_s,
+            "network_s": network_s,
             "note_creation_s": notes_s}
 
 

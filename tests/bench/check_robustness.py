@@ -10,10 +10,11 @@ by it.
 
 Each condition changes the whole excerpt once, with the training augmentation's own functions
 (:mod:`fasolfa.augment`) or a codec (libsndfile's, through soundfile), then the excerpt is
-transcribed with the checkpoint's thresholds exactly as ``fasolfa transcribe`` does — scaled to
-the checkpoint's input level first (:mod:`fasolfa.level`), and once more without that
-(``--keep-level``), to show what it buys — and scored against its unchanged notes (detuned
-excerpts: times scaled with the audio). Some conditions lie inside the ranges training drew its
+transcribed with the checkpoint's thresholds exactly as ``fasolfa transcribe`` does — brought
+into the checkpoint's input level band (:mod:`fasolfa.level`) and read with the HCQT following
+its own tuning (:mod:`fasolfa.tuning`) — and once more as it is (``--keep-level --no-tuning``),
+to show what those two buy, and scored against its unchanged notes (detuned excerpts: times
+scaled with the audio). Some conditions lie inside the ranges training drew its
 augmentation from, some beyond them (``"trained": false``): those say what happens on a
 recording unlike anything the network heard.
 
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import sys
 import time
 from pathlib import Path
@@ -114,11 +116,11 @@ def draw(report: dict, path: Path) -> None:
     for ax, metric, title in zip(axes, ("onset_f1", "frame_f1"), ("note onset F1", "frame F1")):
         for offset, group, color in ((-0.2, "rendered", "tab:blue"), (0.2, "maps", "tab:orange")):
             values = [report["conditions"][n]["scores"].get(f"{group}/{metric}", np.nan) for n in names]
-            own = [report["conditions"][n]["scores_own_level"].get(f"{group}/{metric}", np.nan) for n in names]
+            own = [report["conditions"][n]["scores_as_is"].get(f"{group}/{metric}", np.nan) for n in names]
             ax.barh(np.arange(len(names)) + offset, values, height=0.4, color=color,
                     label="rendered (3 soundfonts)" if group == "rendered" else "MAPS pianos")
             ax.plot(own, np.arange(len(names)) + offset, "|", color="black", ms=7,
-                    label="read at its own level (--keep-level)" if group == "maps" else None)
+                    label="read as it is (--keep-level --no-tuning)" if group == "maps" else None)
             clean = report["conditions"]["clean"]["scores"].get(f"{group}/{metric}")
             if clean is not None:
                 ax.axvline(clean, color=color, lw=0.8, ls=":")
@@ -128,15 +130,21 @@ def draw(report: dict, path: Path) -> None:
     axes[0].set_yticks(np.arange(len(names)),
                        [n + ("" if report["conditions"][n]["trained"] else " *") for n in names])
     axes[0].invert_yaxis()
-    axes[1].legend(loc="lower left", fontsize=8)
+    handles, labels = axes[1].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle("Validation excerpts made worse (* beyond training's augmentation; dotted: clean)", fontsize=10)
     fig.text(0.01, 0.01, "tests/bench/check_robustness.py", fontsize=7, color="gray")
-    fig.tight_layout(rect=(0, 0.03, 1, 0.95))
+    fig.tight_layout(rect=(0, 0.07, 1, 0.95))
     save_png(fig, path)
 
 
 def main(argv=None) -> int:
-    args = checkpoint_parser(__doc__).parse_args(argv)
+    parser = checkpoint_parser(__doc__)
+    parser.add_argument("--figure-only", action="store_true", help="redraw the figure from the last robustness.json")
+    args = parser.parse_args(argv)
+    if args.figure_only:
+        draw(json.loads((args.out / "robustness.json").read_text()), args.out / "robustness.png")
+        return 0
     from fasolfa import corpus, train
     from fasolfa.errors import FasolfaError
     from fasolfa.hcqt import HCQT
@@ -153,7 +161,7 @@ def main(argv=None) -> int:
     items = train.build_validation(train.TrainConfig(), progress=True)
     hcqt = HCQT()
     report = {"checkpoint": str(checkpoint.relative_to(ROOT)) if checkpoint.is_relative_to(ROOT) else str(checkpoint),
-              "thresholds": dataclasses.asdict(thresholds), "input_level_db": input_level_db, "excerpts": len(items),
+              "thresholds": dataclasses.asdict(thresholds), "input_level_db": list(input_level_db) if input_level_db else None, "excerpts": len(items),
               "machine": machine_info(0.0), "conditions": {}}
     for name, (description, trained, params) in CONDITIONS.items():
         started = time.perf_counter()
@@ -161,17 +169,17 @@ def main(argv=None) -> int:
         rates = [kbit for _, kbit in changed if kbit is not None]
         changed = [item for item, _ in changed]
         row = {"description": description, "trained": trained, "params": params}
-        for key, excerpts in (("scores", None if input_level_db is None else train.leveled(changed, input_level_db)),
-                              ("scores_own_level", changed)):
-            if excerpts is None:
-                continue
+        prepared = train.tuned(changed)
+        if input_level_db is not None:
+            prepared = train.leveled(prepared, input_level_db)
+        row["tuning_cents"] = round(float(np.mean([abs(item.tuning_cents) for item in prepared])), 2)
+        for key, excerpts in (("scores", prepared), ("scores_as_is", changed)):
             scores = train.validate(model, hcqt, excerpts, "cpu", thresholds=thresholds)
             row[key] = {k: round(float(v), 4) for k, v in scores.items() if k.endswith(KEYS)}
-        row.setdefault("scores", row["scores_own_level"])
         if rates:
             row["kbit_per_s"] = round(float(np.mean(rates)), 1)
         report["conditions"][name] = row
-        shown = " ".join(f"{k.replace('_f1', '')} {v:.3f} ({row['scores_own_level'][k]:.3f})"
+        shown = " ".join(f"{k.replace('_f1', '')} {v:.3f} ({row['scores_as_is'][k]:.3f})"
                          for k, v in row["scores"].items() if k.endswith(("/onset_f1", "/frame_f1")))
         print(f"{name:20s} {shown}  ({time.perf_counter() - started:.0f} s)", flush=True)
     write_report(args.out / "robustness.json", report)

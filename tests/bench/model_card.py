@@ -24,7 +24,7 @@ from fasolfa import config  # noqa: E402
 from fasolfa.atomic import atomic_write  # noqa: E402
 from fasolfa.augment import Augmentation  # noqa: E402
 from fasolfa.model import count_parameters, layer_table  # noqa: E402
-from fasolfa.train import load_weights, read_log  # noqa: E402
+from fasolfa.train import REGAIN_DB, load_weights, read_log  # noqa: E402
 
 GROUPS = (("rendered", "rendered validation pieces"), ("maps", "MAPS validation pianos"))
 METRICS = (("onset_f1", "onset"), ("onset_offset_f1", "+offset"), ("onset_offset_velocity_f1", "+velocity"),
@@ -58,8 +58,8 @@ def validation_section(metadata: dict) -> list[str]:
     level = metadata.get("input_level_db")
     lines = [f"Validation excerpts: {len(metadata.get('validation', []))} (the first "
              f"{metadata.get('train_config', {}).get('validation_seconds', 30):g} s of each)"
-             + (f", each scaled to the input level, **{level:g} dBFS** (below, *The input level*)"
-                if level is not None else "") + ". Note "
+             + (", each read as `fasolfa transcribe` reads a recording: brought into the input level band and "
+                "with the HCQT following its tuning (below, *Level and tuning*)" if level is not None else "") + ". Note "
              f"creation's thresholds were chosen on them (grid: onset "
              f"{sorted({r['onset'] for r in sweep})}, frame {sorted({r['frame'] for r in sweep})}, strong onset "
              f"{strongs}; criterion: mean over the two groups of note-onset F1): **onset {best['onset']}, frame "
@@ -606,47 +606,62 @@ def velocity_head_section() -> list[str]:
 
 
 def input_level_section(metadata: dict) -> list[str]:
-    """The level every recording is scaled to (``fasolfa.level``), chosen by ``--finalize``."""
+    """The band of levels recordings are brought into (``fasolfa.level``), chosen by ``--finalize``,
+    and the tuning the HCQT follows (``fasolfa.tuning``)."""
     sweep = metadata.get("level_sweep") or []
-    level = metadata.get("input_level_db")
-    if level is None or not sweep:
+    band = metadata.get("input_level_db")
+    if band is None or not sweep:
         return ["These weights store no input level: recordings are read at their own level."]
-    robustness = _figures_json("robustness.json") or {}
-    conditions = robustness.get("conditions", {})
+    conditions = (_figures_json("robustness.json") or {}).get("conditions", {})
+    low, high = (band, band) if isinstance(band, (int, float)) else band
     lines = ["A recording's gain says nothing about the music, but the network reads absolute level: its input "
              "is a log-magnitude HCQT, and velocity is read from level. It was trained on renderings whose loudest "
              "strikes sit near -22 dBFS (±6 dB); most audio files are peak-normalised near 0 dBFS, and a phone "
              "across the room records far below. `fasolfa.transcribe` therefore measures each recording's level "
              "first (the 99.9th percentile of |x| over the whole recording, in dBFS: the loudest strikes, not one "
-             "peak; `fasolfa.level`, a first pass over the audio) and scales it to the level stored here. The "
-             "transcription then does not depend on the recording's gain, and velocities read dynamics relative "
-             "to the piece's loudest passages. `--keep-level` (`level=False`) reads a recording as it is.", "",
-             f"That recordings are scaled is a design decision for recordings nobody here has, not a validation "
-             f"result: the validation excerpts sit at their own renderings' levels, which favour reading them as "
-             f"they are. Which level they are scaled to was chosen on them by `--finalize` "
-             f"(`fasolfa.train.sweep_input_levels`: the excerpts scaled to each candidate, the training-time "
-             f"threshold grid, mean note-onset F1 of the two groups): **{level:g} dBFS**.", "",
-             "| input level (dBFS) | selection | onset | frame | MAPS onset | MAPS frame |",
-             "|---|---|---|---|---|---|"]
+             "peak; `fasolfa.level`, a first pass over the audio) and brings it into the band stored here: a "
+             "recording inside it is read as it is (its level still tells soft playing from loud), one outside it "
+             "is scaled to the nearer end. `--keep-level` (`level=False`) reads every recording as it is.", "",
+             f"`--finalize` chose the band on the validation excerpts (`fasolfa.train.sweep_input_levels`): each "
+             f"candidate judged by the mean of the selection (training's threshold grid, mean note-onset F1 of the "
+             f"two groups) of the excerpts at their own renderings' levels and of the same excerpts at a random gain "
+             f"between {REGAIN_DB[0]:g} and +{REGAIN_DB[1]:g} dB each (clipped at full scale, as a recorder would): "
+             f"the levels real recordings come at, which the renderings do not show. Chosen: **{low:g} … {high:g} "
+             f"dBFS**.", "",
+             "| band (dBFS) | selection | at their own levels | at random gains |", "|---|---|---|---|"]
     for row in sweep:
-        mark = "**" if row["input_level_db"] == level else ""
-        lines.append(f"| {mark}{row['input_level_db']:g}{mark} | {row['selection']:.3f} | "
-                     f"{row.get('rendered/onset_f1', float('nan')):.3f} | {row.get('rendered/frame_f1', float('nan')):.3f} | "
-                     f"{row.get('maps/onset_f1', float('nan')):.3f} | {row.get('maps/frame_f1', float('nan')):.3f} |")
+        row_band = row["input_level_db"]
+        text = f"{row_band[0]:g} … {row_band[1]:g}" if isinstance(row_band, list) else f"{row_band:g}"
+        mark = "**" if row_band == band else ""
+        own, other = row.get("own_level", row), row.get("regained", {})
+        lines.append(f"| {mark}{text}{mark} | {row['selection']:.3f} | {own.get('selection', float('nan')):.3f} | "
+                     f"{other.get('selection', float('nan')):.3f} |")
+    spread = max(row["selection"] for row in sweep) - min(row["selection"] for row in sweep)
+    lines += ["", f"The candidates lie within {spread:.3f} of each other, about the noise of one validation "
+              f"(±{VALIDATION_NOISE}): which band matters far less than bringing recordings into one at all "
+              "(*What they buy*, below)."]
+    tunings = metadata.get("validation_tuning_cents") or {}
+    moved = {name: cents for name, cents in tunings.items() if cents}
+    lines += ["", "The HCQT also follows each recording's tuning (`fasolfa.tuning`): in the same first pass, the "
+              "spectral peaks between 60 Hz and 2 kHz give how far the notes sit from A = 440 Hz (a weighted "
+              "circular mean of their deviations in cents), and the HCQT is computed with every bin moved by that "
+              "much when it is more than 2 cents and the peaks agree (`--no-tuning` keeps A = 440 Hz). Of the "
+              f"validation excerpts, {len(moved)} of {len(tunings)} were moved"
+              + (f" ({min(moved.values()):+.1f} to {max(moved.values()):+.1f} cents; the MAPS pianos sit up to 8 "
+                 "cents off)" if moved else "") + "; thresholds were chosen on them read that way."]
     before = (_figures_json("velocity_fit", "ablations.json") or {}).get("finalized", {}).get("least squares")
     if before:
-        after = _finalized_row(metadata)
-        lines += ["", "The same weights finalized without a level (the card before this change) and with it; the "
-                  "thresholds were chosen again on the scaled excerpts:", "",
-                  *finalized_table({"finalized": {"read as they are": before, f"scaled to {level:g} dBFS": after}})]
-    mastered, quiet = conditions.get("mastered"), conditions.get("quiet")
-    if mastered and quiet and "scores_own_level" in mastered:
+        lines += ["", "The same weights finalized before (recordings read as they are, A = 440 Hz) and now; the "
+                  "thresholds were chosen again:", "",
+                  *finalized_table({"finalized": {"as they are": before, "level band and tuning": _finalized_row(metadata)}})]
+    pairs = [(name, conditions[name]) for name in ("mastered", "quiet", "detuned +20 cents") if name in conditions]
+    if pairs and all("scores_as_is" in row for _, row in pairs):
         def pair(row, key):
-            return f"{row['scores_own_level'][key]:.3f} → {row['scores'][key]:.3f}"
-        lines += ["", f"What it buys (`tests/bench/check_robustness.py`, the validation excerpts made louder or "
-                  f"quieter, note-onset F1 read as they are → scaled): peak-normalised to -1 dBFS, rendered "
-                  f"{pair(mastered, 'rendered/onset_f1')}, MAPS {pair(mastered, 'maps/onset_f1')}; 30 dB quieter, "
-                  f"rendered {pair(quiet, 'rendered/onset_f1')}, MAPS {pair(quiet, 'maps/onset_f1')}."]
+            return f"{row['scores_as_is'][key]:.3f} → {row['scores'][key]:.3f}"
+        lines += ["", "*What they buy* (`tests/bench/check_robustness.py`, note-onset F1 of the validation excerpts read "
+                  "as they are → as `fasolfa transcribe` reads them): "
+                  + "; ".join(f"{row['description']}: rendered {pair(row, 'rendered/onset_f1')}, MAPS "
+                              f"{pair(row, 'maps/onset_f1')}" for name, row in pairs) + "."]
     return lines
 
 
@@ -665,8 +680,8 @@ def robustness_lines() -> list[str]:
     clean = result["conditions"]["clean"]["scores"]
     lines = ["How the validation excerpts fare when the recording is made worse (`tests/bench/check_robustness.py`: "
              "each condition applied to the whole 30 s excerpt with the training augmentation's own functions or "
-             "a codec, then transcribed as `fasolfa transcribe` does; * beyond what training's augmentation drew; "
-             "`figures/robustness.png`):", "",
+             "a codec, then transcribed as `fasolfa transcribe` does, level and tuning first; * beyond what "
+             "training's augmentation drew; `figures/robustness.png`):", "",
              "| condition | | onset | frame | MAPS onset | MAPS frame |", "|---|---|---|---|---|---|"]
     for name, row in result["conditions"].items():
         scores = row["scores"]
@@ -674,13 +689,12 @@ def robustness_lines() -> list[str]:
                            ("rendered/onset_f1", "rendered/frame_f1", "maps/onset_f1", "maps/frame_f1"))
         rate = f", {row['kbit_per_s']:.0f} kbit/s" if "kbit_per_s" in row else ""
         lines.append(f"| {name}{'' if row['trained'] else ' *'} | {row['description']}{rate} | {cells} |")
-    worst = min((row for name, row in result["conditions"].items() if row["trained"]),
-                key=lambda row: row["scores"].get("maps/onset_f1", 1.0))
-    lines += ["", f"Inside what training drew, the worst MAPS note-onset F1 is {worst['scores']['maps/onset_f1']:.3f} "
-              f"({worst['description']}; clean {clean['maps/onset_f1']:.3f}). Codecs, a 16 kHz recording and "
-              "moderate noise cost little; a long, wet reverberation and detuning beyond ±25 cents cost most, and "
-              "more than training's augmentation covers. A piano tuned far from A = 440 Hz will be transcribed "
-              "poorly; so will a very reverberant hall.", "", "![robustness](../../figures/robustness.png)"]
+    costly = [name for name, row in result["conditions"].items()
+              if any(clean[key] - row["scores"].get(key, 0.0) > 0.02 for key in ("rendered/onset_f1", "maps/onset_f1"))]
+    cheap = [name for name in result["conditions"] if name not in costly and name != "clean"]
+    lines += ["", f"Within 0.02 of the clean note-onset F1 in both groups: {', '.join(cheap) or 'none'}. "
+              f"Costing more: {', '.join(costly) or 'none'} — the recordings to expect trouble with.",
+              "", "![robustness](../../figures/robustness.png)"]
     return lines
 
 
@@ -713,7 +727,8 @@ def gpu_burst_section() -> list[str]:
              f"own shares — rendered, transposed, MAPS — as Ogg Vorbis at the best quality, "
              f"{pack.get('megabytes', 0):.0f} MB) and the missing Python packages as wheels. "
              "`tests/bench/gpu_burst.sh` ran two arms side by side on it, each "
-             f"`python -m fasolfa.train` with `data: "pack"` and `time_budget_s: {same.get('time_budget_s', 0):g}` "
+             '`python -m fasolfa.train` with `data: "pack"` and '
+             f"`time_budget_s: {same.get('time_budget_s', 0):g}` "
              "(the cosine schedule over training seconds, since the speed is not known before the machine starts), "
              f"batch {same.get('batch_size')}, weight average {same.get('ema_decay')}, from the weights shipped "
              "then (`started from` below): the same network (learning rate "
@@ -1040,7 +1055,7 @@ def main() -> int:
         "## A GPU burst from a window pack",
         *gpu_burst_section(),
         "",
-        "## The input level",
+        "## Level and tuning",
         *input_level_section(metadata),
         "",
         "## What to expect on pianos it never heard",

@@ -115,15 +115,17 @@ def accuracy_table(result: dict) -> list[str]:
 
 def robustness_table(result: dict) -> list[str]:
     """``figures/robustness.json`` (``check_robustness.py``): note-onset and frame F1 per
-    condition, scaled to the checkpoint's input level and (onset) read as it is."""
+    condition as ``fasolfa transcribe`` reads it and (onset) read as it is."""
     keys = ("rendered/onset_f1", "rendered/frame_f1", "maps/onset_f1", "maps/frame_f1")
+    band = result.get("input_level_db")
     lines = [f"**Robustness** (`tests/bench/check_robustness.py`): the {result.get('excerpts', '?')} validation "
-             f"excerpts (30 s each) made worse, transcribed as `fasolfa transcribe` does (scaled to the input level, "
-             f"{result.get('input_level_db')} dBFS); in brackets, note-onset F1 read as it is (`--keep-level`); "
-             f"* beyond what training's augmentation drew. Checkpoint `{result.get('checkpoint')}`.", "",
+             f"excerpts (30 s each) made worse, transcribed as `fasolfa transcribe` does (brought into the input "
+             f"level band {band} dBFS, the HCQT following each excerpt's tuning); in brackets, note-onset F1 read "
+             f"as it is (`--keep-level --no-tuning`); * beyond what training's augmentation drew. Checkpoint "
+             f"`{result.get('checkpoint')}`.", "",
              "| condition | what | onset | frame | MAPS onset | MAPS frame |", "|---|---|---|---|---|---|"]
     for name, row in result["conditions"].items():
-        scores, own = row["scores"], row.get("scores_own_level", {})
+        scores, own = row["scores"], row.get("scores_as_is", {})
         cells = []
         for key in keys:
             cell = f"{scores.get(key, float('nan')):.3f}"
