@@ -7,8 +7,8 @@ Notebook ``00_quickstart`` shows it; the steps it chains are explained in notebo
    to ``config.SAMPLE_RATE`` on the fly; a first pass measures the recording's level and
    tuning: every block is brought into the checkpoint's ``input_level_db`` band when it stores
    one (:mod:`fasolfa.level`: a recording far too loud or quiet reads as one of a level the
-   network knows), and the HCQT's
-   bins follow the tuning (:mod:`fasolfa.tuning`: a piano at A = 445 Hz reads as one at 440);
+   network knows), and the HCQT's bins follow the tuning (:mod:`fasolfa.tuning`: a piano at
+   A = 445 Hz reads as one at 440);
 2. :func:`fasolfa.posteriorgrams.iter_posteriorgrams` cuts the stream into chunks of
    ``chunk_frames`` frames with the network's receptive field and the HCQT's context around
    each, so the chunks stitch without seams (the same numbers as one pass over the whole file)
@@ -207,20 +207,20 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
     stored = _Stored(estimate + 8)
     reference_db = checkpoint_input_level(checkpoint) if level else None
     applied_db, tuning_cents, blocks = 0.0, 0.0, source.blocks(block_n_samples)
-    if reference_db is not None or tuning:
-        from fasolfa.level import LevelMeter, gain_db
-        from fasolfa.tuning import TuningMeter, correction_cents, tuned_hcqt
-        level_meter, tuning_meter = LevelMeter(), TuningMeter()
-        source.scan([level_meter, tuning_meter] if tuning else [level_meter], block_n_samples)
-        if reference_db is not None:
-            applied_db = gain_db(level_meter.level_db(), reference_db)
-            gain = np.float32(10.0 ** (applied_db / 20.0))
-            blocks = (block * gain for block in blocks)
-        if tuning:
-            tuning_cents = correction_cents(tuning_meter.cents(), tuning_meter.strength())
-            if tuning_cents:
-                hcqt = tuned_hcqt(tuning_cents, torch_device)
     try:
+        if reference_db is not None or tuning:          # the first pass: level and tuning
+            from fasolfa.level import LevelMeter, gain_db
+            from fasolfa.tuning import TuningMeter, correction_cents, tuned_hcqt
+            level_meter, tuning_meter = LevelMeter(), TuningMeter()
+            source.scan([level_meter, tuning_meter] if tuning else [level_meter], block_n_samples)
+            if reference_db is not None:
+                applied_db = gain_db(level_meter.level_db(), reference_db)
+                gain = np.float32(10.0 ** (applied_db / 20.0))
+                blocks = (block * gain for block in blocks)
+            if tuning:
+                tuning_cents = correction_cents(tuning_meter.cents(), tuning_meter.strength())
+                if tuning_cents:
+                    hcqt = tuned_hcqt(tuning_cents, torch_device)
         for first, posteriors in iter_posteriorgrams(
                 blocks, model, hcqt, chunk_frames=int(chunk_frames),
                 device=torch_device, names=names,
