@@ -88,14 +88,18 @@ def clip_notes(raw_notes, pedal, has_pedal: bool, start_s: float, end_s: float):
 
 
 def make_pack(cfg, out_dir: str | Path, hours: float, *, clip_s: float = 12.0, margin_s: float = 1.0,
-              audio_format: str = "ogg", seed: int = 0, progress: bool = True, training_data=None) -> Path:
+              audio_format: str = "ogg", vorbis_quality: float = 0.0, seed: int = 0, progress: bool = True,
+              training_data=None) -> Path:
     """Draw ``hours`` of ``clip_s``-second clips from the training data of ``cfg`` (a
     :class:`fasolfa.train.TrainConfig`; or from ``training_data``, a dataset as
     :func:`fasolfa.train.build_training_data` returns) into ``out_dir`` (created; it must not
     hold a pack already). Each part of the data (rendered, transposed, MAPS) gives clips in
     its share of the run's windows; inside a part, clip ``k`` picks a piece (weighted by
     duration), a rendition and a start from ``np.random.default_rng([seed, part, k])``.
-    Returns the path of ``pack.json``. Explained in notebooks/06_training.ipynb."""
+    ``vorbis_quality``: soundfile's compression level for Ogg Vorbis, 0 (the best, about 11 kB
+    per second) .. 1 (the smallest); at 0.5, about 5 kB/s, so twice the music per megabyte, the
+    shipped network transcribes coded excerpts as well as the originals
+    (``tests/bench/check_robustness.py``). Returns the path of ``pack.json``. Explained in notebooks/06_training.ipynb."""
     from tqdm.auto import tqdm
 
     from fasolfa.data import read_notes, read_span
@@ -136,7 +140,7 @@ def make_pack(cfg, out_dir: str | Path, hours: float, *, clip_s: float = 12.0, m
             start_s = start / sample_rate
             notes, clip_pedal = clip_notes(raw_notes, pedal, piece.has_pedal, start_s, start_s + clip_n / sample_rate)
             written = write_clip(out_dir / "clips", f"{len(clips):05d}", audio, notes, clip_pedal,
-                                 audio_format=audio_format)
+                                 audio_format=audio_format, vorbis_quality=vorbis_quality)
             clips.append({"audio": f"clips/{written['audio']}", "notes": f"clips/{written['notes']}",
                           "n_samples": clip_n, "part": part_index, "source": piece.name,
                           "soundfont": rendition.soundfont, "program": rendition.program,
@@ -145,6 +149,7 @@ def make_pack(cfg, out_dir: str | Path, hours: float, *, clip_s: float = 12.0, m
     bar.close()
     manifest = {"version": PACK_VERSION, "sample_rate": sample_rate, "clip_s": clip_n / sample_rate,
                 "margin_n_samples": margin_n, "audio_format": audio_format, "seed": int(seed),
+                "vorbis_quality": float(vorbis_quality) if audio_format == "ogg" else None,
                 "hours": len(clips) * clip_n / sample_rate / 3600,
                 "parts": [{"share": share, "clips": count} for (_, share), count in zip(drawn, counts)],
                 "train_config": cfg.to_dict() if cfg is not None else None, "clips": clips}
@@ -205,6 +210,8 @@ def main(argv=None) -> int:
     parser.add_argument("--margin-s", type=float, default=1.0,
                         help="audio kept on both sides of the windows' starts and ends (default 1)")
     parser.add_argument("--format", choices=AUDIO_FORMATS, default="ogg")
+    parser.add_argument("--vorbis-quality", type=float, default=0.0,
+                        help="Ogg Vorbis compression level, 0 (best, ~11 kB/s) .. 1 (smallest); default 0")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
@@ -214,8 +221,11 @@ def main(argv=None) -> int:
             cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
         except (OSError, ValueError, TypeError) as error:
             raise FasolfaError(f"{args.config}: not a readable training config ({error})") from None
+        if not 0.0 <= args.vorbis_quality <= 1.0:
+            raise FasolfaError(f"--vorbis-quality {args.vorbis_quality}: must lie in 0..1")
         path = make_pack(cfg, args.out_dir, args.hours, clip_s=args.clip_s, margin_s=args.margin_s,
-                         audio_format=args.format, seed=args.seed, progress=not args.no_progress)
+                         audio_format=args.format, vorbis_quality=args.vorbis_quality, seed=args.seed,
+                         progress=not args.no_progress)
     except FasolfaError as error:
         print(f"fasolfa pack: error: {error}", file=sys.stderr)
         return 1

@@ -105,6 +105,17 @@ def test_bad_packs_are_one_clear_error(tmp_path):
         pack.pack_pieces(tmp_path / "p")
 
 
+def test_a_lower_vorbis_quality_makes_smaller_clips(tmp_path):
+    source = phrase_windows(tmp_path)
+    sizes = []
+    for quality in (0.0, 0.6):
+        pack.make_pack(None, tmp_path / f"q{quality}", 0.003, clip_s=6.0, vorbis_quality=quality, progress=False,
+                       training_data=source)
+        assert pack.read_manifest(tmp_path / f"q{quality}")["vorbis_quality"] == quality
+        sizes.append(sum(p.stat().st_size for p in (tmp_path / f"q{quality}" / "clips").glob("*.ogg")))
+    assert sizes[1] < 0.8 * sizes[0]
+
+
 def test_the_command_line_refuses_a_bad_config_in_one_line(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2")
     result = subprocess.run([sys.executable, "-m", "fasolfa.pack", str(tmp_path / "config.json"),
