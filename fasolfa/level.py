@@ -7,7 +7,8 @@ lower on a phone than on a mastered CD. The network, though, reads absolute leve
 is a log-magnitude HCQT, and velocity is read from level), and it was trained on renderings
 whose level sits in a band around -22 dBFS. Measured on the validation excerpts
 (``tests/bench/check_robustness.py``), the shipped network lost 0.05 of note-onset F1 on a
-recording peak-normalised to -1 dBFS, as most audio files are, and 0.25 on one 30 dB quieter.
+recording peak-normalised to -1 dBFS, as most audio files are, and 0.25 on one 30 dB quieter
+(0.52 on the MAPS pianos).
 
 So :func:`fasolfa.transcribe` first measures the recording's level, the 99.9th percentile of
 ``|x|`` over the whole recording in dBFS (:func:`level_db`: the loudest strikes, not a single
