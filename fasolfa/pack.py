@@ -217,10 +217,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     from fasolfa.train import TrainConfig
     try:
-        try:
-            cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
-        except (OSError, ValueError, TypeError) as error:
-            raise FasolfaError(f"{args.config}: not a readable training config ({error})") from None
+        cfg = TrainConfig.read(args.config)
         if not 0.0 <= args.vorbis_quality <= 1.0:
             raise FasolfaError(f"--vorbis-quality {args.vorbis_quality}: must lie in 0..1")
         path = make_pack(cfg, args.out_dir, args.hours, clip_s=args.clip_s, margin_s=args.margin_s,

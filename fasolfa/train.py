@@ -110,6 +110,15 @@ class TrainConfig:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in values.items()}
 
     @classmethod
+    def read(cls, path: str | Path) -> "TrainConfig":
+        """A config from a JSON file (a run's ``config.json``); :class:`FasolfaError` naming the
+        file when it is missing or not a config."""
+        try:
+            return cls.from_dict(json.loads(Path(path).read_text()))
+        except (OSError, ValueError, TypeError, AttributeError) as error:
+            raise FasolfaError(f"{path}: not a readable training configuration ({error})") from None
+
+    @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
         known = {k: tuple(v) if k in ("soundfonts", "programs", "train_only") else v
                  for k, v in values.items() if k in cls.__dataclass_fields__}
@@ -1094,7 +1103,11 @@ def main(argv=None) -> int:
     parser.add_argument("--no-tuning", action="store_true",
                         help="with --finalize: read the excerpts against A = 440 Hz (fasolfa transcribe --no-tuning)")
     args = parser.parse_args(argv)
-    cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
+    try:
+        cfg = TrainConfig.read(args.config)
+    except FasolfaError as error:
+        print(f"fasolfa train: error: {error}", file=sys.stderr)
+        return 1
     if args.finalize:
         items = build_validation(cfg, progress=not args.no_progress)
         best = finalize(args.finalize[0], args.finalize[1], items, pick_device(cfg.device),

@@ -185,7 +185,6 @@ def main(argv=None) -> int:
     """``python -m fasolfa.velocity_fit CONFIG.json WEIGHTS OUT [--windows N] [--seed S]``: fit
     the velocity head of WEIGHTS on CONFIG's training data and write the weights to OUT."""
     import argparse
-    import json
     from fasolfa.train import TrainConfig, load_weights, save_weights
     parser = argparse.ArgumentParser(prog="python -m fasolfa.velocity_fit", description=main.__doc__)
     parser.add_argument("config", help="a TrainConfig as JSON (its training data are used)")
@@ -197,10 +196,7 @@ def main(argv=None) -> int:
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
-        try:
-            cfg = TrainConfig.from_dict(json.loads(Path(args.config).read_text()))
-        except (OSError, ValueError, TypeError) as error:
-            raise FasolfaError(f"{args.config}: not a readable training configuration ({error})") from None
+        cfg = TrainConfig.read(args.config)
         if args.windows < 1:
             raise FasolfaError(f"--windows must be at least 1, got {args.windows}")
         if not Path(args.out).parent.is_dir():            # checked before minutes of reading
