@@ -70,6 +70,8 @@ class TrainConfig:
     use_maps: bool = True               # add the MAPS train recordings (no pedal labels)
     maps_share: float = 0.25            # share of windows drawn from MAPS when it is used
     augment: bool = True
+    augmentation: dict = field(default_factory=dict)   # changes to fasolfa.augment.Augmentation()'s
+                                        # settings, e.g. {"reverb_model": "room", "reverb_rt60_s": [0.3, 3]}
     velocity_from_level: float = 0.0    # share of windows left at their recorded level (no gain drawn);
                                         # when > 0 the velocity loss counts only those (see losses)
     render_workers: int = 2
@@ -299,12 +301,14 @@ def sample_entries(entries, hours: float, seed: int):
 
 
 def training_augmentation(cfg: TrainConfig, augmentation=None):
-    """The augmentation of ``cfg``'s training windows: ``augmentation`` (default: every effect,
-    or none without ``cfg.augment``), with the gain left out of a ``velocity_from_level`` share
-    of the windows, the ones the velocity loss counts (:func:`losses`)."""
+    """The augmentation of ``cfg``'s training windows: ``augmentation`` (default: every effect
+    with ``cfg.augmentation``'s changes, or none without ``cfg.augment``), with the gain left out
+    of a ``velocity_from_level`` share of the windows, the ones the velocity loss counts
+    (:func:`losses`)."""
     from fasolfa import augment
     if augmentation is None:
-        augmentation = augment.Augmentation() if cfg.augment else augment.Augmentation.none()
+        augmentation = (augment.Augmentation().with_changes(cfg.augmentation) if cfg.augment
+                        else augment.Augmentation.none())
     if cfg.velocity_from_level > 0:
         augmentation = replace(augmentation, gain_probability=min(augmentation.gain_probability,
                                                                   1.0 - cfg.velocity_from_level))

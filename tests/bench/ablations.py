@@ -354,6 +354,28 @@ def figure(folder: Path, out_path: Path, metric: str = "selection", loss: str = 
     return out_path
 
 
+def pack_summary(pack_dir: Path, out_path: Path, device: str) -> dict:
+    """What a window pack holds (``python -m fasolfa.pack``), for the model card: hours, clips,
+    megabytes, the parts' shares and the clips of each rendition."""
+    from collections import Counter
+
+    from fasolfa.atomic import atomic_write
+    from fasolfa.pack import read_manifest
+    manifest = read_manifest(pack_dir)
+    renditions = Counter(clip["soundfont"] if clip["soundfont"] else "?" for clip in manifest["clips"])
+    size = sum(f.stat().st_size for f in (pack_dir / "clips").iterdir() if f.is_file())
+    summary = {"command": f"python -m fasolfa.pack CONFIG {pack_dir} --hours {manifest['hours']:.2f}"
+                          + (f" --vorbis-quality {manifest['vorbis_quality']:g}" if manifest.get("vorbis_quality") else ""),
+               "device": device, "hours": round(manifest["hours"], 3), "clips": len(manifest["clips"]),
+               "clip_s": round(manifest["clip_s"], 3),
+               "margin_s": round(manifest["margin_n_samples"] / manifest["sample_rate"], 3),
+               "audio_format": manifest["audio_format"], "vorbis_quality": manifest.get("vorbis_quality"),
+               "megabytes": round(size / 1e6, 1), "seed": manifest["seed"],
+               "parts": manifest["parts"], "clips_by_rendition": dict(renditions)}
+    atomic_write(out_path, lambda temporary: temporary.write_text(json.dumps(summary, indent=1)))
+    return summary
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -399,8 +421,15 @@ def main() -> None:
     f.add_argument("png", type=Path)
     f.add_argument("--metric", default="selection", help="the validation.csv column drawn (default: selection)")
     f.add_argument("--loss", default="loss", help="the log.csv column drawn (default: loss, all heads)")
+    s = commands.add_parser("pack-summary", help="what a window pack holds, as JSON (for the model card)")
+    s.add_argument("pack_dir", type=Path)
+    s.add_argument("out", type=Path)
+    s.add_argument("--device", default="", help="the machine it was trained on, in words")
     args = parser.parse_args()
-    if args.command == "collect":
+    if args.command == "pack-summary":
+        print(json.dumps({k: v for k, v in pack_summary(args.pack_dir, args.out, args.device).items()
+                          if k != "parts"}))
+    elif args.command == "collect":
         summary = collect(args.out_dir, args.runs, args.until_step, [(name, Path(path)) for name, path in args.finalized])
         for name, row in summary["variants"].items():
             print(name, {k: round(v, 3) for k, v in row["best"].items()

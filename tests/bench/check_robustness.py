@@ -35,7 +35,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "tests" / "bench"))
 sys.path.insert(0, str(ROOT))
-from common import checkpoint_parser, machine_info, save_png, write_report  # noqa: E402
+from common import FIGURES, checkpoint_parser, machine_info, save_png, write_report  # noqa: E402
 
 from fasolfa import augment, config  # noqa: E402
 
@@ -50,6 +50,14 @@ CONDITIONS = {
     "white noise 10 dB": ("white noise 10 dB below the excerpt", False, {"noise": {"snr_db": 10.0, "color": "white"}}),
     "hall": ("reverberation, RT60 1.2 s, 40 % wet", True, {"reverb": {"rt60_s": 1.2, "wet": 0.4}}),
     "cathedral": ("reverberation, RT60 3 s, 60 % wet", False, {"reverb": {"rt60_s": 3.0, "wet": 0.6}}),
+    # rooms from another generator than training's: pyroomacoustics' image-source model of a
+    # shoebox, the microphone hearing the piano's direct sound and every reflection
+    "living room (ISM)": ("image-source shoebox 6 x 5 x 3 m, RT60 0.6 s, microphone 2.5 m away", False,
+                          {"shoebox": {"room_m": [6.0, 5.0, 3.0], "rt60_s": 0.6, "source_m": [2.0, 3.0, 1.0],
+                                       "mic_m": [4.2, 1.8, 1.5]}}),
+    "hall (ISM)": ("image-source shoebox 25 x 18 x 12 m, RT60 1.8 s, microphone 10 m away", False,
+                   {"shoebox": {"room_m": [25.0, 18.0, 12.0], "rt60_s": 1.8, "source_m": [6.0, 9.0, 1.2],
+                                "mic_m": [16.0, 8.0, 2.5]}}),
     "dull microphone": ("EQ: -2 dB per octave, -9 dB above 2 kHz", True,
                         {"eq": {"tilt_db_per_octave": -2.0, "low_shelf_db": 0.0, "low_hz": 100.0,
                                 "high_shelf_db": -9.0, "high_hz": 2000.0}}),
@@ -60,6 +68,22 @@ CONDITIONS = {
     "quiet": ("30 dB quieter (a distant phone)", False, {"gain_db": -30.0}),
 }
 SEED = 11
+
+
+def shoebox_response(room_m, rt60_s: float, source_m, mic_m, sample_rate: int = config.SAMPLE_RATE) -> np.ndarray:
+    """The impulse response from ``source_m`` to ``mic_m`` in a shoebox room of ``room_m`` metres
+    whose walls absorb evenly for ``rt60_s`` (Sabine), by pyroomacoustics' image-source model;
+    cut so that the direct sound arrives at sample 0 (onsets do not move), unit energy."""
+    import pyroomacoustics as pra
+    absorption, max_order = pra.inverse_sabine(rt60_s, room_m)
+    room = pra.ShoeBox(room_m, fs=sample_rate, materials=pra.Material(absorption), max_order=max_order)
+    room.add_source(list(source_m))
+    room.add_microphone(list(mic_m))
+    room.compute_rir()
+    response = np.asarray(room.rir[0][0], np.float64)
+    direct = int(np.argmax(np.abs(response)))            # the direct path is the loudest arrival
+    response = response[direct:]
+    return (response / np.sqrt(np.sum(response ** 2))).astype(np.float32)
 
 
 def _coded(audio: np.ndarray, codec) -> tuple[np.ndarray, float]:
@@ -91,6 +115,10 @@ def degrade(item, params: dict):
         audio = soxr.resample(audio, config.SAMPLE_RATE * ratio, config.SAMPLE_RATE, quality="HQ").astype(np.float32)
         notes = Notes(notes.onset_s / ratio, notes.offset_s / ratio, notes.pitch, notes.velocity, notes.channel)
         pedal = Pedal(pedal.onset_s / ratio, pedal.offset_s / ratio, pedal.channel)
+    if "shoebox" in params:               # the whole sound through the room, at the excerpt's RMS
+        import scipy.signal
+        wet = scipy.signal.fftconvolve(audio, shoebox_response(**params["shoebox"]))[:len(audio)]
+        audio = (wet * (np.sqrt(np.mean(audio ** 2)) / max(np.sqrt(np.mean(wet ** 2)), 1e-12))).astype(np.float32)
     if "peak_dbfs" in params:
         audio = audio * np.float32(10.0 ** (params["peak_dbfs"] / 20.0) / max(float(np.abs(audio).max()), 1e-9))
     effects = {k: v for k, v in params.items() if k in ("eq", "reverb", "noise", "band_limit_hz", "gain_db")}
@@ -141,6 +169,9 @@ def draw(report: dict, path: Path) -> None:
 def main(argv=None) -> int:
     parser = checkpoint_parser(__doc__)
     parser.add_argument("--figure-only", action="store_true", help="redraw the figure from the last robustness.json")
+    parser.add_argument("--conditions", nargs="+", choices=list(CONDITIONS), metavar="NAME",
+                        help="measure only these (written only with an --out other than figures/): "
+                             + ", ".join(CONDITIONS))
     args = parser.parse_args(argv)
     if args.figure_only:
         draw(json.loads((args.out / "robustness.json").read_text()), args.out / "robustness.png")
@@ -164,6 +195,8 @@ def main(argv=None) -> int:
               "thresholds": dataclasses.asdict(thresholds), "input_level_db": list(input_level_db) if input_level_db else None, "excerpts": len(items),
               "machine": machine_info(0.0), "conditions": {}}
     for name, (description, trained, params) in CONDITIONS.items():
+        if args.conditions and name not in args.conditions:
+            continue
         started = time.perf_counter()
         changed = [degrade(item, params) for item in items]
         rates = [kbit for _, kbit in changed if kbit is not None]
@@ -182,8 +215,11 @@ def main(argv=None) -> int:
         shown = " ".join(f"{k.replace('_f1', '')} {v:.3f} ({row['scores_as_is'][k]:.3f})"
                          for k, v in row["scores"].items() if k.endswith(("/onset_f1", "/frame_f1")))
         print(f"{name:20s} {shown}  ({time.perf_counter() - started:.0f} s)", flush=True)
-    write_report(args.out / "robustness.json", report)
-    draw(report, args.out / "robustness.png")
+    if not args.conditions or args.out.resolve() != FIGURES.resolve():
+        args.out.mkdir(parents=True, exist_ok=True)
+        write_report(args.out / "robustness.json", report)
+        if not args.conditions:
+            draw(report, args.out / "robustness.png")
     return 0
 
 

@@ -766,6 +766,67 @@ def gpu_burst_section() -> list[str]:
     return lines
 
 
+ROOM_BURST_CONDITIONS = ("clean", "hall", "cathedral", "living room (ISM)", "hall (ISM)")
+
+
+def room_burst_section() -> list[str]:
+    """The room reverb tried in a GPU burst against a control arm (``figures/room_burst``)."""
+    result = _figures_json("room_burst", "ablations.json")
+    if result is None:
+        return ["(no room-reverb burst: `ablations.py collect figures/room_burst ...`)"]
+    pack = _figures_json("room_burst", "pack-summary.json") or {}
+    finalized = result.get("finalized", {})
+    room = json.loads((ROOT / "figures" / "room_burst" / "room-config.json").read_text())
+    changes = ", ".join(f"`{k}` {v}" for k, v in room.get("augmentation", {}).items())
+    lines = ["`Augmentation(reverb_model=\"room\")` (`fasolfa/augment.py`, notebook 04 section 7) draws rooms "
+             "closer to real ones than decaying white noise: each octave band decays in its own time (treble "
+             "0.25–0.8 × the RT60 at 1 kHz, bass 0.9–1.4 ×), after a pre-delay of up to 30 ms and 3–12 early "
+             "reflections. Does training on such rooms, longer and wetter than before, help on rooms the "
+             f"network never heard? A GPU machine was lent for 15 minutes (one {pack.get('device', 'GPU')}); "
+             f"a window pack went along (`{pack.get('command', 'python -m fasolfa.pack')}`: {pack.get('clips', 0)} "
+             f"clips of {pack.get('clip_s', 0):.0f} s of `make train`'s data in its own shares, "
+             f"{pack.get('megabytes', 0):.0f} MB), and `tests/bench/gpu_burst.sh` trained two arms side by side "
+             f"for {room.get('time_budget_s', 0):g} s each from the weights shipped (`started from`), batch "
+             f"{room.get('batch_size')}, learning rate {room.get('learning_rate', 0):g}, weight average "
+             f"{room.get('ema_decay')}: `room`, with the augmentation changed ({changes}), and `control`, the "
+             "same with the default augmentation. Each arm's last weights had their velocity head fitted again "
+             "by least squares on 12,000 windows of `make train`'s data with that arm's augmentation "
+             "(`fasolfa.velocity_fit`), and were finalized here:", "",
+             "| arm | steps | windows | windows/s |", "|---|---|---|---|"]
+    for name, row in result["variants"].items():
+        lines.append(f"| {name} | {row['steps']:,.0f} | {row['windows']:,.0f} | {row['windows_per_s']:.0f} |")
+    lines += ["", *finalized_table(result), ""]
+    robust = {arm: _figures_json("room_burst", f"robustness-{arm}", "robustness.json")
+              for arm in ("shipped", "room", "control")}
+    robust = {arm: r for arm, r in robust.items() if r}
+    if robust:
+        names = [n for n in ROOM_BURST_CONDITIONS if all(n in r["conditions"] for r in robust.values())]
+        lines += ["Reverberant recordings (`tests/bench/check_robustness.py --conditions ...`: the validation "
+                  "excerpts through the bench's decaying-noise rooms and through pyroomacoustics' image-source "
+                  "shoeboxes, a generator neither arm trained on; note-onset F1, rendered / MAPS, as "
+                  "`fasolfa transcribe` reads them):", "",
+                  "| condition | " + " | ".join(robust) + " |", "|---|" + "---|" * len(robust)]
+        for name in names:
+            description = next(iter(robust.values()))["conditions"][name]["description"]
+            cells = " | ".join(f"{r['conditions'][name]['scores']['rendered/onset_f1']:.3f} / "
+                               f"{r['conditions'][name]['scores']['maps/onset_f1']:.3f}" for r in robust.values())
+            lines.append(f"| {name}: {description} | {cells} |")
+        lines.append("")
+    start = finalized.get("started from")
+    if start:
+        verdicts = []
+        for name, row in finalized.items():
+            if name == "started from":
+                continue
+            keys = [key for key in FINALIZED_COLUMNS if row.get(key) is not None and start.get(key) is not None]
+            ahead = [FINALIZED_COLUMNS[k] for k in keys if row[k] > start[k] + VALIDATION_NOISE]
+            behind = [FINALIZED_COLUMNS[k] for k in keys if row[k] < start[k] - VALIDATION_NOISE]
+            verdicts.append(f"`{name}` ahead on {', '.join(ahead) or 'nothing'}, behind on {', '.join(behind) or 'nothing'}")
+        lines.append("Against the weights they started from, by more than the noise of one validation "
+                     f"(±{VALIDATION_NOISE}): {'; '.join(verdicts)}.")
+    return lines
+
+
 def velocity_fit_section(metadata: dict) -> list[str]:
     """The velocity head's linear logit fitted by least squares (``fasolfa.velocity_fit``)."""
     result = _figures_json("velocity_fit", "ablations.json")
@@ -1054,6 +1115,9 @@ def main() -> int:
         "",
         "## A GPU burst from a window pack",
         *gpu_burst_section(),
+        "",
+        "## Rooms closer to real ones",
+        *room_burst_section(),
         "",
         "## Level and tuning",
         *input_level_section(metadata),
