@@ -102,3 +102,22 @@ def test_training_config_changes_the_augmentation_with_one_clear_error_for_a_typ
     with pytest.raises(FasolfaError, match="reverb_model"):
         training_augmentation(TrainConfig(augmentation={"reverb_model": "cave"}))
     assert training_augmentation(TrainConfig(augment=False, augmentation={"reverb_model": "room"})) == Augmentation.none()
+
+
+def test_the_benchs_image_source_room_keeps_onsets_and_rings_as_long_as_asked():
+    """tests/bench/check_robustness.py's held-out rooms (pyroomacoustics): the direct sound at
+    sample 0, so a click convolved with the room starts where the click was; the tail decays at
+    about the Sabine RT60 asked for."""
+    pytest.importorskip("pyroomacoustics")
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+    from check_robustness import shoebox_response
+    response = shoebox_response([6.0, 5.0, 3.0], 0.6, [2.0, 3.0, 1.0], [4.2, 1.8, 1.5])
+    assert np.sum(response.astype(np.float64) ** 2) == pytest.approx(1.0, rel=1e-4)
+    assert int(np.argmax(np.abs(response))) == 0
+    click = np.zeros(SR, np.float32)
+    click[SR // 4] = 1.0
+    wet = scipy.signal.fftconvolve(click, response)[:SR]
+    assert np.all(np.abs(wet[:SR // 4]) < 1e-6) and int(np.argmax(np.abs(wet))) == SR // 4
+    assert 0.3 < band_rt60_s(response, 1000.0) < 1.2       # image-source decay is not exactly Sabine's

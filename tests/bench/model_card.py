@@ -710,6 +710,20 @@ def _operations_ratio(cfg: dict, base: dict) -> float:
     return cost[0] / cost[1]
 
 
+def _burst_verdicts(finalized: dict) -> str:
+    """Each arm of a burst against ``finalized["started from"]``: the columns where it is ahead
+    or behind by more than :data:`VALIDATION_NOISE`."""
+    start, verdicts = finalized["started from"], []
+    for name, row in finalized.items():
+        if name == "started from":
+            continue
+        keys = [key for key in FINALIZED_COLUMNS if row.get(key) is not None and start.get(key) is not None]
+        ahead = [FINALIZED_COLUMNS[k] for k in keys if row[k] > start[k] + VALIDATION_NOISE]
+        behind = [FINALIZED_COLUMNS[k] for k in keys if row[k] < start[k] - VALIDATION_NOISE]
+        verdicts.append(f"`{name}` ahead on {', '.join(ahead) or 'nothing'}, behind on {', '.join(behind) or 'nothing'}")
+    return "; ".join(verdicts)
+
+
 def gpu_burst_section() -> list[str]:
     """Two arms trained side by side on a lent GPU from a window pack (``figures/gpu_burst``)."""
     result = _figures_json("gpu_burst", "ablations.json")
@@ -743,20 +757,11 @@ def gpu_burst_section() -> list[str]:
         lines.append(f"| {BURST_ARMS.get(name, name)} | {row['steps']:,.0f} | {row['windows']:,.0f} | "
                      f"{row['windows_per_s']:.0f} |")
     lines += ["", *finalized_table(result), ""]
-    start = finalized.get("started from")
-    if start:
-        verdicts = []
-        for name, row in finalized.items():
-            if name == "started from":
-                continue
-            keys = [key for key in FINALIZED_COLUMNS if row.get(key) is not None and start.get(key) is not None]
-            ahead = [FINALIZED_COLUMNS[k] for k in keys if row[k] > start[k] + VALIDATION_NOISE]
-            behind = [FINALIZED_COLUMNS[k] for k in keys if row[k] < start[k] - VALIDATION_NOISE]
-            verdicts.append(f"`{name}` ahead on {', '.join(ahead) or 'nothing'}, behind on {', '.join(behind) or 'nothing'}")
+    if finalized.get("started from"):
         window_s = same.get("window_n_hops", 172) * config.HOP_LENGTH / config.SAMPLE_RATE
         seen = max(row["windows"] for row in result["variants"].values()) * window_s / max(pack.get("hours", 1) * 3600, 1)
         lines.append(f"Against the weights they started from, by more than the noise of one validation "
-                     f"(±{VALIDATION_NOISE}): {'; '.join(verdicts)}. Each second of the pack's music was inside "
+                     f"(±{VALIDATION_NOISE}): {_burst_verdicts(finalized)}. Each second of the pack's music was inside "
                      f"about {seen:.0f} windows in those minutes, where the weights they started from had heard "
                      f"{same.get('train_hours', 0):g} hours rendered with {len(same.get('soundfonts', [])) * len(same.get('programs', []))} "
                      "presets. Lossy coding is not the cause: the shipped weights transcribe Vorbis- and MP3-coded "
@@ -803,27 +808,19 @@ def room_burst_section() -> list[str]:
         names = [n for n in ROOM_BURST_CONDITIONS if all(n in r["conditions"] for r in robust.values())]
         lines += ["Reverberant recordings (`tests/bench/check_robustness.py --conditions ...`: the validation "
                   "excerpts through the bench's decaying-noise rooms and through pyroomacoustics' image-source "
-                  "shoeboxes, a generator neither arm trained on; note-onset F1, rendered / MAPS, as "
-                  "`fasolfa transcribe` reads them):", "",
+                  "shoeboxes, a generator neither arm trained on; note-onset F1 rendered / MAPS, in brackets "
+                  "rendered frame F1, as `fasolfa transcribe` reads them):", "",
                   "| condition | " + " | ".join(robust) + " |", "|---|" + "---|" * len(robust)]
         for name in names:
             description = next(iter(robust.values()))["conditions"][name]["description"]
             cells = " | ".join(f"{r['conditions'][name]['scores']['rendered/onset_f1']:.3f} / "
-                               f"{r['conditions'][name]['scores']['maps/onset_f1']:.3f}" for r in robust.values())
+                               f"{r['conditions'][name]['scores']['maps/onset_f1']:.3f} "
+                               f"({r['conditions'][name]['scores']['rendered/frame_f1']:.3f})" for r in robust.values())
             lines.append(f"| {name}: {description} | {cells} |")
         lines.append("")
-    start = finalized.get("started from")
-    if start:
-        verdicts = []
-        for name, row in finalized.items():
-            if name == "started from":
-                continue
-            keys = [key for key in FINALIZED_COLUMNS if row.get(key) is not None and start.get(key) is not None]
-            ahead = [FINALIZED_COLUMNS[k] for k in keys if row[k] > start[k] + VALIDATION_NOISE]
-            behind = [FINALIZED_COLUMNS[k] for k in keys if row[k] < start[k] - VALIDATION_NOISE]
-            verdicts.append(f"`{name}` ahead on {', '.join(ahead) or 'nothing'}, behind on {', '.join(behind) or 'nothing'}")
+    if finalized.get("started from"):
         lines.append("Against the weights they started from, by more than the noise of one validation "
-                     f"(±{VALIDATION_NOISE}): {'; '.join(verdicts)}.")
+                     f"(±{VALIDATION_NOISE}): {_burst_verdicts(finalized)}.")
     return lines
 
 
