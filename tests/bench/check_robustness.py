@@ -9,7 +9,9 @@ recordings), so nothing here reads the test split; this is a measurement, nothin
 by it.
 
 Each condition changes the whole excerpt once, with the training augmentation's own functions
-(:mod:`fasolfa.augment`) or a codec (libsndfile's, through soundfile), then the excerpt is
+(:mod:`fasolfa.augment`), a codec (libsndfile's, through soundfile) or a room from another
+generator than training's (pyroomacoustics' image-source shoebox, :func:`shoebox_response`:
+the microphone hears the direct sound and every reflection), then the excerpt is
 transcribed with the checkpoint's thresholds exactly as ``fasolfa transcribe`` does — brought
 into the checkpoint's input level band (:mod:`fasolfa.level`) and read with the HCQT following
 its own tuning (:mod:`fasolfa.tuning`) — and once more as it is (``--keep-level --no-tuning``),

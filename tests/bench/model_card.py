@@ -679,8 +679,8 @@ def robustness_lines() -> list[str]:
         return ["(no robustness check: `python tests/bench/check_robustness.py`)"]
     clean = result["conditions"]["clean"]["scores"]
     lines = ["How the validation excerpts fare when the recording is made worse (`tests/bench/check_robustness.py`: "
-             "each condition applied to the whole 30 s excerpt with the training augmentation's own functions or "
-             "a codec, then transcribed as `fasolfa transcribe` does, level and tuning first; * beyond what "
+             "each condition applied to the whole 30 s excerpt with the training augmentation's own functions, "
+             "a codec or pyroomacoustics' image-source rooms (ISM, a generator training never used), then transcribed as `fasolfa transcribe` does, level and tuning first; * beyond what "
              "training's augmentation drew; `figures/robustness.png`):", "",
              "| condition | | onset | frame | MAPS onset | MAPS frame |", "|---|---|---|---|---|---|"]
     for name, row in result["conditions"].items():
@@ -708,6 +708,11 @@ def _operations_ratio(cfg: dict, base: dict) -> float:
         return 0.0
     cost = [layer_table(FasolfaNet(ModelConfig.from_dict(c["model"])).eval())[-1]["mflops_per_s"] for c in (cfg, base)]
     return cost[0] / cost[1]
+
+
+def _sha256(path: Path) -> str:
+    import hashlib
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def _burst_verdicts(finalized: dict) -> str:
@@ -801,8 +806,21 @@ def room_burst_section() -> list[str]:
     for name, row in result["variants"].items():
         lines.append(f"| {name} | {row['steps']:,.0f} | {row['windows']:,.0f} | {row['windows_per_s']:.0f} |")
     lines += ["", *finalized_table(result), ""]
+    cpu_path = ROOT / "figures" / "room_burst" / "room+cpu-config.json"
+    if cpu_path.is_file():
+        cpu = json.loads(cpu_path.read_text())
+        cpu_log = read_log(ROOT / "figures" / "room_burst" / "room+cpu-log.csv")
+        steps = cpu_log[-1]["step"] if cpu_log else 0
+        lines += ["Both arms lost pedal and frames against the weights they started from, as the burst before them "
+                  "did, while MAPS rose: the pack's two hours of 12-second clips are not the six hours of whole "
+                  "pieces rendered twelve ways the pedal and frame heads had learnt from. So `room+cpu` continued "
+                  f"`room` on this machine's CPU with `make train`'s own data and the same room augmentation: "
+                  f"{cpu.get('time_budget_s', 0):g} s of training, about {steps:,.0f} steps of {cpu.get('batch_size')} "
+                  f"windows, learning rate {cpu.get('learning_rate', 0):g} (cosine over the time budget), weight "
+                  f"average {cpu.get('ema_decay')}; then the velocity fit and `--finalize` as for the arms "
+                  "(`figures/room_burst/room+cpu-config.json`, `room+cpu-log.csv`).", ""]
     robust = {arm: _figures_json("room_burst", f"robustness-{arm}", "robustness.json")
-              for arm in ("shipped", "room", "control")}
+              for arm in ("shipped", "room", "control", "room+cpu")}
     robust = {arm: r for arm, r in robust.items() if r}
     if robust:
         names = [n for n in ROOM_BURST_CONDITIONS if all(n in r["conditions"] for r in robust.values())]
@@ -821,6 +839,14 @@ def room_burst_section() -> list[str]:
     if finalized.get("started from"):
         lines.append("Against the weights they started from, by more than the noise of one validation "
                      f"(±{VALIDATION_NOISE}): {_burst_verdicts(finalized)}.")
+    kept = ROOT / "figures" / "room_burst" / "room+cpu.pt"
+    if kept.is_file():
+        lines += ["", "Nothing shipped: no arm is level or ahead everywhere. The room model buys reverberant "
+                  "recordings at equal clean scores (`room` against `control`), and whole pieces on the CPU win "
+                  "back part of what the pack cost the pedal and frame heads (`room+cpu` against `room`), so the "
+                  f"`room+cpu` weights are kept (`figures/room_burst/room+cpu.pt`, SHA-256 `{_sha256(kept)[:12]}`, "
+                  "finalized; CC BY-NC-SA 4.0 like these) to continue from with `make train`'s data and the room "
+                  "augmentation."]
     return lines
 
 
