@@ -362,7 +362,7 @@ def pack_summary(pack_dir: Path, out_path: Path, device: str) -> dict:
     from fasolfa.atomic import atomic_write
     from fasolfa.pack import read_manifest
     manifest = read_manifest(pack_dir)
-    renditions = Counter(clip["soundfont"] if clip["soundfont"] else "?" for clip in manifest["clips"])
+    renditions = Counter(clip["soundfont"] for clip in manifest["clips"])
     size = sum(f.stat().st_size for f in (pack_dir / "clips").iterdir() if f.is_file())
     summary = {"command": f"python -m fasolfa.pack CONFIG {pack_dir} --hours {manifest['hours']:.2f}"
                           + (f" --vorbis-quality {manifest['vorbis_quality']:g}" if manifest.get("vorbis_quality") else ""),

@@ -26,6 +26,7 @@ condition and group). The model card quotes the table.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import io
 import json
 import sys
@@ -75,17 +76,25 @@ SEED = 11
 def shoebox_response(room_m, rt60_s: float, source_m, mic_m, sample_rate: int = config.SAMPLE_RATE) -> np.ndarray:
     """The impulse response from ``source_m`` to ``mic_m`` in a shoebox room of ``room_m`` metres
     whose walls absorb evenly for ``rt60_s`` (Sabine), by pyroomacoustics' image-source model;
-    cut so that the direct sound arrives at sample 0 (onsets do not move), unit energy."""
+    cut so that the direct sound arrives at sample 0 (onsets do not move), unit energy. Computed
+    once per room (every excerpt of a condition goes through the same one)."""
+    return _shoebox_response(tuple(room_m), float(rt60_s), tuple(source_m), tuple(mic_m), int(sample_rate))
+
+
+@functools.lru_cache(maxsize=8)
+def _shoebox_response(room_m: tuple, rt60_s: float, source_m: tuple, mic_m: tuple, sample_rate: int) -> np.ndarray:
     import pyroomacoustics as pra
     absorption, max_order = pra.inverse_sabine(rt60_s, room_m)
-    room = pra.ShoeBox(room_m, fs=sample_rate, materials=pra.Material(absorption), max_order=max_order)
+    room = pra.ShoeBox(list(room_m), fs=sample_rate, materials=pra.Material(absorption), max_order=max_order)
     room.add_source(list(source_m))
     room.add_microphone(list(mic_m))
     room.compute_rir()
     response = np.asarray(room.rir[0][0], np.float64)
     direct = int(np.argmax(np.abs(response)))            # the direct path is the loudest arrival
     response = response[direct:]
-    return (response / np.sqrt(np.sum(response ** 2))).astype(np.float32)
+    response = (response / np.sqrt(np.sum(response ** 2))).astype(np.float32)
+    response.flags.writeable = False                       # shared by every caller of the cache
+    return response
 
 
 def _coded(audio: np.ndarray, codec) -> tuple[np.ndarray, float]:
