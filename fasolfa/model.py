@@ -24,7 +24,8 @@ with the heads Basic Pitch lacks (velocity, sustain pedal):
    (±47 frames, ±0.55 s: :attr:`FasolfaNet.time_margin_frames`). With ``ModelConfig.velocity_frames``
    and ``velocity_level_frames`` (the shipped checkpoint: 5 frames, level at frames −3..+4) the
    velocity head also reads the key features of the frames around each onset and how loud the
-   key's own HCQT bins are (:meth:`FasolfaNet.velocity_from_level`).
+   key's own HCQT bins are (:meth:`FasolfaNet.velocity_from_level`); with ``velocity_hidden``
+   those inputs feed that many ReLU units and the logit reads them (:meth:`FasolfaNet.velocity_logit`).
 
 Shapes: input ``(batch, 8, 264, n_frames)``; outputs ``contour (batch, 264, n_frames)``, ``note``,
 ``onset``, ``velocity (batch, 88, n_frames)``, ``pedal``, ``pedal_onset``, ``pedal_offset``
@@ -61,6 +62,8 @@ class ModelConfig:
     velocity_frames: int = 1                   # frames of key features the velocity head reads (odd; 1: its own)
     velocity_level_frames: tuple = ()          # (first, last) frame offsets of the input level it also reads
                                                # at each key (first <= 0 <= last), and the key's register; (): none
+    velocity_hidden: int = 0                   # ReLU units between what the velocity head reads and its
+                                               # logit; 0: the logit is linear in what it reads
 
     def to_dict(self) -> dict:
         return {name: list(value) if isinstance(value, tuple) else value
@@ -269,13 +272,14 @@ def _level_frames(frames) -> tuple[int, int]:
     return first, last
 
 
-def _velocity_head(channels: int, n_frames: int) -> nn.Module:
-    """The velocity head over key features: 1×1, or ``n_frames`` (odd) frames centred on each."""
+def _velocity_head(channels: int, n_frames: int, units: int = 1) -> nn.Module:
+    """The velocity head's first layer over key features: ``units`` outputs (1: the logit), 1×1
+    or ``n_frames`` (odd) frames centred on each."""
     if n_frames < 1 or n_frames % 2 == 0:
         raise ValueError(f"velocity_frames must be odd and positive, got {n_frames}")
     if n_frames == 1:
-        return Pointwise(channels, 1)
-    return nn.Conv2d(channels, 1, (1, n_frames), padding=(0, n_frames // 2))
+        return Pointwise(channels, units)
+    return nn.Conv2d(channels, units, (1, n_frames), padding=(0, n_frames // 2))
 
 
 class FasolfaNet(nn.Module):
@@ -298,13 +302,18 @@ class FasolfaNet(nn.Module):
         self.harmonic = HarmonicConv(k, k, offsets)
         self.time_blocks = nn.Sequential(*[TimeBlock(k, d) for d in cfg.time_dilations])
         self.note_head = Pointwise(k, 1)
-        self.velocity_head = _velocity_head(k, cfg.velocity_frames)
+        if cfg.velocity_hidden < 0:
+            raise ValueError(f"velocity_hidden must be 0 or more, got {cfg.velocity_hidden}")
+        v = cfg.velocity_hidden or 1                                                  # the first layer's units
+        self.velocity_head = _velocity_head(k, cfg.velocity_frames, v)
         if cfg.velocity_level_frames:
             first, last = _level_frames(cfg.velocity_level_frames)
-            self.velocity_level = nn.Conv2d(h, 1, (1, last - first + 1), bias=False)   # 8 harmonics' level, frames first..last
-            self.velocity_register = nn.Parameter(torch.zeros(2, 1))                 # weights of u and u**2
+            self.velocity_level = nn.Conv2d(h, v, (1, last - first + 1), bias=False)   # 8 harmonics' level, frames first..last
+            self.velocity_register = nn.Parameter(torch.zeros(2, v))                 # weights of u and u**2
             self.register_buffer("register_position", torch.linspace(0.0, 1.0, config.N_KEYS).view(1, -1, 1),
                                  persistent=False)                                    # u: 0 (A0) .. 1 (C8)
+        if cfg.velocity_hidden:
+            self.velocity_out = Pointwise(v, 1)                                      # ReLU units -> the logit
         self.onset_conv = ConvNorm(nn.Conv2d(k + 1, o, (1, 3), padding=(0, 1)))     # ±1 frame
         self.onset_head = Pointwise(o, 1)
         self.pedal_in = ConvNorm(nn.Conv1d(2 * k, p, 1))
@@ -354,24 +363,35 @@ class FasolfaNet(nn.Module):
         and its neighbours), per harmonic channel; a convolution along time reads it at frame
         offsets ``first .. last`` and adds a quadratic in the key's register ``u`` (0 at A0, 1 at
         C8): a strike's velocity shows in how loud it sounds, which the key features, made to
-        find notes at any level, keep only in part. ``hcqt (B, 8, 264, T) -> (B, 1, 88, T)``."""
+        find notes at any level, keep only in part. ``hcqt (B, 8, 264, T) -> (B, V, 88, T)``,
+        ``V`` the first layer's units (1 without ``velocity_hidden``)."""
         if not self.model_config.velocity_level_frames:
             return None
         first, last = _level_frames(self.model_config.velocity_level_frames)
         level = key_bin_level(hcqt)                                             # (B, 8, 88, T)
-        level = self.velocity_level(nn.functional.pad(level, (-first, last)))    # (B, 1, 88, T)
+        level = self.velocity_level(nn.functional.pad(level, (-first, last)))    # (B, V, 88, T)
         u = self.register_position                                              # (1, 88, 1)
-        register = self.velocity_register[0] * u + self.velocity_register[1] * u * u
-        return level + register
+        weights = self.velocity_register.view(2, -1, 1, 1)                      # (2, V, 1, 1)
+        return level + (weights[0] * u + weights[1] * u * u)                    # (B, V, 88, T)
+
+    def velocity_logit(self, first_layer: torch.Tensor) -> torch.Tensor:
+        """The velocity logit from the head's first layer (key features and level summed):
+        itself, or with ``velocity_hidden`` units ``velocity_out(relu(first_layer))``, a small
+        network on the same inputs (the model card, *A velocity head with a hidden layer*).
+        ``(B, V, 88, T) -> (B, 1, 88, T)``."""
+        if not self.model_config.velocity_hidden:
+            return first_layer
+        return self.velocity_out(torch.relu(first_layer))
 
     def _time_and_heads(self, keys: torch.Tensor, hcqt: torch.Tensor) -> dict[str, torch.Tensor]:
         """Time blocks and heads: ``keys (B, 24, 88, T)`` -> every output but ``contour``."""
         keys = self.time_blocks(keys)                               # (B, 24, 88, T)
         note = self.note_head(keys)                                 # (B, 1, 88, T)
-        velocity = self.velocity_head(keys)                         # (B, 1, 88, T)
+        velocity = self.velocity_head(keys)                         # (B, V, 88, T)
         level = self.velocity_from_level(hcqt)
         if level is not None:
-            velocity = velocity + level                             # (B, 1, 88, T)
+            velocity = velocity + level                             # (B, V, 88, T)
+        velocity = self.velocity_logit(velocity)                    # (B, 1, 88, T)
         onset = self.onset_head(self.onset_conv(torch.cat([keys, torch.sigmoid(note)], 1)))   # (B, 1, 88, T)
         pooled = torch.cat([keys.mean(2), keys.amax(2)], 1)         # (B, 48, T)
         return self._outputs(note[:, 0], onset[:, 0], velocity[:, 0], pooled)
@@ -392,38 +412,41 @@ class FasolfaNet(nn.Module):
         for block in self.time_blocks:
             x = block.padded(x, margin)                             # (B, 24, 88, W)
         note = self.note_head(x)                                    # (B, 1, 88, W)
-        velocity = self._velocity_head_padded(x)                    # (B, 1, 88, W)
+        velocity = self._velocity_head_padded(x)                    # (B, V, 88, W)
         evidence = zero_margins(torch.sigmoid(note), margin)
         onset_features = self.onset_conv.activate(padded_time_conv(self.onset_conv.conv, [x, evidence], margin))
         onset = self.onset_head(onset_features)                     # (B, 1, 88, W)
         pooled = torch.cat([x[..., inside].mean(2), x[..., inside].amax(2)], 1)   # (B, 48, T)
-        velocity = velocity[..., inside]                            # (B, 1, 88, T)
+        velocity = velocity[..., inside]                            # (B, V, 88, T)
         level = self.velocity_from_level(hcqt)
         if level is not None:
             velocity = velocity.add_(level)
+        velocity = self.velocity_logit(velocity)                    # (B, 1, 88, T)
         return self._outputs(note[:, 0, :, inside], onset[:, 0, :, inside], velocity[:, 0], pooled)
 
     def _velocity_head_padded(self, x: torch.Tensor) -> torch.Tensor:
         """``velocity_head(x)`` on the padded layout ``(B, C, 88, W)`` (zeros in margins at least
         ``velocity_frames // 2`` wide), as one matrix product for all its frames and shifted sums
         of the products: oneDNN's direct convolution with one output channel is several times
-        slower. Values in the margins are to be discarded. ``-> (B, 1, 88, W)``."""
+        slower. Values in the margins are to be discarded. ``-> (B, V, 88, W)``."""
         head = self.velocity_head
         if isinstance(head, Pointwise):
             return head(x)
         batch, channels, n_keys, width = x.shape
         n = n_keys * width
-        taps = head.weight[0, :, 0, :].t()                                     # (frames, C)
-        products = torch.matmul(taps, x.reshape(batch, channels, n))           # (B, frames, K * W)
-        half = taps.shape[0] // 2
-        out = products[:, half].clone()                                        # (B, K * W)
-        for j in range(taps.shape[0]):
+        units, _, _, n_frames = head.weight.shape
+        taps = head.weight[:, :, 0, :].transpose(1, 2).reshape(units * n_frames, channels)   # (V * frames, C)
+        products = torch.matmul(taps, x.reshape(batch, channels, n))           # (B, V * frames, K * W)
+        products = products.view(batch, units, n_frames, n)                    # (B, V, frames, K * W)
+        half = n_frames // 2
+        out = products[:, :, half].clone()                                     # (B, V, K * W)
+        for j in range(n_frames):
             shift = j - half                                                   # out[t] += products[j, t + shift]
             if shift > 0:
-                out[:, :n - shift] += products[:, j, shift:]
+                out[..., :n - shift] += products[:, :, j, shift:]
             elif shift < 0:
-                out[:, -shift:] += products[:, j, :n + shift]
-        return out.add_(head.bias).view(batch, 1, n_keys, width)
+                out[..., -shift:] += products[:, :, j, :n + shift]
+        return out.add_(head.bias.view(1, -1, 1)).view(batch, units, n_keys, width)
 
     def _outputs(self, note, onset, velocity, pooled) -> dict[str, torch.Tensor]:
         pedal = self.pedal_head(self.pedal_blocks(self.pedal_in(pooled)))   # (B, 3, T)
@@ -542,6 +565,23 @@ def widen(model: "FasolfaNet", key_channels: int, onset_channels: int | None = N
         if name in new_state and name not in old_state:
             new_state[name].zero_()
     grown.load_state_dict(new_state)
+    return grown.train(model.training)
+
+
+@torch.no_grad()
+def with_velocity_hidden(model: "FasolfaNet", hidden: int) -> "FasolfaNet":
+    """A copy of ``model`` whose velocity head has ``hidden`` ReLU units (0: a linear logit,
+    ``ModelConfig.velocity_hidden``). Every other weight is copied; the velocity head's own
+    start afresh (random), to be fitted on the unchanged features (:mod:`fasolfa.velocity_fit`
+    ``--hidden``), so the velocity output means nothing until then."""
+    if hidden < 0:
+        raise ValueError(f"velocity_hidden must be 0 or more, got {hidden}")
+    grown = FasolfaNet(replace(model.model_config, velocity_hidden=int(hidden))).to(next(model.parameters()).device)
+    state = grown.state_dict()
+    for name, value in model.state_dict().items():
+        if not name.startswith(("velocity_head.", "velocity_level.", "velocity_register", "velocity_out.")):
+            state[name].copy_(value)
+    grown.load_state_dict(state)
     return grown.train(model.training)
 
 

@@ -12,7 +12,7 @@ import torch
 from fasolfa import config
 from fasolfa.hcqt import HCQT
 from fasolfa.model import (OUTPUT_NAMES, FasolfaNet, ModelConfig, count_parameters, harmonic_key_offsets,
-                           probabilities)
+                           probabilities, with_velocity_hidden)
 from fasolfa.posteriorgrams import chunk_spans, compute_posteriorgrams
 
 
@@ -312,11 +312,12 @@ def test_harmonic_and_time_convolutions_are_chunk_invariant():
                 assert torch.equal(part[..., inner], whole[..., start:stop][..., inner]), (dilation, start)
 
 
-def velocity_net(seed=9) -> FasolfaNet:
-    """A small network with the velocity head over 5 frames and the level path, all weights random."""
+def velocity_net(seed=9, hidden=0) -> FasolfaNet:
+    """A small network with the velocity head over 5 frames and the level path (and ``hidden``
+    units), all weights random."""
     torch.manual_seed(seed)
     net = FasolfaNet(ModelConfig(key_channels=5, onset_channels=3, time_dilations=(1, 2), subharmonic_keys=(),
-                                 velocity_frames=5, velocity_level_frames=(-3, 4)))
+                                 velocity_frames=5, velocity_level_frames=(-3, 4), velocity_hidden=hidden))
     for parameter in net.parameters():
         parameter.data.normal_(0, 0.3)
     return net.eval()
@@ -373,6 +374,38 @@ def test_velocity_head_over_frames_and_level_keeps_both_paths_equal_and_the_marg
         FasolfaNet(ModelConfig(velocity_frames=4))
     with pytest.raises(ValueError):
         FasolfaNet(ModelConfig(velocity_level_frames=(1, 4)))
+
+
+@pytest.mark.parametrize("velocity_frames", [1, 5])
+def test_velocity_hidden_units_keep_both_paths_equal_and_are_what_the_logit_reads(velocity_frames):
+    """With hidden units the head is ``velocity_out(relu(first layer))``: the inference path
+    equals the training path, the logit is that small network by hand, and the rest of the
+    network is untouched by the setting (with_velocity_hidden copies it)."""
+    torch.manual_seed(3)
+    net = FasolfaNet(ModelConfig(key_channels=5, onset_channels=3, time_dilations=(1, 2), subharmonic_keys=(),
+                                 velocity_frames=velocity_frames, velocity_level_frames=(-3, 4),
+                                 velocity_hidden=6)).eval()
+    for parameter in net.parameters():
+        parameter.data.normal_(0, 0.3)
+    hcqt = torch.rand(2, 8, 264, 50)
+    with torch.enable_grad():
+        plain = net(hcqt)
+    with torch.inference_mode():
+        fast = net(hcqt)
+        first = net.velocity_head(net.key_features(hcqt)) + net.velocity_from_level(hcqt)      # (B, 6, 88, T)
+        by_hand = torch.einsum("v,bvkt->bkt", net.velocity_out.weight[0, :, 0, 0], first.clamp(min=0))
+    assert first.shape == (2, 6, 88, 50)
+    assert torch.allclose(plain["velocity"].detach(), fast["velocity"], atol=1e-4)
+    assert torch.allclose(fast["velocity"], by_hand + net.velocity_out.bias, atol=1e-4)
+    linear = with_velocity_hidden(net, 0)
+    assert linear.model_config.velocity_hidden == 0 and not hasattr(linear, "velocity_out")
+    with torch.inference_mode():
+        again = linear(hcqt)
+    for name in OUTPUT_NAMES:
+        if name != "velocity":
+            assert torch.equal(again[name], fast[name]), name
+    with pytest.raises(ValueError):
+        FasolfaNet(ModelConfig(velocity_hidden=-1))
 
 
 def test_widen_grows_the_velocity_head_with_the_same_function():

@@ -8,11 +8,13 @@ import numpy as np
 import pytest
 import torch
 
+from fasolfa import velocity_fit
 from fasolfa.errors import FasolfaError
 from fasolfa.model import FasolfaNet, ModelConfig
 from fasolfa.train import load_weights, save_weights
-from fasolfa.velocity_fit import (fit_sigmoid_least_squares, fit_velocity_head, head_weights, main, onset_design,
-                                  set_head_weights)
+from fasolfa.velocity_fit import (first_layer_weights, fit_sigmoid_least_squares, fit_sigmoid_network,
+                                  fit_velocity_head, head_weights, main, onset_design, predict,
+                                  set_first_layer_weights, set_head_weights)
 from test_train import tiny_config
 
 
@@ -38,6 +40,24 @@ def test_design_times_head_weights_is_the_velocity_logit_at_onsets(sizes):
     design = onset_design(net, hcqt, onsets)
     assert design.shape == (5, len(head_weights(net)))
     assert torch.allclose(design @ head_weights(net), expected, atol=1e-4)
+
+
+def test_with_hidden_units_predict_from_the_design_is_the_velocity_at_onsets():
+    net = random_net(velocity_frames=5, velocity_level_frames=(-3, 4), velocity_hidden=4)
+    hcqt = torch.rand(2, 8, 264, 30)
+    onsets = torch.rand(2, 88, 30) < 0.05
+    with torch.no_grad():
+        expected = torch.sigmoid(net(hcqt)["velocity"][onsets]).double().numpy()
+    design = onset_design(net, hcqt, onsets).numpy()
+    assert first_layer_weights(net).shape == (4, design.shape[1])
+    assert np.allclose(predict(net, design), expected, atol=1e-5)
+    weights = torch.randn(4, design.shape[1], dtype=torch.float64)
+    set_first_layer_weights(net, weights)
+    assert torch.allclose(first_layer_weights(net), weights, atol=1e-6)
+    with pytest.raises(ValueError):
+        set_first_layer_weights(net, weights[:, :-1])
+    with pytest.raises(ValueError, match="hidden layer"):
+        head_weights(net)
 
 
 def test_set_head_weights_inverts_head_weights_and_checks_the_length():
@@ -77,7 +97,39 @@ def test_fit_velocity_head_lowers_the_loss_to_that_of_the_generating_head():
         fit_velocity_head(net, design[:10], y[:10])
 
 
-def test_the_command_changes_only_the_velocity_logit(tmp_path, capsys):
+def test_a_network_fit_beats_the_linear_fit_where_velocity_is_not_linear_in_the_columns():
+    """y depends on |x| (no linear logit can follow it): the two-layer fit gets far closer, and the
+    weights it returns, in the design's own units, compute what it learnt on standardised columns."""
+    rng = np.random.default_rng(0)
+    n = 6000
+    columns = 0.7 + 0.05 * rng.standard_normal((n, 3))
+    design = np.concatenate([columns, np.ones((n, 1))], 1)
+    y = 1 / (1 + np.exp(-(40 * np.abs(columns[:, 0] - 0.7) - 1.0 + 5 * (columns[:, 1] - 0.7))))
+    linear = fit_sigmoid_least_squares(design, y)
+    linear_mse = np.mean((1 / (1 + np.exp(-(design @ linear))) - y) ** 2)
+    first, second, bias = fit_sigmoid_network(design, y, hidden=8, steps=2000)
+    network = 1 / (1 + np.exp(-(np.maximum(design @ first.T, 0) @ second + bias)))
+    assert first.shape == (8, 4) and second.shape == (8,)
+    assert np.mean((network - y) ** 2) < 0.2 * linear_mse
+    again = fit_sigmoid_network(design, y, hidden=8, steps=2000)
+    assert np.array_equal(again[0], first)                          # the seed decides everything
+
+
+def test_fit_velocity_head_with_hidden_units_writes_what_it_fitted():
+    net = random_net(velocity_frames=3, velocity_level_frames=(-1, 2), velocity_hidden=5)
+    hcqt = torch.rand(4, 8, 264, 40)
+    onsets = torch.rand(4, 88, 40) < 0.1
+    design = onset_design(net, hcqt, onsets).numpy()
+    y = np.clip(0.5 + 0.3 * np.tanh(design[:, 0]), 0, 1)
+    report = fit_velocity_head(net, design, y, steps=3000)
+    assert report["hidden"] == 5 and report["mse_after"] < report["mse_before"]
+    assert np.isclose(report["mse_after"], np.mean((predict(net, design) - y) ** 2))
+    with torch.no_grad():
+        output = torch.sigmoid(net(hcqt)["velocity"][onsets]).double().numpy()
+    assert np.allclose(output, predict(net, design), atol=1e-5)
+
+
+def test_the_command_changes_only_the_velocity_logit(tmp_path, capsys, monkeypatch):
     cfg = tiny_config(tmp_path, model={**tiny_config(tmp_path).model, "velocity_frames": 3,
                                        "velocity_level_frames": [-1, 2]})
     (tmp_path / "config.json").write_text(json.dumps(cfg.to_dict()))
@@ -90,6 +142,17 @@ def test_the_command_changes_only_the_velocity_logit(tmp_path, capsys):
     moved = {name for name, value in start.state_dict().items() if not torch.equal(value, fitted.state_dict()[name])}
     assert moved and moved <= {"velocity_head.weight", "velocity_head.bias", "velocity_level.weight",
                                "velocity_register"}, moved
+    monkeypatch.setattr(velocity_fit, "NETWORK_STEPS", 300)          # a short fit: what is written is tested above
+    assert main([str(tmp_path / "config.json"), str(tmp_path / "start.pt"), str(tmp_path / "hidden.pt"),
+                 "--windows", "50", "--hidden", "3", "--no-progress"]) == 0
+    hidden, metadata = load_weights(tmp_path / "hidden.pt")
+    assert hidden.model_config.velocity_hidden == 3 and metadata["velocity_fit"]["hidden"] == 3
+    for name, value in start.state_dict().items():
+        if not name.startswith(("velocity_head.", "velocity_level.", "velocity_register")):
+            assert torch.equal(value, hidden.state_dict()[name]), name
+    assert main([str(tmp_path / "config.json"), str(tmp_path / "start.pt"), str(tmp_path / "x.pt"),
+                 "--hidden", "-1"]) == 1
+    assert "--hidden" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
     assert main([str(tmp_path / "config.json"), str(tmp_path / "missing.pt"), str(tmp_path / "x.pt")]) == 1
     assert "missing.pt" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
     assert main([str(tmp_path / "nothing.json"), str(tmp_path / "start.pt"), str(tmp_path / "x.pt")]) == 1

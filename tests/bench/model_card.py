@@ -857,7 +857,7 @@ def velocity_fit_section(metadata: dict) -> list[str]:
         return ["(no least-squares fit: `ablations.py collect figures/velocity_fit ...`)"]
     finalized = result.get("finalized", {})
     before, after = finalized.get("started from"), finalized.get("least squares")
-    fit = metadata.get("velocity_fit") or result.get("velocity_fit", {})
+    fit = result.get("velocity_fit") or metadata.get("velocity_fit", {})     # stored: later weights may refit
     more = result["variants"].get("more-steps", {})
     first = result["variants"].get("velocity-head", {})
     gained = more.get("best", {}).get("selection", float("nan")) - first.get("best", {}).get("selection", float("nan"))
@@ -883,6 +883,42 @@ def velocity_fit_section(metadata: dict) -> list[str]:
              *finalized_table(result), ""]
     if before and after:
         lines.append(_velocity_change_sentence(before, after) + " The ridge is the module's default, not tuned.")
+    return lines
+
+
+def velocity_hidden_section() -> list[str]:
+    """The velocity head with hidden units: the probe on held-out strikes, then the real fit
+    (``tests/bench/velocity_head_probe.py``, ``figures/velocity_probe/probe.json``)."""
+    probe = _figures_json("velocity_probe", "probe.json")
+    if probe is None:
+        return ["(no probe: `python tests/bench/velocity_head_probe.py`)"]
+    linear = probe["rows"][0]["held_out"]
+    lines = ["Least squares gives the best *linear* logit of what the head reads; is linearity what limits "
+             "velocity? `tests/bench/velocity_head_probe.py` gathered the same rows for the strikes of "
+             f"{probe['windows']:,} training windows with the weights shipped before this head (SHA-256 "
+             f"`{probe['checkpoint_sha256'][:12]}`) "
+             f"({probe['strikes']['train']:,} strikes to learn from, the {probe['strikes']['held_out']:,} of the "
+             "last fifth of the windows held out) and fitted the linear logit by least squares and small networks "
+             "with H ReLU units between the same inputs and the logit (`fasolfa.velocity_fit.fit_sigmoid_network`: "
+             f"AdamW on the same squared error, {probe['passes']} passes). On the held-out strikes (root-mean-square "
+             "error in MIDI velocity; within 8: the share of strikes that close, about mir_eval's tolerance in a piece "
+             "spanning 80 velocities):", "",
+             "| head | weights | held-out RMSE | within 8 | RMSE on its own strikes |", "|---|---|---|---|---|"]
+    for row in probe["rows"]:
+        lines.append(f"| {row['head']} | {row['parameters']:,} | {row['held_out']['rmse']:.2f} | "
+                     f"{row['held_out']['within_8']:.1%} | {row['train']['rmse']:.2f} |")
+    best = min(probe["rows"][1:], key=lambda row: row["held_out"]["rmse"])["held_out"]
+    lines += ["", f"A hidden layer lowers the held-out error by {linear['rmse'] - best['rmse']:.1f} velocities "
+              f"({(linear['rmse'] - best['rmse']) / linear['rmse']:.0%}) and puts "
+              f"{100 * (best['within_8'] - linear['within_8']):.1f} points more of the strikes within 8; beyond about 16 units the networks only fit their own strikes better. The rest of "
+              "the error is in what the head reads, not in how it combines it. `ModelConfig.velocity_hidden` adds such a "
+              "layer; `python -m fasolfa.velocity_fit CONFIG WEIGHTS OUT --hidden 16` fits it on the command's strikes, "
+              "every other weight unchanged (notebook 06 section 7b)."]
+    finalized = probe.get("finalized", {})
+    if len(finalized) >= 2:
+        names = list(finalized)
+        lines += ["", "Fitted for real and `--finalize`d (validation):", "", *finalized_table(probe), "",
+                  _velocity_change_sentence(finalized[names[0]], finalized[names[1]])]
     return lines
 
 
@@ -993,6 +1029,7 @@ def test_section() -> list[str]:
 
 def training_section(metadata: dict) -> list[str]:
     cfg = metadata.get("train_config", {})
+    hidden = (metadata.get("velocity_fit") or {}).get("hidden", 0)
     lines = []
     if cfg.get("init_weights"):
         lines.append("- The last of a chain of fine-tunings, each starting from the weights before it: a CPU run "
@@ -1016,7 +1053,10 @@ def training_section(metadata: dict) -> list[str]:
                         if not cfg.get("train_only") else "")
                      + ("; then that head's linear logit fitted by least squares on the training strikes "
                         "(`fasolfa.velocity_fit`, *Velocity by least squares* below)" if metadata.get("velocity_fit")
-                        else "") + ". The last training run is described here.")
+                        else "")
+                     + (f"; then that head given {hidden} hidden ReLU units, fitted on the same kind of strikes "
+                        "(`fasolfa.velocity_fit --hidden`, *A velocity head with a hidden layer* below)" if hidden else "")
+                     + ". The last training run is described here.")
     lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
              f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
              f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
@@ -1135,6 +1175,9 @@ def main() -> int:
         "",
         "## Velocity by least squares",
         *velocity_fit_section(metadata),
+        "",
+        "## A velocity head with a hidden layer",
+        *velocity_hidden_section(),
         "",
         "## A GPU burst from a window pack",
         *gpu_burst_section(),
