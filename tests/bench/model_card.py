@@ -896,8 +896,8 @@ def velocity_hidden_section() -> list[str]:
     lines = ["Least squares gives the best *linear* logit of what the head reads; is linearity what limits "
              "velocity? `tests/bench/velocity_head_probe.py` gathered the same rows for the strikes of "
              f"{probe['windows']:,} training windows with the weights shipped before this head (SHA-256 "
-             f"`{probe['checkpoint_sha256'][:12]}`) "
-             f"({probe['strikes']['train']:,} strikes to learn from, the {probe['strikes']['held_out']:,} of the "
+             f"`{probe['checkpoint_sha256'][:12]}`; "
+             f"{probe['strikes']['train']:,} strikes to learn from, the {probe['strikes']['held_out']:,} of the "
              "last fifth of the windows held out) and fitted the linear logit by least squares and small networks "
              "with H ReLU units between the same inputs and the logit (`fasolfa.velocity_fit.fit_sigmoid_network`: "
              f"AdamW on the same squared error, {probe['passes']} passes). On the held-out strikes (root-mean-square "
@@ -1208,7 +1208,9 @@ def main() -> int:
         "make train                                   # notebook 06 through papermill, resumable",
         "python -m fasolfa.train RUN/config.json --finalize RUN/best.pt fasolfa/checkpoints/fasolfa.pt",
         *(["python -m fasolfa.velocity_fit RUN/config.json FINAL.pt FITTED.pt --windows "
-           f"{metadata['velocity_fit']['windows']}   # then --finalize FITTED.pt as above"]
+           f"{metadata['velocity_fit']['windows']}"
+           + (f" --hidden {metadata['velocity_fit']['hidden']}" if metadata["velocity_fit"].get("hidden") else "")
+           + "   # then --finalize FITTED.pt as above"]
           if metadata.get("velocity_fit") else []),
         "python tests/bench/model_card.py             # this card",
         "```",
