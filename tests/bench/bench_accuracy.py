@@ -27,7 +27,7 @@ import sys
 import time
 from pathlib import Path
 
-from common import busy_warning, machine_info
+from common import busy_warning, file_sha256, machine_info
 from fasolfa import compare, config, peer, scorecard
 from fasolfa.atomic import atomic_write
 from fasolfa.errors import FasolfaError
@@ -106,12 +106,6 @@ def available_tools(checkpoint: Path) -> list[str]:
     else:
         print(f"skip Basic Pitch: {peer.NOT_SET_UP}")
     return tools
-
-
-def file_sha256(path: Path) -> str:
-    """The file's SHA-256 (hex): which weights were scored, whatever the working tree held."""
-    import hashlib
-    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
 def commit() -> str:

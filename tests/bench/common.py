@@ -10,6 +10,12 @@ from pathlib import Path
 FIGURES = Path(__file__).resolve().parents[2] / "figures"
 
 
+def file_sha256(path: str | Path) -> str:
+    """The file's SHA-256 (hex): which weights were measured, whatever the working tree holds now."""
+    import hashlib
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
 def busy_warning() -> float:
     """The 1-minute load average now; warns when other work would slow the timings."""
     load = os.getloadavg()[0]

@@ -26,6 +26,9 @@ from fasolfa.augment import Augmentation  # noqa: E402
 from fasolfa.model import count_parameters, layer_table  # noqa: E402
 from fasolfa.train import REGAIN_DB, load_weights, read_log  # noqa: E402
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import file_sha256  # noqa: E402
+
 GROUPS = (("rendered", "rendered validation pieces"), ("maps", "MAPS validation pianos"))
 METRICS = (("onset_f1", "onset"), ("onset_offset_f1", "+offset"), ("onset_offset_velocity_f1", "+velocity"),
            ("frame_f1", "frame"))
@@ -710,11 +713,6 @@ def _operations_ratio(cfg: dict, base: dict) -> float:
     return cost[0] / cost[1]
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def _burst_verdicts(finalized: dict) -> str:
     """Each arm of a burst against ``finalized["started from"]``: the columns where it is ahead
     or behind by more than :data:`VALIDATION_NOISE`."""
@@ -844,7 +842,7 @@ def room_burst_section() -> list[str]:
         lines += ["", "Nothing shipped: no arm is level or ahead everywhere. The room model buys reverberant "
                   "recordings at equal clean scores (`room` against `control`), and whole pieces on the CPU win "
                   "back part of what the pack cost the pedal and frame heads (`room+cpu` against `room`), so the "
-                  f"`room+cpu` weights are kept (`figures/room_burst/room+cpu.pt`, SHA-256 `{_sha256(kept)[:12]}`, "
+                  f"`room+cpu` weights are kept (`figures/room_burst/room+cpu.pt`, SHA-256 `{file_sha256(kept)[:12]}`, "
                   "finalized; CC BY-NC-SA 4.0 like these) to continue from with `make train`'s data and the room "
                   "augmentation."]
     return lines

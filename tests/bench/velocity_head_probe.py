@@ -1,8 +1,9 @@
 """Would a non-linear velocity head do better on the same inputs? A probe, not a training step.
 
-The shipped velocity head is linear in what it reads (the key features of 5 frames around each
-onset, the level of the key's own HCQT bins, the register: :func:`fasolfa.velocity_fit.onset_design`)
-and is fitted by least squares (:mod:`fasolfa.velocity_fit`). This script gathers those rows for
+A velocity head without hidden units is linear in what it reads (the key features of 5 frames
+around each onset, the level of the key's own HCQT bins, the register:
+:func:`fasolfa.velocity_fit.onset_design`) and is fitted by least squares (:mod:`fasolfa.velocity_fit`);
+the shipped one was, until this probe led to ``ModelConfig.velocity_hidden``. This script gathers those rows for
 the strikes of ``--windows`` training windows, holds out the last fifth of them (later windows,
 so mostly other excerpts), and compares on the held-out strikes
 
@@ -24,7 +25,6 @@ validation scores (``ablations.py``'s :func:`finalized_scores`): the heads fitte
 """
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -33,7 +33,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablations import finalized_scores  # noqa: E402
-from common import FIGURES, busy_warning, checkpoint_parser, machine_info, write_report  # noqa: E402
+from common import FIGURES, busy_warning, checkpoint_parser, file_sha256, machine_info, write_report  # noqa: E402
 
 DEFAULT_CONFIG = FIGURES / "velocity_fit" / "velocity-head-config.json"   # the shipped fit's data
 HIDDEN = (8, 16, 32, 64)
@@ -96,7 +96,7 @@ def main(argv=None) -> int:
               f"  (train {row['train']['rmse']:.2f})")
     write_report(Path(out) / "probe.json", {
         "what": "velocity head probe: the linear least-squares head against small non-linear heads on the same inputs",
-        "checkpoint": str(checkpoint), "checkpoint_sha256": hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest(),
+        "checkpoint": str(checkpoint), "checkpoint_sha256": file_sha256(checkpoint),
         "config": str(args.config), "windows": args.windows, "seed": args.seed,
         "strikes": {"train": int(cut), "held_out": int(len(y) - cut)}, "passes": PASSES, "network_steps": steps,
         "rows": rows, "seconds": round(time.perf_counter() - started, 1),
