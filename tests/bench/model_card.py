@@ -848,6 +848,55 @@ def room_burst_section() -> list[str]:
     return lines
 
 
+LINE_COLUMNS = {key: name for key, name in FINALIZED_COLUMNS.items() if "velocity" not in key}
+
+
+def interpolation_section() -> list[str]:
+    """The networks on the line between the weights shipped before and the room continuation
+    (``tests/bench/interpolation.py``, ``figures/interpolation``)."""
+    line = _figures_json("interpolation", "interpolation.json")
+    if line is None:
+        return ["(no interpolation: `python tests/bench/interpolation.py CONFIG A.pt B.pt --work DIR`)"]
+    rows, start = line["rows"], line["rows"][0]
+    folder = ROOT / "figures" / "room_burst"
+    cpu2 = json.loads((folder / "room+cpu2-config.json").read_text())
+    cpu2_steps = read_log(folder / "room+cpu2-log.csv")[-1]["step"]
+    lines = [f"`room+cpu2` continued `room+cpu` (above) for {cpu2['time_budget_s']:g} s more on this machine's CPU "
+             f"({cpu2_steps:,.0f} steps of {cpu2['batch_size']} windows of `make train`'s data, the room "
+             f"augmentation, learning rate {cpu2['learning_rate']:g}; `figures/room_burst/room+cpu2-config.json`, "
+             "`room+cpu2-log.csv`), then had a velocity head with 16 hidden units fitted and was finalized. It and "
+             "the weights shipped before came from the same weights and were trained apart: the room model lifted "
+             "onsets and the MAPS pianos and cost frames, offsets and pedal (the rows alpha 0 and 1 below). Networks fine-tuned apart from one start often stay in one basin, so that every "
+             "point on the straight line between them works and points inside keep part of what each end learnt "
+             "(Wortsman et al., 2022: WiSE-FT and model soups). `fasolfa.interpolate` writes the network at "
+             "`alpha` on that line, every tensor `(1 - alpha) A + alpha B` (BatchNorm's running statistics "
+             "included), the velocity head A's (two fits' hidden units need not line up, so it is fitted again "
+             "for a trunk that is kept). `tests/bench/interpolation.py` finalized each point on the validation "
+             f"excerpts (A: `{line['a']['checkpoint']}`, SHA-256 `{line['a']['sha256'][:12]}`; B: "
+             f"`{line['b']['checkpoint']}`, `{line['b']['sha256'][:12]}`; the ends' rows are their own "
+             "finalized scores; +velocity is left out, as inside the line it is A's head on another trunk):", "",
+             "| alpha | " + " | ".join(LINE_COLUMNS.values()) + " |", "|---|" + "---|" * len(LINE_COLUMNS)]
+    for row in rows:
+        lines.append(f"| {row['alpha']:g} | " + " | ".join(f"{row[key]:.3f}" for key in LINE_COLUMNS) + " |")
+    verdicts, level = [], []
+    for row in rows[1:]:
+        ahead = [name for key, name in LINE_COLUMNS.items() if row[key] > start[key] + VALIDATION_NOISE]
+        behind = [name for key, name in LINE_COLUMNS.items() if row[key] < start[key] - VALIDATION_NOISE]
+        if not behind:
+            level.append(f"{row['alpha']:g}")
+        verdicts.append(f"{row['alpha']:g} ahead on {', '.join(ahead) or 'nothing'}, behind on "
+                        f"{', '.join(behind) or 'nothing'}")
+    best_onset = max(rows, key=lambda row: row["rendered/onset_f1"])
+    lines += ["", "![validation along the line](../../figures/interpolation/line.png)", "",
+              f"Against A, by more than the noise of one validation (±{VALIDATION_NOISE}): {'; '.join(verdicts)}. "
+              + (f"Level with A or ahead everywhere: alpha {', '.join(level)}. " if level else
+                 "No point of the line is level with A everywhere: what B gains, the line gains only at the price "
+                 "of what B loses. ")
+              + (f"The highest rendered onset F1 of all, {best_onset['rendered/onset_f1']:.3f}, is inside the line "
+                 f"(alpha {best_onset['alpha']:g}), above both ends." if 0 < best_onset["alpha"] < 1 else "")]
+    return lines
+
+
 def velocity_fit_section(metadata: dict) -> list[str]:
     """The velocity head's linear logit fitted by least squares (``fasolfa.velocity_fit``)."""
     result = _figures_json("velocity_fit", "ablations.json")
@@ -1182,6 +1231,9 @@ def main() -> int:
         "",
         "## Rooms closer to real ones",
         *room_burst_section(),
+        "",
+        "## Between two checkpoints",
+        *interpolation_section(),
         "",
         "## Level and tuning",
         *input_level_section(metadata),
