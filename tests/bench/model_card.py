@@ -13,6 +13,8 @@ those files; the prose around them is fixed here.
 from __future__ import annotations
 
 import json
+
+import numpy as np
 import subprocess
 import sys
 from pathlib import Path
@@ -851,7 +853,7 @@ def room_burst_section() -> list[str]:
 LINE_COLUMNS = {key: name for key, name in FINALIZED_COLUMNS.items() if "velocity" not in key}
 
 
-def interpolation_section() -> list[str]:
+def interpolation_section(metadata: dict) -> list[str]:
     """The networks on the line between the weights shipped before and the room continuation
     (``tests/bench/interpolation.py``, ``figures/interpolation``)."""
     line = _figures_json("interpolation", "interpolation.json")
@@ -894,6 +896,62 @@ def interpolation_section() -> list[str]:
                  "of what B loses. ")
               + (f"The highest rendered onset F1 of all, {best_onset['rendered/onset_f1']:.3f}, is inside the line "
                  f"(alpha {best_onset['alpha']:g}), above both ends." if 0 < best_onset["alpha"] < 1 else "")]
+    return lines + line_continuation_lines(metadata)
+
+
+JITTER_RUNS = ("reach_long/control", "reach_long/dilation16", "width_long/control", "width_long/k32",
+               "velocity_head/joint")     # late-stage runs with a weight average: validated every few hundred steps
+
+
+def validation_jitter() -> dict[str, float]:
+    """Per metric, the median |change| between neighbouring validations in the second half of the
+    :data:`JITTER_RUNS` (weights that barely move any more): how much a metric wanders by itself."""
+    changes: dict[str, list[float]] = {}
+    for run in JITTER_RUNS:
+        path = ROOT / "figures" / f"{run}-validation.csv"
+        if not path.is_file():
+            continue
+        rows = read_log(path)
+        late = rows[len(rows) // 2:]
+        for key in FINALIZED_COLUMNS:
+            if key in late[0]:
+                changes.setdefault(key, []).extend(np.abs(np.diff([row[key] for row in late])).tolist())
+    return {key: float(np.median(values)) for key, values in changes.items()}
+
+
+def line_continuation_lines(metadata: dict) -> list[str]:
+    """The network at alpha 0.5 trained on with make train's data (``figures/interpolation/ablations.json``)."""
+    result = _figures_json("interpolation", "ablations.json")
+    if result is None:
+        return []
+    name = next(iter(result["variants"]))
+    cfg = json.loads((ROOT / "figures" / "interpolation" / f"{name}-config.json").read_text())
+    steps = result["variants"][name]["steps"]
+    finalized = result.get("finalized", {})
+    lines = ["", f"So the point at alpha 0.5 was trained on (`{name}`): {cfg.get('time_budget_s', 0):g} s on this "
+             f"machine's 2 cores, {steps:,.0f} steps of {cfg.get('batch_size')} windows of `make train`'s data with "
+             f"the default augmentation (the data the frame and pedal heads had learnt from), learning rate "
+             f"{cfg.get('learning_rate', 0):g} (cosine over the time budget), weight average {cfg.get('ema_decay')} "
+             f"(`figures/interpolation/{name}-config.json`, `-log.csv`); then its velocity head was fitted again "
+             "(`fasolfa.velocity_fit --hidden 16`, the shipped head's data) and it was finalized:", "",
+             *finalized_table(result), ""]
+    if finalized.get("started from"):
+        lines.append(f"Against the weights shipped before (A, `started from`), by more than the noise of one "
+                     f"validation (±{VALIDATION_NOISE}): {_burst_verdicts(finalized)}.")
+    jitter = validation_jitter()
+    start, last = finalized.get("started from"), list(finalized.values())[-1] if finalized else None
+    if jitter and start and last:
+        behind = [key for key in FINALIZED_COLUMNS if last.get(key) is not None and last[key] < start[key] - VALIDATION_NOISE]
+        lines += ["", "The ±0.003 is the selection's wander between neighbouring validations; each metric wanders "
+                  "by itself differently (median change between neighbouring validations in the second half of "
+                  f"the late runs {', '.join(f'`{run}`' for run in JITTER_RUNS)}): "
+                  + ", ".join(f"{FINALIZED_COLUMNS[key]} {value:.4f}" for key, value in jitter.items()) + "."]
+        shipped = _line_continuation(metadata.get("train_config", {})) is not None
+        if behind and shipped:
+            lines.append("Where it is behind (" + ", ".join(
+                f"{FINALIZED_COLUMNS[key]} {last[key] - start[key]:+.3f}, about {abs(last[key] - start[key]) / jitter[key]:.1f}× "
+                "its own wander" for key in behind if key in jitter) + "), it is behind by about what that metric "
+                "wanders by itself, while the gains above are many times theirs; so it was shipped.")
     return lines
 
 
@@ -1074,9 +1132,21 @@ def test_section() -> list[str]:
     return lines
 
 
+def _line_continuation(cfg: dict) -> dict | None:
+    """The stored config of ``figures/interpolation``'s continuation when ``cfg`` is that run's
+    (run folders aside), else None."""
+    folder = ROOT / "figures" / "interpolation"
+    for path in sorted(folder.glob("*+cpu-config.json")):
+        stored = json.loads(path.read_text())
+        if {k: v for k, v in stored.items() if k != "run_dir"} == {k: v for k, v in cfg.items() if k != "run_dir"}:
+            return {"name": path.name.removesuffix("-config.json"), **stored}
+    return None
+
+
 def training_section(metadata: dict) -> list[str]:
     cfg = metadata.get("train_config", {})
     hidden = (metadata.get("velocity_fit") or {}).get("hidden", 0)
+    line = _line_continuation(cfg) if cfg else None
     lines = []
     if cfg.get("init_weights"):
         lines.append("- The last of a chain of fine-tunings, each starting from the weights before it: a CPU run "
@@ -1097,27 +1167,44 @@ def training_section(metadata: dict) -> list[str]:
                      "section); then its velocity head grown to read how loud each key sounds and trained alone "
                      "(`figures/velocity_head/`, *Velocity from how loud each key sounds* below)"
                      + ("; then the whole network one more cosine cycle with it (the same section)"
-                        if not cfg.get("train_only") else "")
+                        if not cfg.get("train_only") and not line else "")
                      + ("; then that head's linear logit fitted by least squares on the training strikes "
                         "(`fasolfa.velocity_fit`, *Velocity by least squares* below)" if metadata.get("velocity_fit")
                         else "")
                      + (f"; then that head given {hidden} hidden ReLU units, fitted on the same kind of strikes "
                         "(`fasolfa.velocity_fit --hidden`, *A velocity head with a hidden layer* below)" if hidden else "")
+                     + (f"; then, from those weights, the room continuation (`room`, `room+cpu`, `room+cpu2`: *Rooms "
+                        "closer to real ones* below), and the network halfway on the line between it and them "
+                        f"(`fasolfa.interpolate`, alpha 0.5) trained on with `make train`'s data (`{line['name']}`, "
+                        "*Between two checkpoints* below), its velocity head fitted again with "
+                        f"{hidden} hidden units" if line else "")
                      + ". The last training run is described here.")
-    lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
-             f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
-             f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
-             f"{config.CONTEXT_N_SAMPLES / config.SAMPLE_RATE:.2f} s of audio context on each side; AdamW, "
-             f"learning rate {cfg.get('learning_rate')}, warm-up {cfg.get('warmup_steps')} steps then cosine "
-             f"decay to step {cfg.get('steps')}; onset weight {cfg.get('onset_positive_weight')}, label "
-             f"smoothing {cfg.get('label_smoothing')}"
-             + (f"; velocity loss only in the {cfg['velocity_from_level']:.0%} of windows left at their "
-                f"recorded level" if cfg.get("velocity_from_level") else "")
-             + (f"; the weights validated and saved are a moving average of the trained ones (decay "
-                f"{cfg['ema_decay']})" if cfg.get("ema_decay") else "")
-             + (f"; only the parameters named {', '.join(cfg['train_only'])}… trained, every other one frozen, "
-                f"the step chosen by the mean {cfg.get('selection_metric')} F1" if cfg.get("train_only") else "")
-             + "."]
+    if line:
+        lines.append(f"- `{line['name']}`: the last weights of a run of {cfg.get('time_budget_s', 0):g} s "
+                     f"({metadata.get('step')} steps, no validation during it), batch {cfg.get('batch_size')} windows "
+                     f"of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
+                     f"{config.CONTEXT_N_SAMPLES / config.SAMPLE_RATE:.2f} s of audio context on each side; AdamW, "
+                     f"learning rate {cfg.get('learning_rate')}, warm-up {cfg.get('warmup_steps')} steps then cosine "
+                     f"decay over the time budget; onset weight {cfg.get('onset_positive_weight')}, label smoothing "
+                     f"{cfg.get('label_smoothing')}; velocity loss only in the {cfg['velocity_from_level']:.0%} of "
+                     f"windows left at their recorded level; the weights saved are a moving average of the trained "
+                     f"ones (decay {cfg.get('ema_decay')}); the default augmentation below "
+                     f"(`figures/interpolation/{line['name']}-config.json`, `-log.csv`).")
+    else:
+        lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
+                 f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
+                 f"windows of {config.WINDOW_N_SAMPLES / config.SAMPLE_RATE:.2f} s with "
+                 f"{config.CONTEXT_N_SAMPLES / config.SAMPLE_RATE:.2f} s of audio context on each side; AdamW, "
+                 f"learning rate {cfg.get('learning_rate')}, warm-up {cfg.get('warmup_steps')} steps then cosine "
+                 f"decay to step {cfg.get('steps')}; onset weight {cfg.get('onset_positive_weight')}, label "
+                 f"smoothing {cfg.get('label_smoothing')}"
+                 + (f"; velocity loss only in the {cfg['velocity_from_level']:.0%} of windows left at their "
+                    f"recorded level" if cfg.get("velocity_from_level") else "")
+                 + (f"; the weights validated and saved are a moving average of the trained ones (decay "
+                    f"{cfg['ema_decay']})" if cfg.get("ema_decay") else "")
+                 + (f"; only the parameters named {', '.join(cfg['train_only'])}… trained, every other one frozen, "
+                    f"the step chosen by the mean {cfg.get('selection_metric')} F1" if cfg.get("train_only") else "")
+                 + "."]
     for folder in sorted((ROOT / "figures").glob("train_*")):
         if (folder / "validation.csv").is_file():
             rows = read_log(folder / "validation.csv")
@@ -1233,7 +1320,7 @@ def main() -> int:
         *room_burst_section(),
         "",
         "## Between two checkpoints",
-        *interpolation_section(),
+        *interpolation_section(metadata),
         "",
         "## Level and tuning",
         *input_level_section(metadata),
@@ -1262,6 +1349,12 @@ def main() -> int:
            + (f" --hidden {metadata['velocity_fit']['hidden']}" if metadata["velocity_fit"].get("hidden") else "")
            + "   # then --finalize FITTED.pt as above"]
           if metadata.get("velocity_fit") else []),
+        *(["python -m fasolfa.interpolate A.pt figures/room_burst/room+cpu2.pt MID.pt --alpha 0.5   # A: the weights before",
+           "python -m fasolfa.train CONFIG.json --finalize MID.pt MID-final.pt",
+           "python -m fasolfa.train figures/interpolation/alpha0.5+cpu-config.json   # init_weights: MID-final.pt",
+           "python -m fasolfa.velocity_fit figures/velocity_fit/velocity-head-config.json LAST.pt FIT.pt --hidden 16",
+           "python -m fasolfa.train CONFIG.json --finalize FIT.pt fasolfa/checkpoints/fasolfa.pt   # CONFIG: figures/interpolation/config.json"]
+          if _line_continuation(metadata.get("train_config", {})) else []),
         "python tests/bench/model_card.py             # this card",
         "```",
         "The GPU bursts that produced these weights: `python tests/bench/ablations.py prepare DIR [--seed 1]` "
@@ -1289,7 +1382,10 @@ def main() -> int:
         "`figures/velocity_head/velocity-head-config.json`, whose model's velocity head reads the level, grown the "
         "same way, and which trains that head alone (`train_only`)"
         + ("; then `figures/velocity_head/joint-config.json`, the whole network from its finalized weights"
-           if not cfg.get("train_only") else "") + "), "
+           if not cfg.get("train_only") and not _line_continuation(cfg) else "")
+        + ("; then `figures/room_burst/room+cpu-config.json` and `room+cpu2-config.json` (the room continuation, "
+           "from the `room` burst's weights: *Rooms closer to real ones*) and `figures/interpolation/alpha0.5+cpu-config.json` "
+           "(from the network at alpha 0.5, as the lines above)" if _line_continuation(cfg) else "") + "), "
         "`init_weights` pointing at the weights of the step before (their `run_dir` and `init_weights` are this "
         "machine's paths), and `--finalize RUN/best.pt fasolfa/checkpoints/fasolfa.pt` with the last one. "
         "`make train` itself trains `ModelConfig()`'s network (24 key and 16 onset channels) from scratch.",
