@@ -942,9 +942,10 @@ def line_continuation_lines(metadata: dict) -> list[str]:
     start, last = finalized.get("started from"), list(finalized.values())[-1] if finalized else None
     if jitter and start and last:
         behind = [key for key in FINALIZED_COLUMNS if last.get(key) is not None and last[key] < start[key] - VALIDATION_NOISE]
-        lines += ["", "The ±0.003 is the selection's wander between neighbouring validations; each metric wanders "
-                  "by itself differently (median change between neighbouring validations in the second half of "
-                  f"the late runs {', '.join(f'`{run}`' for run in JITTER_RUNS)}): "
+        lines += ["", f"The ±{VALIDATION_NOISE} is a bound on how far the selection wanders between neighbouring "
+                  "validations; measured for each metric (the median change between neighbouring validations in "
+                  f"the second half of the late runs {', '.join(f'`{run}`' for run in JITTER_RUNS)}), the metrics "
+                  "wander by very different amounts: "
                   + ", ".join(f"{FINALIZED_COLUMNS[key]} {value:.4f}" for key, value in jitter.items()) + "."]
         shipped = _line_continuation(metadata.get("train_config", {})) is not None
         if behind and shipped:
