@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ablations import finalized_scores  # noqa: E402
-from common import FIGURES, file_sha256, machine_info, save_png, write_report  # noqa: E402
+from common import FIGURES, busy_warning, file_sha256, machine_info, save_png, write_report  # noqa: E402
 
 METRICS = (("rendered/onset_f1", "onset"), ("rendered/onset_offset_f1", "+offset"),
            ("rendered/frame_f1", "frame"), ("rendered/pedal_f1", "pedal presses"),
@@ -91,7 +91,7 @@ def main() -> None:
     cfg = TrainConfig.read(args.config)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    start = time.time()
+    load, start = busy_warning(), time.time()
     rows = [{"alpha": 0.0, **finalized_scores(args.a)}]
     todo = sorted(alpha for alpha in args.alphas if 0.0 < alpha < 1.0)
     if todo:
@@ -113,7 +113,7 @@ def main() -> None:
         "b": {"checkpoint": args.b.name, "sha256": file_sha256(args.b)},
         "config": str(args.config), "rows": rows,
         "note": "inside the line the velocity head is A's, not fitted to the new trunk",
-        "machine": machine_info(0.0), "elapsed_s": round(time.time() - start, 1)})
+        "machine": machine_info(load), "elapsed_s": round(time.time() - start, 1)})
     draw(rows, args.out / "line.png")
 
 
