@@ -44,7 +44,7 @@ class TrainConfig:
     Explained in notebooks/06_training.ipynb.
     """
 
-    run_dir: str = str(config.cache_dir() / "runs" / "default")
+    run_dir: str = str(config.cache_dir() / "runs" / "default")   # "<cache>/runs/x": under $FASOLFA_CACHE
     steps: int = 20000                  # optimiser steps in all
     batch_size: int = 8                 # windows per step
     window_n_hops: int = config.WINDOW_N_HOPS   # window length in hops (its frames: one more): ~2 s
@@ -647,10 +647,23 @@ def _same_run(saved: dict, wanted: dict) -> list[str]:
             and saved.get(k, defaults.get(k)) != wanted.get(k)]
 
 
+CACHE_MARK = "<cache>"     # stands for the cache folder in stored configs and logs (no machine paths)
+
+
+def resolve_run_dir(run_dir: str | Path) -> Path:
+    """The folder a ``run_dir`` names: ``~`` expanded, a leading ``<cache>/`` (as stored configs
+    and logs write the cache folder, :func:`_shown`) replaced by :func:`fasolfa.config.cache_dir`."""
+    text = str(run_dir)
+    if text == CACHE_MARK or text.startswith(CACHE_MARK + "/"):
+        return config.cache_dir() / text[len(CACHE_MARK):].lstrip("/")
+    return Path(text).expanduser()
+
+
 def _shown(path: Path) -> str:
-    """A run folder as printed: under the cache folder, relative to it (no machine paths in logs)."""
+    """A run folder as printed: under the cache folder, relative to it (no machine paths in logs);
+    :func:`resolve_run_dir` reads it back."""
     try:
-        return f"<cache>/{Path(path).resolve().relative_to(config.cache_dir().resolve())}"
+        return f"{CACHE_MARK}/{Path(path).resolve().relative_to(config.cache_dir().resolve())}"
     except ValueError:
         return str(path)
 
@@ -708,7 +721,7 @@ def _open_run(cfg: TrainConfig, run_dir: Path) -> dict | None:
 
 def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_after_s, training_data,
            validation_items, tqdm) -> Path:
-    run_dir = Path(cfg.run_dir).expanduser()
+    run_dir = resolve_run_dir(cfg.run_dir)
     state_path, best_path = run_dir / "state.pt", run_dir / "best.pt"
     if cfg.batch_size % group.world_size:
         raise FasolfaError(f"batch_size {cfg.batch_size} is not divisible by the {group.world_size} "

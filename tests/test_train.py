@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from fasolfa import config, synth
+from fasolfa import config, synth, train
 from fasolfa.errors import FasolfaError
 from fasolfa.model import FasolfaNet, ModelConfig
 from fasolfa.train import (TrainConfig, learning_rate_factor, load_weights, losses, save_weights,
@@ -481,3 +481,15 @@ def test_a_run_saved_before_newer_settings_resumes(tmp_path):
     with pytest.raises(FasolfaError, match="other settings"):
         changed = ModelConfig.from_dict(cfg.model)
         train(replace(cfg, steps=9, model=replace(changed, velocity_frames=3).to_dict()), progress=False)
+
+
+def test_run_dir_under_the_cache_mark_is_the_cache_folder(monkeypatch, tmp_path):
+    """Stored configs write the cache folder as ``<cache>`` (no machine paths); reading one back
+    puts the run under ``$FASOLFA_CACHE``, never in a folder literally named ``<cache>``."""
+    monkeypatch.setenv("FASOLFA_CACHE", str(tmp_path / "cache"))
+    assert train.resolve_run_dir("<cache>/runs/x") == tmp_path / "cache" / "runs" / "x"
+    assert train.resolve_run_dir("<cache>") == tmp_path / "cache"
+    assert train.resolve_run_dir(tmp_path / "elsewhere") == tmp_path / "elsewhere"
+    assert train.resolve_run_dir("<cached>/x") == Path("<cached>/x")      # only the whole mark
+    shown = train._shown(tmp_path / "cache" / "runs" / "y")
+    assert shown == "<cache>/runs/y" and train.resolve_run_dir(shown) == tmp_path / "cache" / "runs" / "y"
