@@ -973,6 +973,27 @@ def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu
     return rows
 
 
+
+
+def _mean_frame_f1(row: dict) -> float:
+    """The mean over groups of frame F1 in a :func:`sweep_thresholds` row."""
+    return float(np.mean([value for key, value in row.items() if key.endswith("/frame_f1")]))
+
+
+def choose_note_thresholds(rows: list[dict], tolerance: float = 0.0) -> dict:
+    """The :func:`sweep_thresholds` row :func:`finalize` keeps. The onset and strong-onset
+    thresholds are the best selection's (note onsets: what they decide). The frame threshold
+    hardly moves onsets, so the selection alone picks it by differences far below the noise of
+    one validation (±0.003); among that pair's rows whose selection is within ``tolerance`` of
+    the best, it is the one with the highest mean frame F1 over groups (frames: what it decides).
+    ``tolerance`` 0 (the default, how the shipped weights were finalized) keeps the best
+    selection's row, ties going to frames."""
+    best = max(rows, key=lambda row: row["selection"])
+    alike = [row for row in rows if row["onset"] == best["onset"] and row["strong_onset"] == best["strong_onset"]
+             and row["selection"] >= best["selection"] - tolerance]
+    return max(alike, key=lambda row: (_mean_frame_f1(row), row["selection"]))
+
+
 def sweep_pedal_thresholds(items: list[ValidationItem], posteriors: list[dict],
                            pedal_thresholds=PEDAL_THRESHOLDS, releases=PEDAL_RELEASES,
                            min_pedal_ms=MIN_PEDAL_MS) -> list[dict]:
@@ -1060,7 +1081,7 @@ def sweep_input_levels(model: FasolfaNet, items: list[ValidationItem], device="c
 
 
 def finalize(weights_path: str | Path, out_path: str | Path, items: list[ValidationItem], device="cpu",
-             levels=INPUT_LEVELS_DB, tuning: bool = True) -> dict:
+             levels=INPUT_LEVELS_DB, tuning: bool = True, frame_tolerance: float = 0.0) -> dict:
     """Choose the input level and the note-creation thresholds on the validation excerpts and
     write the weights with them (``metadata["input_level_db"]`` and ``["thresholds"]``, read by
     :func:`fasolfa.transcribe`) to ``out_path``. First the band of levels every recording is
@@ -1070,7 +1091,9 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     ``tuning``, every excerpt is read with the HCQT following its own tuning
     (:func:`tuned`), as ``fasolfa transcribe`` reads a recording; then, on the excerpts brought into that band
     (at their own levels), onset and
-    frame thresholds by the selection score, the pedal's thresholds (down, up, shortest press)
+    frame thresholds by the selection score (:func:`choose_note_thresholds`: with
+    ``frame_tolerance``, the frame threshold by frame F1 among the selections that close to the
+    best), the pedal's thresholds (down, up, shortest press)
     by the pedal-press F1 of the excerpts with pedal labels, then the offset threshold (which
     moves offsets only, never onsets) by the mean over groups of onset+offset F1. Returns the chosen row of
     :func:`sweep_offset_thresholds` (with the pedal's knobs and scores). Explained in
@@ -1089,7 +1112,7 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     best_pedal = max(pedal_rows, key=lambda row: (row["pedal_f1"], row["pedal_frame_f1"]))
     pedal_knobs = {name: best_pedal[name] for name in ("pedal", "pedal_release", "min_pedal_ms")}
     rows = sweep_thresholds(model, items, device, posteriors=posteriors, pedal_knobs=pedal_knobs)
-    best = max(rows, key=lambda row: row["selection"])
+    best = choose_note_thresholds(rows, frame_tolerance)
     chosen = NoteThresholds(onset=best["onset"], frame=best["frame"], strong_onset=best["strong_onset"],
                             **pedal_knobs)
     offset_rows = sweep_offset_thresholds(items, posteriors, chosen)
@@ -1098,7 +1121,8 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     metadata = {key: value for key, value in metadata.items() if key not in ("input_level_db", "level_sweep")}
     if level is not None:
         metadata.update(input_level_db=level, level_sweep=level_rows)
-    metadata = {**metadata, "thresholds": asdict(chosen), "threshold_sweep": rows, "pedal_sweep": pedal_rows,
+    metadata = {**metadata, "thresholds": asdict(chosen), "frame_tolerance": frame_tolerance,
+                "threshold_sweep": rows, "pedal_sweep": pedal_rows,
                 "offset_sweep": offset_rows, "validation": sorted({item.name for item in items}),
                 "validation_tuning_cents": {item.name: round(item.tuning_cents, 2) for item in items}}
     save_weights(out_path, model.cpu(), metadata)
@@ -1117,6 +1141,9 @@ def main(argv=None) -> int:
     parser.add_argument("--finalize", nargs=2, metavar=("WEIGHTS", "OUT"))
     parser.add_argument("--no-level", action="store_true",
                         help="with --finalize: store no input level (recordings read at their own level)")
+    parser.add_argument("--frame-tolerance", type=float, default=0.0,
+                        help="with --finalize: choose the frame threshold by frame F1 among the choices whose "
+                             "selection is within this of the best (default 0: the selection alone)")
     parser.add_argument("--no-tuning", action="store_true",
                         help="with --finalize: read the excerpts against A = 440 Hz (fasolfa transcribe --no-tuning)")
     args = parser.parse_args(argv)
@@ -1128,7 +1155,8 @@ def main(argv=None) -> int:
     if args.finalize:
         items = build_validation(cfg, progress=not args.no_progress)
         best = finalize(args.finalize[0], args.finalize[1], items, pick_device(cfg.device),
-                        levels=() if args.no_level else INPUT_LEVELS_DB, tuning=not args.no_tuning)
+                        levels=() if args.no_level else INPUT_LEVELS_DB, tuning=not args.no_tuning,
+                        frame_tolerance=args.frame_tolerance)
         print("chosen thresholds:", {k: round(v, 3) if isinstance(v, float) else v for k, v in best.items()})
         return 0
     try:

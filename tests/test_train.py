@@ -325,6 +325,7 @@ def test_finalize_writes_thresholds_chosen_on_validation(tmp_path):
     assert metadata["thresholds"]["onset"] == best["onset"]
     assert metadata["thresholds"]["strong_onset"] == best["strong_onset"]
     assert best["selection"] == max(r["selection"] for r in metadata["threshold_sweep"])
+    assert metadata["frame_tolerance"] == 0.0
     offsets = metadata["offset_sweep"]              # None, then only thresholds above the frame's
     assert offsets[0]["offset"] is None and all(r["offset"] > best["frame"] for r in offsets[1:])
     assert metadata["thresholds"]["offset"] == best["offset"]
@@ -493,3 +494,19 @@ def test_run_dir_under_the_cache_mark_is_the_cache_folder(monkeypatch, tmp_path)
     assert train.resolve_run_dir("<cached>/x") == Path("<cached>/x")      # only the whole mark
     shown = train._shown(tmp_path / "cache" / "runs" / "y")
     assert shown == "<cache>/runs/y" and train.resolve_run_dir(shown) == tmp_path / "cache" / "runs" / "y"
+
+
+def test_frame_threshold_is_chosen_by_frames_among_selections_alike():
+    """Onset and strong-onset thresholds follow the selection; the frame threshold, which
+    hardly moves onsets, follows frame F1 among the rows whose selection is within the
+    tolerance of the best, and never costs more selection than that."""
+    def row(onset, frame, selection, rendered_frame, maps_frame, strong=0.8):
+        return {"onset": onset, "frame": frame, "strong_onset": strong, "selection": selection,
+                "rendered/frame_f1": rendered_frame, "maps/frame_f1": maps_frame, "rendered/pedal_frame_f1": 1.0}
+    rows = [row(0.7, 0.4, 0.9272, 0.912, 0.658), row(0.7, 0.5, 0.9270, 0.916, 0.657),
+            row(0.7, 0.6, 0.9269, 0.912, 0.654), row(0.7, 0.3, 0.9200, 0.990, 0.700),   # best frames, far worse onsets
+            row(0.6, 0.5, 0.9271, 0.999, 0.999), row(0.7, 0.5, 0.9271, 0.999, 0.999, strong=0.9)]   # other onset knobs
+    chosen = train.choose_note_thresholds(rows, tolerance=0.001)
+    assert (chosen["onset"], chosen["frame"], chosen["strong_onset"]) == (0.7, 0.5, 0.8)
+    assert train.choose_note_thresholds(rows, tolerance=0.0)["frame"] == 0.4        # no tolerance: the selection alone
+    assert train.choose_note_thresholds(rows, tolerance=0.01)["frame"] == 0.3       # a wide one lets frames decide

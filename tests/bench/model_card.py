@@ -956,6 +956,140 @@ def line_continuation_lines(metadata: dict) -> list[str]:
     return lines
 
 
+def second_cycle_section(metadata: dict) -> list[str]:
+    """The recipe of *Between two checkpoints* run again from the weights it shipped, its room leg
+    on a lent GPU (``figures/second_cycle``)."""
+    result = _figures_json("second_cycle", "ablations.json")
+    if result is None:
+        return ["(not run: `ablations.py collect figures/second_cycle RUN --finalized ...`)"]
+    folder = ROOT / "figures" / "second_cycle"
+    room = json.loads((folder / "room3-config.json").read_text())
+    room_steps = read_log(folder / "room3-log.csv")[-1]["step"]
+    pack = _figures_json("room_burst", "pack-summary.json") or {}
+    name = next(iter(result["variants"]))
+    cfg = json.loads((folder / f"{name}-config.json").read_text())
+    finalized = result.get("finalized", {})
+    first_room_s = sum(json.loads((ROOT / "figures" / "room_burst" / f"{run}-config.json").read_text())["time_budget_s"]
+                       for run in ("room+cpu", "room+cpu2"))
+    lines = ["The recipe above — a continuation with the room augmentation (B), the network halfway between "
+             "it and the shipped weights (A), that midpoint trained on with `make train`'s data and the default "
+             "augmentation, its velocity head fitted again — was run once more from the weights it had shipped. "
+             f"This time the room leg ran on a lent {pack.get('device', 'GPU')}: `room3`, "
+             f"{room.get('time_budget_s', 0):g} s of training, {room_steps:,.0f} logged steps of {room.get('batch_size')} "
+             f"windows from the window pack of *Rooms closer to real ones* ({pack.get('hours', 0):.1f} h of "
+             f"`make train`'s data), learning rate {room.get('learning_rate', 0):g}, weight average "
+             f"{room.get('ema_decay')}, the room augmentation (`figures/second_cycle/room3-config.json`, "
+             f"`room3-log.csv`), where the first cycle's room leg had taken {first_room_s:,.0f} s of this "
+             "machine's 2 cores besides a burst. `fasolfa.interpolate` took the point at alpha 0.5 (no finalizing in between), "
+             f"and `{name}` trained it {cfg.get('time_budget_s', 0):,.0f} s on the 2 cores "
+             f"({result['variants'][name]['steps']:,.0f} steps of {cfg.get('batch_size')} windows, learning rate "
+             f"{cfg.get('learning_rate', 0):g}, weight average {cfg.get('ema_decay')}; "
+             f"`figures/second_cycle/{name}-config.json`, `-log.csv`: the first cycle's settings), then "
+             "`velocity_fit --hidden 16` and `--finalize` as before. When it failed the rule below, one more "
+             "candidate was fixed before its validation: the network halfway between A and `mid+cpu` "
+             "(`fasolfa.interpolate`), its velocity head fitted again, finalized:", "", *finalized_table(result), ""]
+    if finalized.get("started from"):
+        lines.append(f"Against the weights it started from (A), by more than the noise of one validation "
+                     f"(±{VALIDATION_NOISE}): {_burst_verdicts(finalized)}.")
+    jitter, start = validation_jitter(), finalized.get("started from")
+    if jitter and start:
+        lines += ["", "The rule, fixed before these validations: ship only if no metric is behind the weights it "
+                  f"started from by more than the larger of ±{VALIDATION_NOISE} and that metric's own wander "
+                  "(*Between two checkpoints*), and one of " + ", ".join(FINALIZED_COLUMNS[k] for k in SHIP_METRICS)
+                  + f" is ahead by more than {VALIDATION_NOISE}. Each change, and in brackets that change over the "
+                  "metric's own wander:", ""]
+        shipped_name = (_line_continuation(metadata.get("train_config", {})) or {}).get("folder") == "second_cycle"
+        for name, row in finalized.items():
+            if name == "started from":
+                continue
+            passes, behind, _ = ship_verdict(start, row, jitter)
+            lines.append(f"- `{name}`: " + ", ".join(
+                f"{FINALIZED_COLUMNS[key]} {row[key] - start[key]:+.3f} ({(row[key] - start[key]) / jitter[key]:+.1f}×)"
+                for key in FINALIZED_COLUMNS if key in jitter and row.get(key) is not None and start.get(key) is not None)
+                + (". Passes the rule" if passes else ". Fails it: " + ", ".join(FINALIZED_COLUMNS[k] for k in behind)
+                   + " behind") + ".")
+        if not shipped_name:
+            lines += ["", "Not shipped: the weights above stay."]
+    return lines + frame_tolerance_lines(jitter)
+
+
+def frame_tolerance_lines(jitter: dict[str, float]) -> list[str]:
+    """Why `mid+cpu` lost frames: its stored threshold sweep, and both ends finalized again with
+    ``--frame-tolerance`` (``figures/second_cycle/frame-tolerance.json``)."""
+    kept = ROOT / "figures" / "second_cycle" / "mid+cpu.pt"
+    again = _figures_json("second_cycle", "frame-tolerance.json")
+    if not kept.is_file() or again is None:
+        return []
+    from fasolfa.train import load_weights
+    _, metadata = load_weights(kept)
+    chosen = metadata["thresholds"]
+    rows = [row for row in metadata["threshold_sweep"]
+            if row["onset"] == chosen["onset"] and row["strong_onset"] == chosen["strong_onset"]]
+    lines = ["", f"Where did `mid+cpu`'s rendered frames go? Its threshold sweep (stored in the checkpoint; onset "
+             f"{chosen['onset']}, strong onset {chosen['strong_onset']}, before the offset threshold):", "",
+             "| frame threshold | selection | rendered frame | rendered +offset | MAPS frame |", "|---|---|---|---|---|"]
+    for row in sorted(rows, key=lambda row: row["frame"]):
+        lines.append(f"| {row['frame']:g}{' (chosen)' if row['frame'] == chosen['frame'] else ''} | "
+                     f"{row['selection']:.4f} | {row['rendered/frame_f1']:.3f} | {row['rendered/onset_offset_f1']:.3f} | "
+                     f"{row['maps/frame_f1']:.3f} |")
+    best = max(rows, key=lambda row: row["selection"])
+    alike = [row for row in rows if row["selection"] >= best["selection"] - again["frame_tolerance"]]
+    at_chosen = next(row for row in rows if row["frame"] == chosen["frame"])
+    first = (_figures_json("second_cycle", "ablations.json") or {}).get("finalized", {}).get("mid+cpu", {})
+    finalized = again["finalized"]
+    start, last = finalized["started from"], finalized["mid+cpu"]
+    passes, behind, _ = ship_verdict(start, last, jitter)
+    shipped_first = (_figures_json("second_cycle", "ablations.json") or {}).get("finalized", {}).get("started from", {})
+    _, shipped_metadata = load_weights(config.CHECKPOINT_DIR / "fasolfa.pt")
+    shipped_sweep = shipped_metadata.get("threshold_sweep", [])
+    if shipped_sweep:
+        top = max(shipped_sweep, key=lambda row: row["selection"])
+        shipped_alike = [row["rendered/frame_f1"] for row in shipped_sweep if row["onset"] == top["onset"]
+                         and row["strong_onset"] == top["strong_onset"]
+                         and row["selection"] >= top["selection"] - again["frame_tolerance"]]
+    lines += ["", f"At the frame threshold chosen, its rendered frame F1 is {at_chosen['rendered/frame_f1']:.3f} "
+              f"(the weights it started from: {shipped_first.get('rendered/frame_f1', float('nan')):.3f} as "
+              f"finalized); the offset threshold chosen next ({chosen['offset']}, by the mean "
+              "over the rendered and MAPS groups of onset+offset F1) ends notes earlier, which the MAPS pianos' "
+              "note lists (keys held, no pedal) reward, and takes rendered frames to "
+              f"{first.get('rendered/frame_f1', float('nan')):.3f}. A smaller matter shows in the same table: the "
+              f"frame thresholds {', '.join(format(row['frame'], 'g') for row in alike)} have selections within "
+              f"{again['frame_tolerance']:g} of each other (a fraction of one validation's noise), so which of "
+              "them is chosen is noise" + (f"; among the shipped weights' alike choices rendered frame F1 spans "
+              f"{min(shipped_alike):.3f}–{max(shipped_alike):.3f}" if shipped_sweep else "") + ". `--finalize` gained `--frame-tolerance` "
+              "(`train.choose_note_thresholds`): among the choices whose selection is within the tolerance of "
+              "the best, the frame threshold goes by the mean frame F1 over groups. It came after seeing these "
+              "results, so it was applied to both ends alike: the weights shipped and `mid+cpu`, each finalized "
+              f"again with `--frame-tolerance {again['frame_tolerance']:g}`:", "",
+              *finalized_table({"finalized": finalized}), "",
+              "By the same rule, against the shipped weights finalized the same way: " + ", ".join(
+                  f"{FINALIZED_COLUMNS[key]} {last[key] - start[key]:+.3f}" for key in FINALIZED_COLUMNS
+                  if last.get(key) is not None and start.get(key) is not None)
+              + (". It passes." if passes else ". It fails again (" + ", ".join(FINALIZED_COLUMNS[k] for k in behind)
+                 + " behind): the offset threshold still takes its frames, and its MAPS +velocity stays behind."),
+              "", f"The shipped weights finalized this way are a trade, not a gain, against their own thresholds "
+              "(the rows `started from` of both tables), so they keep the thresholds they shipped with, and "
+              "`--frame-tolerance` stays 0 by default. `mid+cpu` — the first weights at 0.900 MAPS onset F1 on "
+              f"validation — is kept for the next cycle (`figures/second_cycle/mid+cpu.pt`, SHA-256 "
+              f"`{file_sha256(kept)[:12]}`, finalized as the first table's row)."]
+    return lines
+
+
+SHIP_METRICS = ("rendered/onset_f1", "rendered/onset_offset_f1", "rendered/onset_offset_velocity_f1",
+                "rendered/frame_f1", "maps/onset_f1")
+
+
+def ship_verdict(start: dict, row: dict, jitter: dict[str, float]) -> tuple[bool, list[str], list[str]]:
+    """The shipping rule fixed before the second cycle's validations: ``row`` (finalized scores)
+    is behind ``start`` nowhere by more than ``max(VALIDATION_NOISE, jitter[metric])``, and ahead
+    on one of :data:`SHIP_METRICS` by more than :data:`VALIDATION_NOISE`. Returns (passes, the
+    metrics behind, the metrics ahead)."""
+    keys = [key for key in FINALIZED_COLUMNS if row.get(key) is not None and start.get(key) is not None]
+    behind = [key for key in keys if row[key] < start[key] - max(VALIDATION_NOISE, jitter.get(key, 0.0))]
+    ahead = [key for key in keys if row[key] > start[key] + VALIDATION_NOISE]
+    return not behind and any(key in ahead for key in SHIP_METRICS), behind, ahead
+
+
 def velocity_fit_section(metadata: dict) -> list[str]:
     """The velocity head's linear logit fitted by least squares (``fasolfa.velocity_fit``)."""
     result = _figures_json("velocity_fit", "ablations.json")
@@ -1133,14 +1267,17 @@ def test_section() -> list[str]:
     return lines
 
 
+CONTINUATION_FOLDERS = ("interpolation", "second_cycle")   # the recipe's midpoint runs, in the order made
+
+
 def _line_continuation(cfg: dict) -> dict | None:
-    """The stored config of ``figures/interpolation``'s continuation when ``cfg`` is that run's
-    (run folders aside), else None."""
-    folder = ROOT / "figures" / "interpolation"
-    for path in sorted(folder.glob("*+cpu-config.json")):
-        stored = json.loads(path.read_text())
-        if {k: v for k, v in stored.items() if k != "run_dir"} == {k: v for k, v in cfg.items() if k != "run_dir"}:
-            return {"name": path.name.removesuffix("-config.json"), **stored}
+    """The stored config of a midpoint's continuation (``figures/<CONTINUATION_FOLDERS>/*+cpu-config.json``)
+    when ``cfg`` is that run's (run folders aside), with its ``name`` and ``folder``; else None."""
+    for folder in CONTINUATION_FOLDERS:
+        for path in sorted((ROOT / "figures" / folder).glob("*+cpu-config.json")):
+            stored = json.loads(path.read_text())
+            if {k: v for k, v in stored.items() if k != "run_dir"} == {k: v for k, v in cfg.items() if k != "run_dir"}:
+                return {"name": path.name.removesuffix("-config.json"), "folder": folder, **stored}
     return None
 
 
@@ -1176,9 +1313,13 @@ def training_section(metadata: dict) -> list[str]:
                         "(`fasolfa.velocity_fit --hidden`, *A velocity head with a hidden layer* below)" if hidden else "")
                      + (f"; then, from those weights, the room continuation (`room`, `room+cpu`, `room+cpu2`: *Rooms "
                         "closer to real ones* below), and the network halfway on the line between it and them "
-                        f"(`fasolfa.interpolate`, alpha 0.5) trained on with `make train`'s data (`{line['name']}`, "
+                        "(`fasolfa.interpolate`, alpha 0.5) trained on with `make train`'s data (`alpha0.5+cpu`, "
                         "*Between two checkpoints* below), its velocity head fitted again with "
                         f"{hidden} hidden units" if line else "")
+                     + ("; then the same recipe again from those weights: a room continuation on a lent GPU "
+                        "(`room3`), the network halfway between it and them trained on with `make train`'s data "
+                        f"(`{line['name']}`, *The recipe again* below), its velocity head fitted again"
+                        if line and line["folder"] == "second_cycle" else "")
                      + ". The last training run is described here.")
     if line:
         lines.append(f"- `{line['name']}`: the last weights of a run of {cfg.get('time_budget_s', 0):g} s "
@@ -1190,7 +1331,7 @@ def training_section(metadata: dict) -> list[str]:
                      f"{cfg.get('label_smoothing')}; velocity loss only in the {cfg['velocity_from_level']:.0%} of "
                      f"windows left at their recorded level; the weights saved are a moving average of the trained "
                      f"ones (decay {cfg.get('ema_decay')}); the default augmentation below "
-                     f"(`figures/interpolation/{line['name']}-config.json`, `-log.csv`).")
+                     f"(`figures/{line['folder']}/{line['name']}-config.json`, `-log.csv`).")
     else:
         lines += [f"- Chosen at step {metadata.get('step')} (validation selection), after "
                  f"{metadata.get('elapsed_s', 0) / 60:.0f} minutes of training, batch {cfg.get('batch_size')} "
@@ -1323,6 +1464,9 @@ def main() -> int:
         "## Between two checkpoints",
         *interpolation_section(metadata),
         "",
+        "## The recipe again",
+        *second_cycle_section(metadata),
+        "",
         "## Level and tuning",
         *input_level_section(metadata),
         "",
@@ -1356,6 +1500,13 @@ def main() -> int:
            "python -m fasolfa.velocity_fit figures/velocity_fit/velocity-head-config.json LAST.pt FIT.pt --hidden 16",
            "python -m fasolfa.train CONFIG.json --finalize FIT.pt fasolfa/checkpoints/fasolfa.pt   # CONFIG: figures/interpolation/config.json"]
           if _line_continuation(metadata.get("train_config", {})) else []),
+        *(["# the recipe again (A: the weights the lines above wrote; ROOM3: the GPU burst's last snapshot)",
+           "tests/bench/gpu_burst.sh figures/second_cycle/room3-config.json   # on a lent GPU, with the window pack",
+           "python -m fasolfa.interpolate A.pt ROOM3.pt MID.pt --alpha 0.5",
+           "python -m fasolfa.train figures/second_cycle/mid+cpu-config.json   # init_weights: MID.pt",
+           "python -m fasolfa.velocity_fit figures/velocity_fit/velocity-head-config.json LAST.pt FIT.pt --hidden 16",
+           "python -m fasolfa.train figures/interpolation/config.json --finalize FIT.pt fasolfa/checkpoints/fasolfa.pt"]
+          if (_line_continuation(metadata.get("train_config", {})) or {}).get("folder") == "second_cycle" else []),
         "python tests/bench/model_card.py             # this card",
         "```",
         "The GPU bursts that produced these weights: `python tests/bench/ablations.py prepare DIR [--seed 1]` "
