@@ -973,8 +973,6 @@ def sweep_thresholds(model: FasolfaNet, items: list[ValidationItem], device="cpu
     return rows
 
 
-
-
 def _mean_frame_f1(row: dict) -> float:
     """The mean over groups of frame F1 in a :func:`sweep_thresholds` row."""
     return float(np.mean([value for key, value in row.items() if key.endswith("/frame_f1")]))
@@ -1151,6 +1149,9 @@ def main(argv=None) -> int:
         cfg = TrainConfig.read(args.config)
     except FasolfaError as error:
         print(f"fasolfa train: error: {error}", file=sys.stderr)
+        return 1
+    if args.frame_tolerance < 0:
+        print(f"fasolfa train: error: --frame-tolerance {args.frame_tolerance:g}: must be 0 or more", file=sys.stderr)
         return 1
     if args.finalize:
         items = build_validation(cfg, progress=not args.no_progress)

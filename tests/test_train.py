@@ -510,3 +510,12 @@ def test_frame_threshold_is_chosen_by_frames_among_selections_alike():
     assert (chosen["onset"], chosen["frame"], chosen["strong_onset"]) == (0.7, 0.5, 0.8)
     assert train.choose_note_thresholds(rows, tolerance=0.0)["frame"] == 0.4        # no tolerance: the selection alone
     assert train.choose_note_thresholds(rows, tolerance=0.01)["frame"] == 0.3       # a wide one lets frames decide
+
+
+def test_finalize_refuses_a_negative_frame_tolerance_in_one_line(tmp_path, capsys):
+    cfg = tmp_path / "config.json"
+    cfg.write_text(json.dumps(TrainConfig(run_dir=str(tmp_path / "run")).to_dict()))
+    assert train.main([str(cfg), "--finalize", "w.pt", str(tmp_path / "out.pt"), "--frame-tolerance", "-0.1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["fasolfa train: error: --frame-tolerance -0.1: must be 0 or more"]
+    assert not (tmp_path / "out.pt").exists()
