@@ -1010,7 +1010,28 @@ def second_cycle_section(metadata: dict) -> list[str]:
                    + " behind") + ".")
         if not shipped_name:
             lines += ["", "Not shipped: the weights above stay."]
-    return lines + frame_tolerance_lines(jitter)
+    return lines + second_cycle_rooms_lines() + frame_tolerance_lines(jitter)
+
+
+def second_cycle_rooms_lines() -> list[str]:
+    """Reverberant recordings: the shipped weights (``figures/robustness.json``) against `mid+cpu`
+    (``figures/second_cycle/robustness-mid+cpu``), both by ``check_robustness.py``."""
+    robust = {"shipped": _figures_json("robustness.json"),
+              "mid+cpu": _figures_json("second_cycle", "robustness-mid+cpu", "robustness.json")}
+    if not all(robust.values()):
+        return []
+    names = [n for n in ROOM_BURST_CONDITIONS if all(n in r["conditions"] for r in robust.values())]
+    lines = ["", "The room leg's purpose, reverberant recordings (`tests/bench/check_robustness.py --checkpoint "
+             "figures/second_cycle/mid+cpu.pt --out figures/second_cycle/robustness-mid+cpu --conditions ...`; "
+             "note-onset F1 rendered / MAPS, in brackets rendered frame F1):", "",
+             "| condition | shipped | mid+cpu |", "|---|---|---|"]
+    for name in names:
+        description = robust["shipped"]["conditions"][name]["description"]
+        cells = " | ".join(f"{r['conditions'][name]['scores']['rendered/onset_f1']:.3f} / "
+                           f"{r['conditions'][name]['scores']['maps/onset_f1']:.3f} "
+                           f"({r['conditions'][name]['scores']['rendered/frame_f1']:.3f})" for r in robust.values())
+        lines.append(f"| {name}: {description} | {cells} |")
+    return lines
 
 
 def frame_tolerance_lines(jitter: dict[str, float]) -> list[str]:
