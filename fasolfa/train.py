@@ -986,10 +986,16 @@ def choose_note_thresholds(rows: list[dict], tolerance: float = 0.0) -> dict:
     the best, it is the one with the highest mean frame F1 over groups (frames: what it decides).
     ``tolerance`` 0 (the default, how the shipped weights were finalized) keeps the best
     selection's row, ties going to frames."""
+    return max(near_ties(rows, tolerance), key=lambda row: (_mean_frame_f1(row), row["selection"]))
+
+
+def near_ties(rows: list[dict], tolerance: float) -> list[dict]:
+    """The :func:`sweep_thresholds` rows with the best selection's onset and strong-onset
+    thresholds whose selection is within ``tolerance`` of the best: the frame thresholds the
+    selection cannot tell apart."""
     best = max(rows, key=lambda row: row["selection"])
-    alike = [row for row in rows if row["onset"] == best["onset"] and row["strong_onset"] == best["strong_onset"]
-             and row["selection"] >= best["selection"] - tolerance]
-    return max(alike, key=lambda row: (_mean_frame_f1(row), row["selection"]))
+    return [row for row in rows if row["onset"] == best["onset"] and row["strong_onset"] == best["strong_onset"]
+            and row["selection"] >= best["selection"] - tolerance]
 
 
 def sweep_pedal_thresholds(items: list[ValidationItem], posteriors: list[dict],

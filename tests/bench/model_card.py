@@ -1002,7 +1002,7 @@ def second_cycle_section(metadata: dict) -> list[str]:
         for name, row in finalized.items():
             if name == "started from":
                 continue
-            passes, behind, _ = ship_verdict(start, row, jitter)
+            passes, behind = ship_verdict(start, row, jitter)
             lines.append(f"- `{name}`: " + ", ".join(
                 f"{FINALIZED_COLUMNS[key]} {row[key] - start[key]:+.3f} ({(row[key] - start[key]) / jitter[key]:+.1f}×)"
                 for key in FINALIZED_COLUMNS if key in jitter and row.get(key) is not None and start.get(key) is not None)
@@ -1010,7 +1010,7 @@ def second_cycle_section(metadata: dict) -> list[str]:
                    + " behind") + ".")
         if not shipped_name:
             lines += ["", "Not shipped: the weights above stay."]
-    return lines + second_cycle_rooms_lines() + frame_tolerance_lines(jitter)
+    return lines + second_cycle_rooms_lines() + frame_tolerance_lines(jitter, finalized)
 
 
 def second_cycle_rooms_lines() -> list[str]:
@@ -1034,14 +1034,15 @@ def second_cycle_rooms_lines() -> list[str]:
     return lines
 
 
-def frame_tolerance_lines(jitter: dict[str, float]) -> list[str]:
+def frame_tolerance_lines(jitter: dict[str, float], first: dict) -> list[str]:
     """Why `mid+cpu` lost frames: its stored threshold sweep, and both ends finalized again with
-    ``--frame-tolerance`` (``figures/second_cycle/frame-tolerance.json``)."""
+    ``--frame-tolerance`` (``figures/second_cycle/frame-tolerance.json``); ``first``: their rows
+    as first finalized (``ablations.json``'s ``finalized``)."""
     kept = ROOT / "figures" / "second_cycle" / "mid+cpu.pt"
     again = _figures_json("second_cycle", "frame-tolerance.json")
     if not kept.is_file() or again is None:
         return []
-    from fasolfa.train import load_weights
+    from fasolfa.train import load_weights, near_ties
     _, metadata = load_weights(kept)
     chosen = metadata["thresholds"]
     rows = [row for row in metadata["threshold_sweep"]
@@ -1053,31 +1054,25 @@ def frame_tolerance_lines(jitter: dict[str, float]) -> list[str]:
         lines.append(f"| {row['frame']:g}{' (chosen)' if row['frame'] == chosen['frame'] else ''} | "
                      f"{row['selection']:.4f} | {row['rendered/frame_f1']:.3f} | {row['rendered/onset_offset_f1']:.3f} | "
                      f"{row['maps/frame_f1']:.3f} |")
-    best = max(rows, key=lambda row: row["selection"])
-    alike = [row for row in rows if row["selection"] >= best["selection"] - again["frame_tolerance"]]
+    alike = near_ties(metadata["threshold_sweep"], again["frame_tolerance"])
     at_chosen = next(row for row in rows if row["frame"] == chosen["frame"])
-    first = (_figures_json("second_cycle", "ablations.json") or {}).get("finalized", {}).get("mid+cpu", {})
     finalized = again["finalized"]
     start, last = finalized["started from"], finalized["mid+cpu"]
-    passes, behind, _ = ship_verdict(start, last, jitter)
-    shipped_first = (_figures_json("second_cycle", "ablations.json") or {}).get("finalized", {}).get("started from", {})
+    passes, behind = ship_verdict(start, last, jitter)
     _, shipped_metadata = load_weights(config.CHECKPOINT_DIR / "fasolfa.pt")
     shipped_sweep = shipped_metadata.get("threshold_sweep", [])
-    if shipped_sweep:
-        top = max(shipped_sweep, key=lambda row: row["selection"])
-        shipped_alike = [row["rendered/frame_f1"] for row in shipped_sweep if row["onset"] == top["onset"]
-                         and row["strong_onset"] == top["strong_onset"]
-                         and row["selection"] >= top["selection"] - again["frame_tolerance"]]
+    shipped_alike = [row["rendered/frame_f1"] for row in near_ties(shipped_sweep, again["frame_tolerance"])] \
+        if shipped_sweep else []
     lines += ["", f"At the frame threshold chosen, its rendered frame F1 is {at_chosen['rendered/frame_f1']:.3f} "
-              f"(the weights it started from: {shipped_first.get('rendered/frame_f1', float('nan')):.3f} as "
+              f"(the weights it started from: {first.get('started from', {}).get('rendered/frame_f1', float('nan')):.3f} as "
               f"finalized); the offset threshold chosen next ({chosen['offset']}, by the mean "
               "over the rendered and MAPS groups of onset+offset F1) ends notes earlier, which the MAPS pianos' "
               "note lists (keys held, no pedal) reward, and takes rendered frames to "
-              f"{first.get('rendered/frame_f1', float('nan')):.3f}. A smaller matter shows in the same table: the "
+              f"{first.get('mid+cpu', {}).get('rendered/frame_f1', float('nan')):.3f}. A smaller matter shows in the same table: the "
               f"frame thresholds {', '.join(format(row['frame'], 'g') for row in alike)} have selections within "
               f"{again['frame_tolerance']:g} of each other (a fraction of one validation's noise), so which of "
               "them is chosen is noise" + (f"; among the shipped weights' alike choices rendered frame F1 spans "
-              f"{min(shipped_alike):.3f}–{max(shipped_alike):.3f}" if shipped_sweep else "") + ". `--finalize` gained `--frame-tolerance` "
+              f"{min(shipped_alike):.3f}–{max(shipped_alike):.3f}" if shipped_alike else "") + ". `--finalize` gained `--frame-tolerance` "
               "(`train.choose_note_thresholds`): among the choices whose selection is within the tolerance of "
               "the best, the frame threshold goes by the mean frame F1 over groups. It came after seeing these "
               "results, so it was applied to both ends alike: the weights shipped and `mid+cpu`, each finalized "
@@ -1100,15 +1095,15 @@ SHIP_METRICS = ("rendered/onset_f1", "rendered/onset_offset_f1", "rendered/onset
                 "rendered/frame_f1", "maps/onset_f1")
 
 
-def ship_verdict(start: dict, row: dict, jitter: dict[str, float]) -> tuple[bool, list[str], list[str]]:
+def ship_verdict(start: dict, row: dict, jitter: dict[str, float]) -> tuple[bool, list[str]]:
     """The shipping rule fixed before the second cycle's validations: ``row`` (finalized scores)
     is behind ``start`` nowhere by more than ``max(VALIDATION_NOISE, jitter[metric])``, and ahead
     on one of :data:`SHIP_METRICS` by more than :data:`VALIDATION_NOISE`. Returns (passes, the
-    metrics behind, the metrics ahead)."""
+    metrics behind)."""
     keys = [key for key in FINALIZED_COLUMNS if row.get(key) is not None and start.get(key) is not None]
     behind = [key for key in keys if row[key] < start[key] - max(VALIDATION_NOISE, jitter.get(key, 0.0))]
-    ahead = [key for key in keys if row[key] > start[key] + VALIDATION_NOISE]
-    return not behind and any(key in ahead for key in SHIP_METRICS), behind, ahead
+    ahead = any(row[key] > start[key] + VALIDATION_NOISE for key in keys if key in SHIP_METRICS)
+    return not behind and ahead, behind
 
 
 def velocity_fit_section(metadata: dict) -> list[str]:
