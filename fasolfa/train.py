@@ -998,6 +998,33 @@ def near_ties(rows: list[dict], tolerance: float) -> list[dict]:
             and row["selection"] >= best["selection"] - tolerance]
 
 
+def _mean_velocity_f1(row: dict) -> float:
+    """The mean over groups, and over the own-level and regained readings, of onset+offset+velocity
+    F1 in a :func:`sweep_input_levels` row."""
+    return float(np.mean([value for reading in ("own_level", "regained") for key, value in row[reading].items()
+                          if key.endswith("/onset_offset_velocity_f1")]))
+
+
+def choose_input_level(rows: list[dict], tolerance: float = 0.0) -> dict:
+    """The :func:`sweep_input_levels` row :func:`finalize` keeps: among the bands whose selection
+    (note onsets) is within ``tolerance`` of the best, the one of highest +velocity F1 (velocity:
+    what the level moves most, as the velocity head reads it); 0 (the default) keeps the best
+    selection's band."""
+    best = max(row["selection"] for row in rows)
+    alike = [row for row in rows if row["selection"] >= best - tolerance]
+    return max(alike, key=lambda row: (_mean_velocity_f1(row) if tolerance > 0 else 0.0, row["selection"]))
+
+
+def choose_offset_threshold(rows: list[dict], tolerance: float = 0.0) -> dict:
+    """The :func:`sweep_offset_thresholds` row :func:`finalize` keeps: among the offsets whose
+    selection (mean onset+offset F1 over groups) is within ``tolerance`` of the best, the one of
+    highest mean frame F1 (an offset threshold moves where notes end, which frames measure too);
+    0 (the default) keeps the best selection's, None first on exact ties."""
+    best = max(row["offset_selection"] for row in rows)
+    alike = [row for row in rows if row["offset_selection"] >= best - tolerance]
+    return max(alike, key=lambda row: (_mean_frame_f1(row) if tolerance > 0 else 0.0, row["offset_selection"]))
+
+
 def sweep_pedal_thresholds(items: list[ValidationItem], posteriors: list[dict],
                            pedal_thresholds=PEDAL_THRESHOLDS, releases=PEDAL_RELEASES,
                            min_pedal_ms=MIN_PEDAL_MS) -> list[dict]:
@@ -1085,7 +1112,8 @@ def sweep_input_levels(model: FasolfaNet, items: list[ValidationItem], device="c
 
 
 def finalize(weights_path: str | Path, out_path: str | Path, items: list[ValidationItem], device="cpu",
-             levels=INPUT_LEVELS_DB, tuning: bool = True, frame_tolerance: float = 0.0) -> dict:
+             levels=INPUT_LEVELS_DB, tuning: bool = True, frame_tolerance: float = 0.0,
+             tie_tolerance: float = 0.0) -> dict:
     """Choose the input level and the note-creation thresholds on the validation excerpts and
     write the weights with them (``metadata["input_level_db"]`` and ``["thresholds"]``, read by
     :func:`fasolfa.transcribe`) to ``out_path``. First the band of levels every recording is
@@ -1099,7 +1127,11 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     ``frame_tolerance``, the frame threshold by frame F1 among the selections that close to the
     best), the pedal's thresholds (down, up, shortest press)
     by the pedal-press F1 of the excerpts with pedal labels, then the offset threshold (which
-    moves offsets only, never onsets) by the mean over groups of onset+offset F1. Returns the chosen row of
+    moves offsets only, never onsets) by the mean over groups of onset+offset F1. With
+    ``tie_tolerance``, each of the three choices made for another metric than its own goes, among
+    those within that of the best, to the one best on what the knob moves: the level by +velocity
+    F1 (:func:`choose_input_level`), the frame threshold (as ``frame_tolerance``) and the offset
+    threshold (:func:`choose_offset_threshold`) by frame F1. Returns the chosen row of
     :func:`sweep_offset_thresholds` (with the pedal's knobs and scores). Explained in
     notebooks/06_training.ipynb."""
     from fasolfa.notes import NoteThresholds
@@ -1109,23 +1141,24 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     level_rows, level = [], None
     if levels:
         level_rows = sweep_input_levels(model, items, device, levels)
-        level = max(level_rows, key=lambda row: row["selection"])["input_level_db"]
+        level = choose_input_level(level_rows, tie_tolerance)["input_level_db"]
         items = leveled(items, level)
     posteriors = validation_posteriorgrams(model, items, device)
     pedal_rows = sweep_pedal_thresholds(items, posteriors)
     best_pedal = max(pedal_rows, key=lambda row: (row["pedal_f1"], row["pedal_frame_f1"]))
     pedal_knobs = {name: best_pedal[name] for name in ("pedal", "pedal_release", "min_pedal_ms")}
     rows = sweep_thresholds(model, items, device, posteriors=posteriors, pedal_knobs=pedal_knobs)
-    best = choose_note_thresholds(rows, frame_tolerance)
+    best = choose_note_thresholds(rows, max(frame_tolerance, tie_tolerance))
     chosen = NoteThresholds(onset=best["onset"], frame=best["frame"], strong_onset=best["strong_onset"],
                             **pedal_knobs)
     offset_rows = sweep_offset_thresholds(items, posteriors, chosen)
-    best_offset = max(offset_rows, key=lambda row: row["offset_selection"])   # None first: kept on ties
+    best_offset = choose_offset_threshold(offset_rows, tie_tolerance)
     chosen = replace(chosen, offset=best_offset["offset"])
     metadata = {key: value for key, value in metadata.items() if key not in ("input_level_db", "level_sweep")}
     if level is not None:
         metadata.update(input_level_db=level, level_sweep=level_rows)
     metadata = {**metadata, "thresholds": asdict(chosen), "frame_tolerance": frame_tolerance,
+                "tie_tolerance": tie_tolerance,
                 "threshold_sweep": rows, "pedal_sweep": pedal_rows,
                 "offset_sweep": offset_rows, "validation": sorted({item.name for item in items}),
                 "validation_tuning_cents": {item.name: round(item.tuning_cents, 2) for item in items}}
@@ -1148,6 +1181,9 @@ def main(argv=None) -> int:
     parser.add_argument("--frame-tolerance", type=float, default=0.0,
                         help="with --finalize: choose the frame threshold by frame F1 among the choices whose "
                              "selection is within this of the best (default 0: the selection alone)")
+    parser.add_argument("--tie-tolerance", type=float, default=0.0,
+                        help="with --finalize: among the choices whose selection is within this of the best, the "
+                             "input level by +velocity F1, the frame and offset thresholds by frame F1 (default 0)")
     parser.add_argument("--no-tuning", action="store_true",
                         help="with --finalize: read the excerpts against A = 440 Hz (fasolfa transcribe --no-tuning)")
     args = parser.parse_args(argv)
@@ -1156,14 +1192,15 @@ def main(argv=None) -> int:
     except FasolfaError as error:
         print(f"fasolfa train: error: {error}", file=sys.stderr)
         return 1
-    if args.frame_tolerance < 0:
-        print(f"fasolfa train: error: --frame-tolerance {args.frame_tolerance:g}: must be 0 or more", file=sys.stderr)
-        return 1
+    for flag, value in (("--frame-tolerance", args.frame_tolerance), ("--tie-tolerance", args.tie_tolerance)):
+        if value < 0:
+            print(f"fasolfa train: error: {flag} {value:g}: must be 0 or more", file=sys.stderr)
+            return 1
     if args.finalize:
         items = build_validation(cfg, progress=not args.no_progress)
         best = finalize(args.finalize[0], args.finalize[1], items, pick_device(cfg.device),
                         levels=() if args.no_level else INPUT_LEVELS_DB, tuning=not args.no_tuning,
-                        frame_tolerance=args.frame_tolerance)
+                        frame_tolerance=args.frame_tolerance, tie_tolerance=args.tie_tolerance)
         print("chosen thresholds:", {k: round(v, 3) if isinstance(v, float) else v for k, v in best.items()})
         return 0
     try:

@@ -325,7 +325,7 @@ def test_finalize_writes_thresholds_chosen_on_validation(tmp_path):
     assert metadata["thresholds"]["onset"] == best["onset"]
     assert metadata["thresholds"]["strong_onset"] == best["strong_onset"]
     assert best["selection"] == max(r["selection"] for r in metadata["threshold_sweep"])
-    assert metadata["frame_tolerance"] == 0.0
+    assert metadata["frame_tolerance"] == metadata["tie_tolerance"] == 0.0
     offsets = metadata["offset_sweep"]              # None, then only thresholds above the frame's
     assert offsets[0]["offset"] is None and all(r["offset"] > best["frame"] for r in offsets[1:])
     assert metadata["thresholds"]["offset"] == best["offset"]
@@ -512,10 +512,54 @@ def test_frame_threshold_is_chosen_by_frames_among_selections_alike():
     assert train.choose_note_thresholds(rows, tolerance=0.01)["frame"] == 0.3       # a wide one lets frames decide
 
 
-def test_finalize_refuses_a_negative_frame_tolerance_in_one_line(tmp_path, capsys):
+def test_level_and_offset_near_ties_go_to_what_each_knob_moves():
+    """With a tolerance, the input level goes by +velocity F1 and the offset threshold by frame
+    F1 among the choices whose own selection is within it of the best; without, the selection
+    alone decides (the first of exact ties: offset None)."""
+    def level(band, selection, velocity):
+        reading = {"rendered/onset_offset_velocity_f1": velocity, "maps/onset_offset_velocity_f1": velocity,
+                   "rendered/onset_f1": 0.0}
+        return {"input_level_db": band, "selection": selection, "own_level": reading, "regained": reading}
+    levels = [level([-28, -22], 0.9197, 0.60), level([-25, -25], 0.9192, 0.64), level([-21, -21], 0.9150, 0.90)]
+    assert train.choose_input_level(levels, 0.0)["input_level_db"] == [-28, -22]
+    assert train.choose_input_level(levels, 0.001)["input_level_db"] == [-25, -25]
+    assert train.choose_input_level(levels, 0.01)["input_level_db"] == [-21, -21]
+
+    def offset(value, selection, rendered_frame, maps_frame):
+        return {"offset": value, "offset_selection": selection, "rendered/frame_f1": rendered_frame,
+                "maps/frame_f1": maps_frame}
+    offsets = [offset(None, 0.8300, 0.91, 0.65), offset(0.6, 0.8303, 0.905, 0.65), offset(0.7, 0.8306, 0.90, 0.65),
+               offset(0.8, 0.8200, 0.99, 0.99)]
+    assert train.choose_offset_threshold(offsets, 0.0)["offset"] == 0.7
+    assert train.choose_offset_threshold(offsets, 0.001)["offset"] is None        # mean frames 0.78 > 0.7775 > 0.775
+    assert train.choose_offset_threshold(offsets, 0.0005)["offset"] == 0.6       # None is beyond the tolerance
+    assert train.choose_offset_threshold([offset(None, 0.8, 0.9, 0.6), offset(0.6, 0.8, 0.95, 0.6)], 0.0)["offset"] is None
+
+
+def test_finalize_with_a_tie_tolerance_stores_it_and_stays_within_it(tmp_path):
+    """--tie-tolerance: recorded in the metadata; every choice it makes is within it of the best."""
+    from fasolfa.train import ValidationItem, finalize
+    from fasolfa.midi import Notes, Pedal
+    rng = np.random.default_rng(1)
+    audio = (0.05 * rng.standard_normal(config.SAMPLE_RATE)).astype(np.float32)
+    items = [ValidationItem("noise", "rendered", audio, Notes.from_arrays([0.2, 0.5], [0.4, 0.8], [60, 64]),
+                            Pedal.empty(), True)]
+    net = FasolfaNet(ModelConfig(key_channels=6, contour_channels=4, onset_channels=4, pedal_channels=4))
+    weights = save_weights(tmp_path / "w.pt", net, {"step": 1})
+    best = finalize(weights, tmp_path / "final.pt", items, levels=(-30.0, -20.0), tie_tolerance=0.05)
+    _, metadata = load_weights(tmp_path / "final.pt")
+    assert metadata["tie_tolerance"] == 0.05 and metadata["frame_tolerance"] == 0.0
+    level = next(r for r in metadata["level_sweep"] if r["input_level_db"] == metadata["input_level_db"])
+    assert level["selection"] >= max(r["selection"] for r in metadata["level_sweep"]) - 0.05
+    assert best["offset_selection"] >= max(r["offset_selection"] for r in metadata["offset_sweep"]) - 0.05
+    assert best["selection"] >= max(r["selection"] for r in metadata["threshold_sweep"]) - 0.05
+
+
+@pytest.mark.parametrize("flag", ["--frame-tolerance", "--tie-tolerance"])
+def test_finalize_refuses_a_negative_tolerance_in_one_line(tmp_path, capsys, flag):
     cfg = tmp_path / "config.json"
     cfg.write_text(json.dumps(TrainConfig(run_dir=str(tmp_path / "run")).to_dict()))
-    assert train.main([str(cfg), "--finalize", "w.pt", str(tmp_path / "out.pt"), "--frame-tolerance", "-0.1"]) == 1
+    assert train.main([str(cfg), "--finalize", "w.pt", str(tmp_path / "out.pt"), flag, "-0.1"]) == 1
     err = capsys.readouterr().err.strip().splitlines()
-    assert err == ["fasolfa train: error: --frame-tolerance -0.1: must be 0 or more"]
+    assert err == [f"fasolfa train: error: {flag} -0.1: must be 0 or more"]
     assert not (tmp_path / "out.pt").exists()

@@ -269,7 +269,37 @@ def finalized_scores(checkpoint: Path) -> dict:
     chosen = metadata["thresholds"]
     row = next(row for row in metadata["offset_sweep"] if row["offset"] == chosen["offset"])
     return {"checkpoint": checkpoint.name, "step": metadata.get("step"), "thresholds": chosen,
+            "input_level_db": metadata.get("input_level_db"),
             **{k: v for k, v in row.items() if "/" in k or k == "selection"}}
+
+
+def score_stored(config_path: Path, checkpoints: list[tuple[str, Path]], out_path: Path) -> dict:
+    """Validation scores of finalized checkpoints at the level and thresholds each stores, read as
+    :func:`fasolfa.train.finalize` reads the excerpts (tuned, brought into the stored level): for
+    weights whose head changed after ``--finalize`` (``velocity_fit`` keeps the metadata), so that
+    only what changed moves. Written to ``out_path`` as ``{name: row}`` (rows as :func:`finalized_scores`')."""
+    import torch
+
+    from fasolfa.atomic import atomic_write
+    from fasolfa.hcqt import HCQT
+    from fasolfa.notes import NoteThresholds
+    from fasolfa.train import TrainConfig, build_validation, leveled, load_weights, tuned, validate
+    cfg = TrainConfig.read(config_path)
+    items = tuned(build_validation(cfg, progress=False))
+    rows = {}
+    for name, path in checkpoints:
+        model, metadata = load_weights(path)
+        if "thresholds" not in metadata:
+            raise SystemExit(f"{path}: not finalized (python -m fasolfa.train CONFIG --finalize ...)")
+        read = leveled(items, metadata["input_level_db"]) if "input_level_db" in metadata else items
+        with torch.no_grad():
+            scores = validate(model, HCQT(), read, "cpu", NoteThresholds(**metadata["thresholds"]))
+        rows[name] = {"checkpoint": Path(path).name, "velocity_fit_seed": metadata.get("velocity_fit", {}).get("seed"),
+                      "thresholds": metadata["thresholds"],
+                      "input_level_db": metadata.get("input_level_db"), **{k: v for k, v in scores.items() if "/" in k or k == "selection"}}
+        print(name, {k: round(v, 4) for k, v in rows[name].items() if k.endswith("velocity_f1")}, flush=True)
+    atomic_write(out_path, lambda temporary: temporary.write_text(json.dumps(rows, indent=1) + "\n"))
+    return rows
 
 
 def collect(out_dir: Path, runs: list[Path], until_step: int | None = None,
@@ -416,6 +446,10 @@ def main() -> None:
     c.add_argument("--until-step", type=int, default=None, help="count only the rows up to this step")
     c.add_argument("--finalized", nargs=2, action="append", default=[], metavar=("ARM", "CHECKPOINT"),
                    help="store this --finalized checkpoint's validation scores under the arm's name")
+    v = commands.add_parser("score", help="finalized checkpoints' validation scores at the level and thresholds they store")
+    v.add_argument("config", type=Path, help="the TrainConfig whose validation excerpts are read")
+    v.add_argument("out", type=Path, help="JSON written here")
+    v.add_argument("--checkpoint", nargs=2, action="append", required=True, metavar=("NAME", "PATH"))
     f = commands.add_parser("figure", help="draw the arms' validation and loss curves")
     f.add_argument("folder", type=Path, help="holds ablations.json and <arm>-validation.csv / <arm>-log.csv")
     f.add_argument("png", type=Path)
@@ -434,6 +468,8 @@ def main() -> None:
         for name, row in summary["variants"].items():
             print(name, {k: round(v, 3) for k, v in row["best"].items()
                          if k in ("step", "selection") or k.endswith(("onset_f1", "frame_f1"))})
+    elif args.command == "score":
+        score_stored(args.config, [(name, Path(path)) for name, path in args.checkpoint], args.out)
     elif args.command == "figure":
         print(figure(args.folder, args.png, args.metric, args.loss))
     elif args.command == "merge":

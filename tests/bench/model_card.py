@@ -1010,7 +1010,7 @@ def second_cycle_section(metadata: dict) -> list[str]:
                    + " behind") + ".")
         if not shipped_name:
             lines += ["", "Not shipped: the weights above stay."]
-    return lines + second_cycle_rooms_lines() + frame_tolerance_lines(jitter, finalized)
+    return lines + second_cycle_rooms_lines() + frame_tolerance_lines(jitter, finalized) + tie_tolerance_lines(jitter)
 
 
 def second_cycle_rooms_lines() -> list[str]:
@@ -1088,6 +1088,118 @@ def frame_tolerance_lines(jitter: dict[str, float], first: dict) -> list[str]:
               "`--frame-tolerance` stays 0 by default. `mid+cpu` — the first weights at 0.900 MAPS onset F1 on "
               f"validation — is kept for the next cycle (`figures/second_cycle/mid+cpu.pt`, SHA-256 "
               f"`{file_sha256(kept)[:12]}`, finalized as the first table's row)."]
+    return lines
+
+
+def _changes(start: dict, row: dict, jitter: dict[str, float]) -> str:
+    """Each metric's change from ``start`` to ``row``, and in brackets over its own wander."""
+    return ", ".join(f"{FINALIZED_COLUMNS[key]} {row[key] - start[key]:+.3f} ({(row[key] - start[key]) / jitter[key]:+.1f}×)"
+                     for key in FINALIZED_COLUMNS if key in jitter and row.get(key) is not None and start.get(key) is not None)
+
+
+def tie_tolerance_lines(jitter: dict[str, float]) -> list[str]:
+    """One near-tie rule for the level, frame and offset choices (``--tie-tolerance``,
+    ``figures/second_cycle/tie-tolerance.json``), then the velocity head's own fit noise
+    (``figures/second_cycle/velocity-seeds.json``, by ``ablations.py score``)."""
+    again = _figures_json("second_cycle", "tie-tolerance.json")
+    if again is None or not jitter:
+        return []
+    finalized = again["finalized"]
+    start, last = finalized["started from"], finalized["mid+cpu"]
+    passes, behind = ship_verdict(start, last, jitter)
+    tolerance = again["tie_tolerance"]
+    lines = ["", "The frame threshold is not the only choice made this way. Of `--finalize`'s choices, three are made "
+             "by a score that is not what they move: the input level (velocity reads it) by note onsets, the "
+             "frame threshold by note onsets, the offset threshold by onset+offset F1 (frames move with it too). "
+             "One rule for all three was written down before either end was finalized with it, "
+             f"`--tie-tolerance {tolerance:g}`: among the choices whose own score is within {tolerance:g} of the "
+             "best, the level goes by +velocity F1 (mean over groups, at the excerpts' own levels and at random "
+             "gains; `train.choose_input_level`), the frame and offset thresholds by frame F1 "
+             "(`train.choose_offset_threshold`). Both ends finalized with it "
+             f"(`{again['command']}`):", "",
+             *finalized_table({"finalized": finalized}), "",
+             f"Thresholds: the shipped weights {_knobs(start)}; `mid+cpu` {_knobs(last)}. By the same rule: "
+             + _changes(start, last, jitter) + ("; it passes." if passes else
+             "; it fails on " + ", ".join(FINALIZED_COLUMNS[k] for k in behind) + " alone: the offset and frame "
+             "choices no longer cost it frames or offsets, but the MAPS pianos' velocities stay behind.")]
+    seeds = _figures_json("second_cycle", "velocity-seeds.json")
+    if seeds:
+        lines += velocity_seed_lines(seeds, jitter)
+    return lines
+
+
+def _knobs(row: dict) -> str:
+    """A finalized row's level and note thresholds, in words."""
+    chosen = row["thresholds"]
+    level = row.get("input_level_db")
+    return (f"frame {chosen['frame']:g}, offset {chosen['offset'] if chosen['offset'] is not None else 'none'}"
+            + ("" if not level else f", level {level[0]:g} dBFS" if level[0] == level[1]
+               else f", levels {level[0]:g}…{level[1]:g} dBFS"))
+
+
+VELOCITY_KEYS = ("rendered/onset_offset_velocity_f1", "maps/onset_offset_velocity_f1")
+
+
+def _by_network(seeds: dict) -> dict[str, dict[int, dict]]:
+    """``velocity-seeds.json``'s rows ``"NETWORK/SEED"`` grouped as ``{network: {seed: row}}``."""
+    grouped: dict[str, dict[int, dict]] = {}
+    for name, row in seeds.items():
+        network, seed = name.rsplit("/", 1)
+        grouped.setdefault(network, {})[int(seed)] = row
+    return grouped
+
+
+def _mean_velocity(row: dict) -> float:
+    return float(np.mean([row[key] for key in VELOCITY_KEYS]))
+
+
+def best_heads(seeds: dict) -> dict[str, int]:
+    """Per network, the seed whose head has the best mean +velocity F1 over groups (the choice
+    fixed before the seeds were scored)."""
+    return {network: max(rows, key=lambda seed: _mean_velocity(rows[seed])) for network, rows in _by_network(seeds).items()}
+
+
+def head_noise(seeds: dict) -> dict[str, float]:
+    """Per velocity metric, the standard deviation over seeds of one network's head fits, pooled
+    over the networks measured: how much refitting the head alone moves that metric."""
+    grouped = _by_network(seeds)
+    return {key: float(np.sqrt(np.mean([np.var([row[key] for row in rows.values()], ddof=1)
+                                        for rows in grouped.values() if len(rows) > 1]))) for key in VELOCITY_KEYS}
+
+
+def velocity_seed_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
+    """Each trunk's velocity head fitted with other seeds: the head's own noise, and the choice
+    among seeds fixed before they were scored."""
+    grouped, chosen, noise = _by_network(seeds), best_heads(seeds), head_noise(seeds)
+    lines = ["", "Is the MAPS +velocity gap the network or its velocity head? A head with hidden units is fitted "
+             "by AdamW from a random start, on strikes drawn with a seed (`velocity_fit --seed`, default 0). "
+             "Each end's head was fitted again with seeds 1 and 2 and read at the level and thresholds it stores "
+             "(`python tests/bench/ablations.py score figures/interpolation/config.json "
+             "figures/second_cycle/velocity-seeds.json --checkpoint NAME PATH ...`: only velocity can move). "
+             "Before these were scored, the rule was fixed that each network keeps the head of the best mean "
+             "+velocity F1 over the two groups among its three:", "",
+             "| network | seed | +velocity | MAPS +velocity | mean |", "|---|---|---|---|---|"]
+    for network, rows in grouped.items():
+        for seed, row in sorted(rows.items()):
+            mark = " (kept)" if chosen[network] == seed else ""
+            lines.append(f"| {network} | {seed}{mark} | {row[VELOCITY_KEYS[0]]:.3f} | {row[VELOCITY_KEYS[1]]:.3f} | "
+                         f"{_mean_velocity(row):.3f} |")
+    start = grouped["shipped"][chosen["shipped"]]
+    last = grouped["mid+cpu"][chosen["mid+cpu"]]
+    gap = last[VELOCITY_KEYS[1]] - start[VELOCITY_KEYS[1]]
+    lines += ["", "Refitting the head alone moves +velocity by a standard deviation of "
+              f"{noise[VELOCITY_KEYS[0]]:.4f} (rendered) and {noise[VELOCITY_KEYS[1]]:.4f} (MAPS), pooled over the two "
+              f"networks: {noise[VELOCITY_KEYS[0]] / jitter[VELOCITY_KEYS[0]]:.1f}× and "
+              f"{noise[VELOCITY_KEYS[1]] / jitter[VELOCITY_KEYS[1]]:.1f}× those metrics' wander through training (one head), "
+              "which the rule uses. With the kept heads, `mid+cpu`'s MAPS +velocity is "
+              f"{gap:+.3f} ({abs(gap) / max(VALIDATION_NOISE, noise[VELOCITY_KEYS[1]]):.1f}× even the head's noise) and its "
+              f"rendered +velocity {last[VELOCITY_KEYS[0]] - start[VELOCITY_KEYS[0]]:+.3f}: "
+              + ("it fails the rule again and was not shipped. The MAPS pianos' velocities are the one thing the "
+                 "room leg's network reads worse. " if not ship_verdict(start, last, jitter)[0] else
+                 "with these heads it passes the rule. ") +
+              "For later candidates (not applied back to this one), the rule counts the head's noise: the wander "
+              "allowed the two +velocity metrics is the larger of the two measures, and each candidate keeps the "
+              "best of three head fits, as here."]
     return lines
 
 
