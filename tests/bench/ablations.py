@@ -16,7 +16,9 @@ Two steps, so the runs can go to a machine without FluidSynth or the corpus (a G
     python tests/bench/ablations.py run DATA_DIR OUT_DIR --seconds 360 --device cuda
 
 Arms trained one after another with ``python -m fasolfa.train`` (make train's own data) are
-gathered into the same ``ablations.json`` format by ``collect OUT_DIR RUN_DIR...``.
+gathered into the same ``ablations.json`` format by ``collect OUT_DIR RUN_DIR...``;
+``score CONFIG OUT.json --checkpoint NAME PATH ...`` reads finalized checkpoints on the validation
+excerpts at the level and thresholds each stores (a head refitted after ``--finalize``).
 
 ``prepare`` cuts ``--excerpt-s`` second excerpts from the render cache (rendering what is
 missing) of train-split pieces, one (soundfont, program) each in turn, and of MAPS train

@@ -1124,7 +1124,40 @@ def tie_tolerance_lines(jitter: dict[str, float]) -> list[str]:
              "choices no longer cost it frames or offsets, but the MAPS pianos' velocities stay behind.")]
     seeds = _figures_json("second_cycle", "velocity-seeds.json")
     if seeds:
-        lines += velocity_seed_lines(seeds, jitter)
+        lines += velocity_seed_lines(seeds, jitter) + continued_lines(seeds, jitter)
+    return lines
+
+
+def continued_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
+    """`mid+cpu` trained on (``figures/second_cycle/continued``: ``ablations.py collect`` of its
+    run, and its heads' ``velocity-seeds.json``), judged by the rule for later candidates."""
+    result = _figures_json("second_cycle", "continued", "ablations.json")
+    own = _figures_json("second_cycle", "continued", "velocity-seeds.json")
+    if result is None or own is None:
+        return []
+    name = next(iter(result["variants"]))
+    folder = ROOT / "figures" / "second_cycle" / "continued"
+    cfg = json.loads((folder / f"{name}-config.json").read_text())
+    chosen_seed = best_heads(own)[name]
+    row = own[f"{name}/{chosen_seed}"]
+    start = seeds[f"shipped/{best_heads(seeds)['shipped']}"]
+    wander = {key: max(value, head_noise(seeds).get(key, 0.0)) for key, value in jitter.items()}
+    passes, behind = ship_verdict(start, row, wander)
+    lines = ["", f"Then, by that rule, one more candidate fixed before it was trained: `{name}`, `mid+cpu` trained on "
+             f"for {cfg.get('time_budget_s', 0):,.0f} s on the 2 cores ({result['variants'][name]['steps']:,.0f} steps of "
+             f"{cfg.get('batch_size')} windows of `make train`'s data, the default augmentation, learning rate "
+             f"{cfg.get('learning_rate', 0):g} cosine over the time budget, weight average {cfg.get('ema_decay')}; "
+             f"`figures/second_cycle/continued/{name}-config.json`, `-log.csv`), its velocity head fitted, "
+             "`--finalize --tie-tolerance 0.001`, heads fitted again with seeds 1 and 2, the best of three kept "
+             f"(seed {chosen_seed}; `continued/velocity-seeds.json`). Against the shipped weights (their kept head, "
+             "finalized the same way), each change and in brackets over the wander the rule allows it now:", "",
+             *finalized_table({"finalized": {"shipped": {**start, "step": "kept head"},
+                                             name: {**row, "step": f"head seed {chosen_seed}"}}}), "",
+             ", ".join(f"{FINALIZED_COLUMNS[key]} {row[key] - start[key]:+.3f} "
+                       f"({(row[key] - start[key]) / max(VALIDATION_NOISE, wander[key]):+.1f}×)"
+                       for key in FINALIZED_COLUMNS if key in wander and key in row and key in start)
+             + (": it passes." if passes else ": it fails (" + ", ".join(FINALIZED_COLUMNS[k] for k in behind)
+                + " behind); nothing shipped.")]
     return lines
 
 
