@@ -114,6 +114,32 @@ def _matched_notes(reference: Notes, estimate: Notes, onset_tolerance_s: float,
     return n_matched
 
 
+def velocity_agreement(reference: Notes, estimate: Notes, onset_tolerance_s: float = 0.05) -> dict:
+    """How well the estimated velocities follow the reference's, on the notes whose onsets match
+    (same pitch, onset within ``onset_tolerance_s``, one to one; offsets ignored): ``{"matched":
+    n, "pearson_r": r}``, ``r`` the correlation of the two velocity lists (``nan`` below 3 matched
+    notes or when either list is constant). Like the ``onset_offset_velocity`` metric it is blind
+    to any linear recalibration of the estimate, but it reads every matched note rather than a
+    pass/fail at 0.1, and no offset decides which notes count: fewer matched notes are needed to
+    tell two velocity estimators apart."""
+    if not len(reference) or not len(estimate):
+        return {"matched": 0, "pearson_r": float("nan")}
+    ref_intervals, ref_hz, ref_velocity = _note_arrays(reference, "reference notes")
+    est_intervals, est_hz, est_velocity = _note_arrays(estimate, "estimated notes")
+    pairs = []
+    for pitch in np.intersect1d(reference.pitch, estimate.pitch):    # one matching per key, as above
+        ref_at, est_at = np.flatnonzero(reference.pitch == pitch), np.flatnonzero(estimate.pitch == pitch)
+        pairs += [(ref_at[i], est_at[j]) for i, j in transcription.match_notes(
+            ref_intervals[ref_at], ref_hz[ref_at], est_intervals[est_at], est_hz[est_at],
+            onset_tolerance=onset_tolerance_s, pitch_tolerance=PITCH_TOLERANCE_CENTS, offset_ratio=None)]
+    if len(pairs) < 3:
+        return {"matched": len(pairs), "pearson_r": float("nan")}
+    ref_v, est_v = ref_velocity[[i for i, _ in pairs]], est_velocity[[j for _, j in pairs]]
+    if np.ptp(ref_v) == 0 or np.ptp(est_v) == 0:
+        return {"matched": len(pairs), "pearson_r": float("nan")}
+    return {"matched": len(pairs), "pearson_r": float(np.corrcoef(ref_v, est_v)[0, 1])}
+
+
 def _frame_spans(onset_s: np.ndarray, offset_s: np.ndarray,
                  frames_per_second: float) -> tuple[np.ndarray, np.ndarray]:
     first = np.rint(onset_s * frames_per_second).astype(np.int64)

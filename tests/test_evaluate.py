@@ -11,7 +11,7 @@ import pytest
 from fasolfa import config
 from fasolfa.errors import FasolfaError
 from fasolfa.evaluate import (METRICS, mean_scores, pedal_press_windows, piano_roll, pooled_scores, score,
-                              score_midi, scores_from_counts)
+                              score_midi, scores_from_counts, velocity_agreement)
 from fasolfa.midi import Notes, Pedal, write_midi
 from fasolfa.notes import notes_to_midi
 
@@ -272,3 +272,21 @@ def test_score_midi_reads_both_files_with_their_pedal(tmp_path):
     assert prf(score_midi(reference_path, silence_path), "onset") == (1.0, 0.0, 0.0)
     with pytest.raises(FasolfaError):
         score_midi(reference_path, tmp_path / "missing.mid")
+
+
+def test_velocity_agreement_follows_the_order_of_loudness_not_its_scale():
+    """Pearson r of matched notes' velocities: 1 for any increasing linear map of the reference's,
+    -1 for a reversed one; offsets do not decide which notes count; an unmatched note is not read."""
+    reference = four_notes()
+    assert velocity_agreement(reference, reference) == {"matched": 4, "pearson_r": pytest.approx(1.0)}
+    scaled = four_notes(velocity=[10, 30, 50, 70], offset_s=[0.6, 1.1, 1.6, 2.1])   # other scale, early ends
+    assert velocity_agreement(reference, scaled)["pearson_r"] == pytest.approx(1.0)
+    assert velocity_agreement(reference, four_notes(velocity=[100, 80, 60, 40]))["pearson_r"] == pytest.approx(-1.0)
+    shifted = four_notes(onset_s=[0.5, 1.0, 1.5, 2.2], velocity=[40, 60, 80, 1])      # the last misses by 200 ms
+    assert velocity_agreement(reference, shifted) == {"matched": 3, "pearson_r": pytest.approx(1.0)}
+    noisy = velocity_agreement(reference, four_notes(velocity=[40, 80, 60, 100]))
+    assert 0 < noisy["pearson_r"] < 1
+    two = four_notes(pitch=[60, 62, 70, 71])                                            # two keys match
+    assert velocity_agreement(reference, two)["matched"] == 2 and np.isnan(velocity_agreement(reference, two)["pearson_r"])
+    assert np.isnan(velocity_agreement(reference, Notes.empty())["pearson_r"])
+    assert np.isnan(velocity_agreement(reference, four_notes(velocity=[64] * 4))["pearson_r"])   # constant estimate

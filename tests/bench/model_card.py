@@ -1124,7 +1124,41 @@ def tie_tolerance_lines(jitter: dict[str, float]) -> list[str]:
              "choices no longer cost it frames or offsets, but the MAPS pianos' velocities stay behind.")]
     seeds = _figures_json("second_cycle", "velocity-seeds.json")
     if seeds:
-        lines += velocity_seed_lines(seeds, jitter) + continued_lines(seeds, jitter)
+        lines += velocity_seed_lines(seeds, jitter) + continued_lines(seeds, jitter) + velocity_agreement_lines()
+    return lines
+
+
+def velocity_agreement_lines() -> list[str]:
+    """Pearson r of matched notes' velocities per group and MAPS piano
+    (``figures/second_cycle/velocity-agreement.json``, by ``tests/bench/velocity_agreement.py``)."""
+    result = _figures_json("second_cycle", "velocity-agreement.json")
+    if result is None:
+        return []
+    pianos = sorted({piano for row in result.values() for piano in row["maps_pianos"]})
+    lines = ["", "Where do the room leg's networks lose the MAPS pianos' velocities? `tests/bench/velocity_agreement.py "
+             "figures/interpolation/config.json figures/second_cycle/velocity-agreement.json --checkpoint NAME PATH ...` "
+             "correlates the estimated with the reference velocities of the notes whose onsets match (Pearson r, mean "
+             "over excerpts; every matched note counts and no offset decides which, where +velocity F1 counts only "
+             "the notes whose offsets pass too), each network with its kept head, level and thresholds (in "
+             "brackets, the MAPS excerpts of each piano):", "",
+             "| weights | rendered | MAPS | " + " | ".join(
+                 f"MAPS {piano} ({sum(e['name'].endswith(piano) for e in next(iter(result.values()))['excerpts'])})"
+                 for piano in pianos) + " |",
+             "|---|---|---|" + "---|" * len(pianos)]
+    for name, row in result.items():
+        lines.append(f"| {name} | {row['groups']['rendered']:.3f} | {row['groups']['maps']:.3f} | "
+                     + " | ".join(f"{row['maps_pianos'].get(piano, float('nan')):.3f}" for piano in pianos) + " |")
+    names = list(result)
+    first, last = result[names[0]], result[names[-1]]
+    drops = {piano: last["maps_pianos"][piano] - first["maps_pianos"][piano] for piano in pianos}
+    worst = min(drops, key=drops.get)
+    lines += ["", f"From `{names[0]}` to `{names[-1]}` the rendered pianos' velocities are followed "
+              f"{'better' if last['groups']['rendered'] > first['groups']['rendered'] else 'worse'} "
+              f"({last['groups']['rendered'] - first['groups']['rendered']:+.3f}) and the MAPS pianos' "
+              f"{'better' if last['groups']['maps'] > first['groups']['maps'] else 'worse'} "
+              f"({last['groups']['maps'] - first['groups']['maps']:+.3f}), most on {worst} ({drops[worst]:+.3f}). "
+              "A loss on recorded pianos that the renders do not show: what a next cycle has to recover (or "
+              "the room leg has to keep from losing) before its MAPS onsets can ship."]
     return lines
 
 
