@@ -1166,6 +1166,19 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     return {**best, **best_offset, **best_pedal, **({"input_level_db": level} if level is not None else {})}
 
 
+def as_finalized(weights_path: str | Path, items: list[ValidationItem]):
+    """A ``--finalize``d checkpoint's network, its metadata, the excerpts (already :func:`tuned`)
+    brought into the level it stores, and its :class:`~fasolfa.notes.NoteThresholds`: the
+    validation read as :func:`finalize` read it for the thresholds it chose. ``FasolfaError`` when
+    the checkpoint stores no thresholds."""
+    from fasolfa.notes import NoteThresholds
+    model, metadata = load_weights(weights_path)
+    if "thresholds" not in metadata:
+        raise FasolfaError(f"{weights_path}: not finalized (python -m fasolfa.train CONFIG --finalize ...)")
+    read = leveled(items, metadata["input_level_db"]) if "input_level_db" in metadata else items
+    return model.eval(), metadata, read, NoteThresholds(**metadata["thresholds"])
+
+
 def main(argv=None) -> int:
     """``python -m fasolfa.train CONFIG.json [--stop-after-s S]``: train (or resume) that run.
     ``python -m fasolfa.train CONFIG.json --finalize BEST.pt OUT.pt``: choose thresholds on the

@@ -553,6 +553,12 @@ def test_finalize_with_a_tie_tolerance_stores_it_and_stays_within_it(tmp_path):
     assert level["selection"] >= max(r["selection"] for r in metadata["level_sweep"]) - 0.05
     assert best["offset_selection"] >= max(r["offset_selection"] for r in metadata["offset_sweep"]) - 0.05
     assert best["selection"] >= max(r["selection"] for r in metadata["threshold_sweep"]) - 0.05
+    _, stored, read, thresholds = train.as_finalized(tmp_path / "final.pt", items)   # read back as finalize read it
+    assert stored["thresholds"] == metadata["thresholds"] and thresholds.frame == metadata["thresholds"]["frame"]
+    assert np.array_equal(read[0].audio, train.leveled(items, metadata["input_level_db"])[0].audio)
+    assert not np.array_equal(read[0].audio, items[0].audio)
+    with pytest.raises(FasolfaError, match="not finalized"):
+        train.as_finalized(weights, items)
 
 
 @pytest.mark.parametrize("flag", ["--frame-tolerance", "--tie-tolerance"])

@@ -284,18 +284,14 @@ def score_stored(config_path: Path, checkpoints: list[tuple[str, Path]], out_pat
 
     from fasolfa.atomic import atomic_write
     from fasolfa.hcqt import HCQT
-    from fasolfa.notes import NoteThresholds
-    from fasolfa.train import TrainConfig, build_validation, leveled, load_weights, tuned, validate
+    from fasolfa.train import TrainConfig, as_finalized, build_validation, tuned, validate
     cfg = TrainConfig.read(config_path)
     items = tuned(build_validation(cfg, progress=False))
     rows = {}
     for name, path in checkpoints:
-        model, metadata = load_weights(path)
-        if "thresholds" not in metadata:
-            raise SystemExit(f"{path}: not finalized (python -m fasolfa.train CONFIG --finalize ...)")
-        read = leveled(items, metadata["input_level_db"]) if "input_level_db" in metadata else items
+        model, metadata, read, thresholds = as_finalized(path, items)
         with torch.no_grad():
-            scores = validate(model, HCQT(), read, "cpu", NoteThresholds(**metadata["thresholds"]))
+            scores = validate(model, HCQT(), read, "cpu", thresholds)
         rows[name] = {"checkpoint": Path(path).name, "velocity_fit_seed": metadata.get("velocity_fit", {}).get("seed"),
                       "thresholds": metadata["thresholds"],
                       "input_level_db": metadata.get("input_level_db"), **{k: v for k, v in scores.items() if "/" in k or k == "selection"}}

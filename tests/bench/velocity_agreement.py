@@ -28,16 +28,12 @@ def agreement(config_path: Path, checkpoints: list[tuple[str, Path]]) -> dict:
     import torch
 
     from fasolfa.evaluate import velocity_agreement
-    from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
-    from fasolfa.train import TrainConfig, build_validation, leveled, load_weights, tuned, validation_posteriorgrams
+    from fasolfa.notes import posteriorgrams_to_notes
+    from fasolfa.train import TrainConfig, as_finalized, build_validation, tuned, validation_posteriorgrams
     items = tuned(build_validation(TrainConfig.read(config_path), progress=False))
     out = {}
     for name, path in checkpoints:
-        model, metadata = load_weights(path)
-        if "thresholds" not in metadata:
-            raise SystemExit(f"{path}: not finalized (python -m fasolfa.train CONFIG --finalize ...)")
-        read = leveled(items, metadata["input_level_db"]) if "input_level_db" in metadata else items
-        thresholds = NoteThresholds(**metadata["thresholds"])
+        model, _, read, thresholds = as_finalized(path, items)
         with torch.no_grad():
             posteriors = validation_posteriorgrams(model, read, "cpu")
         excerpts = []
