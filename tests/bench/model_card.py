@@ -1192,6 +1192,18 @@ def continued_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
                        for key in FINALIZED_COLUMNS if key in wander and key in row and key in start)
              + (": it passes." if passes else ": it fails (" + ", ".join(FINALIZED_COLUMNS[k] for k in behind)
                 + " behind); nothing shipped.")]
+    soup = _figures_json("second_cycle", "continued", "soup2.json")
+    if soup:
+        soup_passes, soup_behind = ship_verdict(start, soup, wander)
+        lines += ["", f"The last candidate, also fixed before it existed: the network halfway between the shipped weights "
+                  f"and `{name}` (`fasolfa.interpolate`, alpha 0.5), its head fitted (seed 0), `--finalize "
+                  "--tie-tolerance 0.001` (`continued/soup2.json`): " + ", ".join(
+                      f"{FINALIZED_COLUMNS[key]} {soup[key]:.3f} ({soup[key] - start[key]:+.3f})"
+                      for key in FINALIZED_COLUMNS if key in soup and key in start)
+                  + (". It passes." if soup_passes else ". It fails on " + ", ".join(FINALIZED_COLUMNS[k] for k in soup_behind)
+                     + (f"; {', '.join(FINALIZED_COLUMNS[k] for k in soup_behind if k not in VELOCITY_KEYS)} no velocity "
+                        "head can change, so its other two head fits were not made"
+                        if any(k not in VELOCITY_KEYS for k in soup_behind) else "") + ".")]
     return lines
 
 
