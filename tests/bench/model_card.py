@@ -1204,6 +1204,21 @@ def continued_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
                      + (f"; {', '.join(FINALIZED_COLUMNS[k] for k in soup_behind if k not in VELOCITY_KEYS)} no velocity "
                         "head can change, so its other two head fits were not made"
                         if any(k not in VELOCITY_KEYS for k in soup_behind) else "") + ".")]
+    room_heads = _figures_json("second_cycle", "continued", "vroom-seeds.json")
+    if room_heads:
+        network = next(iter(_by_network(room_heads)))
+        seed = best_heads(room_heads)[network]
+        row = room_heads[f"{network}/{seed}"]
+        room_passes, room_behind = ship_verdict(start, row, wander)
+        lines += ["", f"And one fixed before it existed for the MAPS velocities: `{network}`, `{name}`'s network with its velocity "
+                  "head fitted on strikes read through the room augmentation as well (the velocity-head config with "
+                  "`room3`'s augmentation, `continued/velocity-room-config.json`: half the windows in a simulated "
+                  "room), finalized the same way, best of three "
+                  f"head fits (seed {seed}; `continued/vroom-seeds.json`): " + ", ".join(
+                      f"{FINALIZED_COLUMNS[key]} {row[key]:.3f} ({row[key] - start[key]:+.3f})"
+                      for key in FINALIZED_COLUMNS if key in row and key in start)
+                  + (". It passes the rule; kept for the next session to ship (the test split is read then)."
+                     if room_passes else ". It fails on " + ", ".join(FINALIZED_COLUMNS[k] for k in room_behind) + ".")]
     return lines
 
 
