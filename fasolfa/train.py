@@ -1010,9 +1010,15 @@ def choose_input_level(rows: list[dict], tolerance: float = 0.0) -> dict:
     (note onsets) is within ``tolerance`` of the best, the one of highest +velocity F1 (velocity:
     what the level moves most, as the velocity head reads it); 0 (the default) keeps the best
     selection's band."""
-    best = max(row["selection"] for row in rows)
-    alike = [row for row in rows if row["selection"] >= best - tolerance]
-    return max(alike, key=lambda row: (_mean_velocity_f1(row) if tolerance > 0 else 0.0, row["selection"]))
+    return _best_among_near_ties(rows, "selection", tolerance, _mean_velocity_f1)
+
+
+def _best_among_near_ties(rows: list[dict], score: str, tolerance: float, by) -> dict:
+    """Among ``rows`` whose ``score`` is within ``tolerance`` of the best, the one highest ``by``
+    (ties, and ``tolerance`` 0: by ``score``; the first of exact ties)."""
+    best = max(row[score] for row in rows)
+    alike = [row for row in rows if row[score] >= best - tolerance]
+    return max(alike, key=lambda row: (by(row) if tolerance > 0 else 0.0, row[score]))
 
 
 def choose_offset_threshold(rows: list[dict], tolerance: float = 0.0) -> dict:
@@ -1020,9 +1026,7 @@ def choose_offset_threshold(rows: list[dict], tolerance: float = 0.0) -> dict:
     selection (mean onset+offset F1 over groups) is within ``tolerance`` of the best, the one of
     highest mean frame F1 (an offset threshold moves where notes end, which frames measure too);
     0 (the default) keeps the best selection's, None first on exact ties."""
-    best = max(row["offset_selection"] for row in rows)
-    alike = [row for row in rows if row["offset_selection"] >= best - tolerance]
-    return max(alike, key=lambda row: (_mean_frame_f1(row) if tolerance > 0 else 0.0, row["offset_selection"]))
+    return _best_among_near_ties(rows, "offset_selection", tolerance, _mean_frame_f1)
 
 
 def sweep_pedal_thresholds(items: list[ValidationItem], posteriors: list[dict],

@@ -1003,9 +1003,7 @@ def second_cycle_section(metadata: dict) -> list[str]:
             if name == "started from":
                 continue
             passes, behind = ship_verdict(start, row, jitter)
-            lines.append(f"- `{name}`: " + ", ".join(
-                f"{FINALIZED_COLUMNS[key]} {row[key] - start[key]:+.3f} ({(row[key] - start[key]) / jitter[key]:+.1f}×)"
-                for key in FINALIZED_COLUMNS if key in jitter and row.get(key) is not None and start.get(key) is not None)
+            lines.append(f"- `{name}`: " + _changes(start, row, jitter)
                 + (". Passes the rule" if passes else ". Fails it: " + ", ".join(FINALIZED_COLUMNS[k] for k in behind)
                    + " behind") + ".")
         if not shipped_name:
@@ -1091,10 +1089,26 @@ def frame_tolerance_lines(jitter: dict[str, float], first: dict) -> list[str]:
     return lines
 
 
-def _changes(start: dict, row: dict, jitter: dict[str, float]) -> str:
-    """Each metric's change from ``start`` to ``row``, and in brackets over its own wander."""
-    return ", ".join(f"{FINALIZED_COLUMNS[key]} {row[key] - start[key]:+.3f} ({(row[key] - start[key]) / jitter[key]:+.1f}×)"
-                     for key in FINALIZED_COLUMNS if key in jitter and row.get(key) is not None and start.get(key) is not None)
+def _changes(start: dict, row: dict, scale: dict[str, float] | None = None) -> str:
+    """Each metric's change from ``start`` to ``row`` and in brackets that change over ``scale``
+    (a metric's wander); without ``scale``, each metric's value and in brackets its change."""
+    keys = [key for key in FINALIZED_COLUMNS if (scale is None or key in scale)
+            and row.get(key) is not None and start.get(key) is not None]
+    if scale is None:
+        return ", ".join(f"{FINALIZED_COLUMNS[key]} {row[key]:.3f} ({row[key] - start[key]:+.3f})" for key in keys)
+    return ", ".join(f"{FINALIZED_COLUMNS[key]} {row[key] - start[key]:+.3f} ({(row[key] - start[key]) / scale[key]:+.1f}×)"
+                     for key in keys)
+
+
+def _verdict(start: dict, row: dict, wander: dict[str, float], passed: str, held_then: str = "") -> str:
+    """``passed`` when ``row`` passes the rule against ``start``, else which metrics fail it (and
+    ``held_then`` after those no velocity head can change)."""
+    passes, behind = ship_verdict(start, row, wander)
+    if passes:
+        return passed
+    held = [FINALIZED_COLUMNS[k] for k in behind if k not in VELOCITY_KEYS]
+    return (". It fails on " + ", ".join(FINALIZED_COLUMNS[k] for k in behind)
+            + (f"; {', '.join(held)} no velocity head can change{held_then}" if held else "") + ".")
 
 
 def tie_tolerance_lines(jitter: dict[str, float]) -> list[str]:
@@ -1175,7 +1189,8 @@ def continued_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
     chosen_seed = best_heads(own)[name]
     row = own[f"{name}/{chosen_seed}"]
     start = seeds[f"shipped/{best_heads(seeds)['shipped']}"]
-    wander = {key: max(value, head_noise(seeds).get(key, 0.0)) for key, value in jitter.items()}
+    noise = head_noise(seeds)
+    wander = {key: max(value, noise.get(key, 0.0)) for key, value in jitter.items()}
     passes, behind = ship_verdict(start, row, wander)
     lines = ["", f"Then, by that rule, one more candidate fixed before it was trained: `{name}`, `mid+cpu` trained on "
              f"for {cfg.get('time_budget_s', 0):,.0f} s on the 2 cores ({result['variants'][name]['steps']:,.0f} steps of "
@@ -1187,38 +1202,27 @@ def continued_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
              "finalized the same way), each change and in brackets over the wander the rule allows it now:", "",
              *finalized_table({"finalized": {"shipped": {**start, "step": "kept head"},
                                              name: {**row, "step": f"head seed {chosen_seed}"}}}), "",
-             ", ".join(f"{FINALIZED_COLUMNS[key]} {row[key] - start[key]:+.3f} "
-                       f"({(row[key] - start[key]) / max(VALIDATION_NOISE, wander[key]):+.1f}×)"
-                       for key in FINALIZED_COLUMNS if key in wander and key in row and key in start)
+             _changes(start, row, {key: max(VALIDATION_NOISE, value) for key, value in wander.items()})
              + (": it passes." if passes else ": it fails (" + ", ".join(FINALIZED_COLUMNS[k] for k in behind)
                 + " behind); nothing shipped.")]
     soup = _figures_json("second_cycle", "continued", "soup2.json")
     if soup:
-        soup_passes, soup_behind = ship_verdict(start, soup, wander)
         lines += ["", f"The last candidate, also fixed before it existed: the network halfway between the shipped weights "
                   f"and `{name}` (`fasolfa.interpolate`, alpha 0.5), its head fitted (seed 0), `--finalize "
-                  "--tie-tolerance 0.001` (`continued/soup2.json`): " + ", ".join(
-                      f"{FINALIZED_COLUMNS[key]} {soup[key]:.3f} ({soup[key] - start[key]:+.3f})"
-                      for key in FINALIZED_COLUMNS if key in soup and key in start)
-                  + (". It passes." if soup_passes else ". It fails on " + ", ".join(FINALIZED_COLUMNS[k] for k in soup_behind)
-                     + (f"; {', '.join(FINALIZED_COLUMNS[k] for k in soup_behind if k not in VELOCITY_KEYS)} no velocity "
-                        "head can change, so its other two head fits were not made"
-                        if any(k not in VELOCITY_KEYS for k in soup_behind) else "") + ".")]
+                  "--tie-tolerance 0.001` (`continued/soup2.json`): " + _changes(start, soup)
+                  + _verdict(start, soup, wander, ". It passes.", ", so its other two head fits were not made")]
     room_heads = _figures_json("second_cycle", "continued", "vroom-seeds.json")
     if room_heads:
         network = next(iter(_by_network(room_heads)))
         seed = best_heads(room_heads)[network]
         row = room_heads[f"{network}/{seed}"]
-        room_passes, room_behind = ship_verdict(start, row, wander)
         lines += ["", f"And one fixed before it existed for the MAPS velocities: `{network}`, `{name}`'s network with its velocity "
                   "head fitted on strikes read through the room augmentation as well (the velocity-head config with "
                   "`room3`'s augmentation, `continued/velocity-room-config.json`: half the windows in a simulated "
                   "room), finalized the same way, best of three "
-                  f"head fits (seed {seed}; `continued/vroom-seeds.json`): " + ", ".join(
-                      f"{FINALIZED_COLUMNS[key]} {row[key]:.3f} ({row[key] - start[key]:+.3f})"
-                      for key in FINALIZED_COLUMNS if key in row and key in start)
-                  + (". It passes the rule; kept for the next session to ship (the test split is read then)."
-                     if room_passes else ". It fails on " + ", ".join(FINALIZED_COLUMNS[k] for k in room_behind) + ".")]
+                  f"head fits (seed {seed}; `continued/vroom-seeds.json`): " + _changes(start, row)
+                  + _verdict(start, row, wander, ". It passes the rule; kept for the next session to ship "
+                             "(the test split is read then).")]
     return lines
 
 
