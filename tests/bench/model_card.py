@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from fasolfa import config  # noqa: E402
 from fasolfa.atomic import atomic_write  # noqa: E402
 from fasolfa.augment import Augmentation  # noqa: E402
-from fasolfa.model import count_parameters, layer_table  # noqa: E402
+from fasolfa.model import FasolfaNet, ModelConfig, count_parameters, layer_table  # noqa: E402
 from fasolfa.train import REGAIN_DB, load_weights, read_log  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -708,7 +708,6 @@ BURST_ARMS = {"same": "same network", "wide": "wider"}
 
 def _operations_ratio(cfg: dict, base: dict) -> float:
     """MFLOP per second of audio of ``cfg``'s network over ``base``'s (0 when either is missing)."""
-    from fasolfa.model import FasolfaNet, ModelConfig
     if not cfg.get("model") or not base.get("model"):
         return 0.0
     cost = [layer_table(FasolfaNet(ModelConfig.from_dict(c["model"])).eval())[-1]["mflops_per_s"] for c in (cfg, base)]
@@ -1138,8 +1137,52 @@ def tie_tolerance_lines(jitter: dict[str, float]) -> list[str]:
              "choices no longer cost it frames or offsets, but the MAPS pianos' velocities stay behind.")]
     seeds = _figures_json("second_cycle", "velocity-seeds.json")
     if seeds:
-        lines += velocity_seed_lines(seeds, jitter) + continued_lines(seeds, jitter) + velocity_agreement_lines()
+        lines += (velocity_seed_lines(seeds, jitter) + continued_lines(seeds, jitter) + velocity_agreement_lines()
+                  + width_burst_lines(seeds, jitter))
     return lines
+
+
+def width_burst_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
+    """Two arms trained side by side on a lent GPU from `mid+cpu2` (``figures/second_cycle/width_burst``:
+    each arm's config and log, and ``arms.json`` by ``ablations.py score``), judged by the rule for
+    later candidates."""
+    result = _figures_json("second_cycle", "width_burst", "arms.json")
+    if result is None:
+        return []
+    folder = ROOT / "figures" / "second_cycle" / "width_burst"
+    start = seeds[f"shipped/{best_heads(seeds)['shipped']}"]
+    noise = head_noise(seeds)
+    wander = {key: max(value, noise.get(key, 0.0)) for key, value in jitter.items()}
+    arms, sentences = {}, []
+    for name, row in result.items():
+        arm = name.split("/")[0]
+        cfg = json.loads((folder / f"{arm}-config.json").read_text())
+        log = read_log(folder / f"{arm}-log.csv")
+        n_params = count_parameters(FasolfaNet(ModelConfig.from_dict(cfg["model"])))
+        arms[arm] = {**row, "step": f"about {int(log[-1]['step']):,} steps"}
+        sentences.append(f"`{arm}` ({cfg['model']['key_channels']} key and {cfg['model']['onset_channels']} onset "
+                         f"channels, {n_params:,} parameters, learning rate {cfg['learning_rate']:g}, "
+                         f"{float(log[-1]['elapsed_s']):.0f} s, about {int(log[-1]['step']):,} steps of {cfg['batch_size']} "
+                         f"windows): " + _changes(start, row)
+                         + _verdict(start, row, wander, ". It passes the rule.", ", so its other two head fits were not made"))
+    base = json.loads((folder / "same-config.json").read_text())
+    pedal_loss = [start["rendered/pedal_f1"] - row["rendered/pedal_f1"] for row in result.values()]
+    return ["", "### Width on a lent GPU, from `mid+cpu2`",
+            "A GPU machine was lent for 15 minutes (one NVIDIA H100 80GB HBM3). `tests/bench/gpu_burst.sh` trained two "
+            f"arms side by side for {base.get('time_budget_s', 0):.0f} s each on the window pack of *Rooms closer to real "
+            "ones* with the default augmentation, batch 64, weight average "
+            f"{base.get('ema_decay')}, from `mid+cpu2`'s network (its kept head): `same`, the same network, and `wide`, "
+            "grown by `widen` (the same function to start) — capacity is what the rendered onsets' target asks for. "
+            "The rule of *The recipe again* was fixed before the burst: each arm's last weights had their velocity "
+            "head fitted (`velocity_fit --hidden 16`, seed 0) and `--finalize --tie-tolerance 0.001` "
+            "(`figures/second_cycle/width_burst/`: configs, logs, `arms.json` by `ablations.py score`):", "",
+            *finalized_table({"finalized": {"shipped": {**start, "step": "kept head"}, **arms}}), "",
+            "Against the shipped weights, each metric and its change: " + " ".join(sentences)
+            + f" Every pack-only stage so far cost the pedal head (here {min(pedal_loss):.2f}–{max(pedal_loss):.2f} "
+            f"in {base.get('time_budget_s', 0) / 60:.1f} minutes) while the "
+            "wider network gained on +velocity and +offset; as in the first cycle, the pack's two hours of 12-second "
+            "clips cannot stand in for `make train`'s six hours of whole pieces, so a burst is only ever a first leg "
+            "that the CPU must continue."]
 
 
 def velocity_agreement_lines() -> list[str]:
@@ -1221,6 +1264,20 @@ def continued_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
                   "`room3`'s augmentation, `continued/velocity-room-config.json`: half the windows in a simulated "
                   "room), finalized the same way, best of three "
                   f"head fits (seed {seed}; `continued/vroom-seeds.json`): " + _changes(start, row)
+                  + _verdict(start, row, wander, ". It passes the rule; kept for the next session to ship "
+                             "(the test split is read then).")]
+    eq_heads = _figures_json("second_cycle", "continued", "veq-seeds.json")
+    if eq_heads:
+        network = next(iter(_by_network(eq_heads)))
+        seed = best_heads(eq_heads)[network]
+        row = eq_heads[f"{network}/{seed}"]
+        augmentation = json.loads((folder / "velocity-eq-config.json").read_text())["augmentation"]
+        lines += ["", f"And one more for them, fixed before it existed: does the recorded pianos' spectral balance, "
+                  "not their rooms, mislead the head? `" + network + f"`, `{name}`'s network with its velocity head "
+                  "fitted on strikes heard through a spectral tilt on every window (the velocity-head config with "
+                  f"`eq_probability` {augmentation['eq_probability']:g} and `eq_tilt_db_per_octave` "
+                  f"{augmentation['eq_tilt_db_per_octave']}, `continued/velocity-eq-config.json`), finalized the same "
+                  f"way, best of three head fits (seed {seed}; `continued/veq-seeds.json`): " + _changes(start, row)
                   + _verdict(start, row, wander, ". It passes the rule; kept for the next session to ship "
                              "(the test split is read then).")]
     return lines
