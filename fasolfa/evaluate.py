@@ -117,13 +117,20 @@ def _matched_notes(reference: Notes, estimate: Notes, onset_tolerance_s: float,
 def velocity_agreement(reference: Notes, estimate: Notes, onset_tolerance_s: float = 0.05) -> dict:
     """How well the estimated velocities follow the reference's, on the notes whose onsets match
     (same pitch, onset within ``onset_tolerance_s``, one to one; offsets ignored): ``{"matched":
-    n, "pearson_r": r}``, ``r`` the correlation of the two velocity lists (``nan`` below 3 matched
-    notes or when either list is constant). Like the ``onset_offset_velocity`` metric it is blind
-    to any linear recalibration of the estimate, but it reads every matched note rather than a
-    pass/fail at 0.1, and no offset decides which notes count: fewer matched notes are needed to
-    tell two velocity estimators apart."""
+    n, "pearson_r": r, "register_tilt": t}``, ``r`` the correlation of the two velocity lists
+    (``nan`` below 3 matched notes or when either list is constant). Like the
+    ``onset_offset_velocity`` metric it is blind to any linear recalibration of the estimate, but
+    it reads every matched note rather than a pass/fail at 0.1, and no offset decides which notes
+    count: fewer matched notes are needed to tell two velocity estimators apart.
+
+    ``t``: after the estimate is recalibrated as that metric does (the least-squares line from
+    estimated to reference velocity), how many velocity units per octave up it still reads too
+    loud (the slope of its error over pitch / 12; negative: the bass too loud). A piano, room or
+    microphone brighter or darker than the training sound shows here (``nan`` where ``r`` is, or
+    with one pitch only)."""
+    nan = float("nan")
     if not len(reference) or not len(estimate):
-        return {"matched": 0, "pearson_r": float("nan")}
+        return {"matched": 0, "pearson_r": nan, "register_tilt": nan}
     ref_intervals, ref_hz, ref_velocity = _note_arrays(reference, "reference notes")
     est_intervals, est_hz, est_velocity = _note_arrays(estimate, "estimated notes")
     pairs = []
@@ -133,11 +140,15 @@ def velocity_agreement(reference: Notes, estimate: Notes, onset_tolerance_s: flo
             ref_intervals[ref_at], ref_hz[ref_at], est_intervals[est_at], est_hz[est_at],
             onset_tolerance=onset_tolerance_s, pitch_tolerance=PITCH_TOLERANCE_CENTS, offset_ratio=None)]
     if len(pairs) < 3:
-        return {"matched": len(pairs), "pearson_r": float("nan")}
+        return {"matched": len(pairs), "pearson_r": nan, "register_tilt": nan}
     ref_v, est_v = ref_velocity[[i for i, _ in pairs]], est_velocity[[j for _, j in pairs]]
     if np.ptp(ref_v) == 0 or np.ptp(est_v) == 0:
-        return {"matched": len(pairs), "pearson_r": float("nan")}
-    return {"matched": len(pairs), "pearson_r": float(np.corrcoef(ref_v, est_v)[0, 1])}
+        return {"matched": len(pairs), "pearson_r": nan, "register_tilt": nan}
+    octave = reference.pitch[[i for i, _ in pairs]] / 12.0
+    slope, intercept = np.polyfit(est_v, ref_v, 1)                     # the metric's recalibration
+    error = slope * est_v + intercept - ref_v                          # too loud > 0
+    tilt = float(np.polyfit(octave, error, 1)[0]) if np.ptp(octave) > 0 else nan
+    return {"matched": len(pairs), "pearson_r": float(np.corrcoef(ref_v, est_v)[0, 1]), "register_tilt": tilt}
 
 
 def _frame_spans(onset_s: np.ndarray, offset_s: np.ndarray,

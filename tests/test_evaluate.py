@@ -278,15 +278,38 @@ def test_velocity_agreement_follows_the_order_of_loudness_not_its_scale():
     """Pearson r of matched notes' velocities: 1 for any increasing linear map of the reference's,
     -1 for a reversed one; offsets do not decide which notes count; an unmatched note is not read."""
     reference = four_notes()
-    assert velocity_agreement(reference, reference) == {"matched": 4, "pearson_r": pytest.approx(1.0)}
+    assert velocity_agreement(reference, reference) == {"matched": 4, "pearson_r": pytest.approx(1.0),
+                                                        "register_tilt": pytest.approx(0.0, abs=1e-9)}
     scaled = four_notes(velocity=[10, 30, 50, 70], offset_s=[0.6, 1.1, 1.6, 2.1])   # other scale, early ends
     assert velocity_agreement(reference, scaled)["pearson_r"] == pytest.approx(1.0)
     assert velocity_agreement(reference, four_notes(velocity=[100, 80, 60, 40]))["pearson_r"] == pytest.approx(-1.0)
     shifted = four_notes(onset_s=[0.5, 1.0, 1.5, 2.2], velocity=[40, 60, 80, 1])      # the last misses by 200 ms
-    assert velocity_agreement(reference, shifted) == {"matched": 3, "pearson_r": pytest.approx(1.0)}
+    assert velocity_agreement(reference, shifted)["matched"] == 3
+    assert velocity_agreement(reference, shifted)["pearson_r"] == pytest.approx(1.0)
     noisy = velocity_agreement(reference, four_notes(velocity=[40, 80, 60, 100]))
     assert 0 < noisy["pearson_r"] < 1
     two = four_notes(pitch=[60, 62, 70, 71])                                            # two keys match
     assert velocity_agreement(reference, two)["matched"] == 2 and np.isnan(velocity_agreement(reference, two)["pearson_r"])
     assert np.isnan(velocity_agreement(reference, Notes.empty())["pearson_r"])
     assert np.isnan(velocity_agreement(reference, four_notes(velocity=[64] * 4))["pearson_r"])   # constant estimate
+
+
+def test_register_tilt_reads_a_brighter_or_darker_estimate_not_a_recalibration():
+    """An estimate that reads the treble too loud (a brighter piano than the training sound) has a
+    positive tilt, one reading the bass too loud a negative one, of about the size put in; an
+    affine map of the reference's velocities, which the +velocity metric forgives, has none."""
+    rng = np.random.default_rng(0)
+    pitch = np.arange(36, 96, 2)                                    # 30 keys, five octaves
+    velocity = rng.integers(30, 110, len(pitch))                    # loudness not tied to the key
+    reference = Notes.from_arrays(onset_s=np.arange(len(pitch)) * 0.5, offset_s=np.arange(len(pitch)) * 0.5 + 0.3,
+                                  pitch=pitch, velocity=velocity)
+    def estimate(velocities):
+        return Notes.from_arrays(onset_s=reference.onset_s, offset_s=reference.offset_s, pitch=pitch,
+                                 velocity=np.clip(np.rint(velocities), 1, 127))
+    assert velocity_agreement(reference, estimate(0.5 * velocity + 20))["register_tilt"] == pytest.approx(0.0, abs=0.1)
+    octaves = (pitch - 66) / 12
+    brighter = velocity_agreement(reference, estimate(velocity + 6 * octaves))["register_tilt"]
+    darker = velocity_agreement(reference, estimate(velocity - 6 * octaves))["register_tilt"]
+    assert 4 < brighter < 7 and -7 < darker < -4
+    one_key = four_notes(pitch=[60] * 4, onset_s=[0.5, 1.0, 1.5, 2.0])
+    assert np.isnan(velocity_agreement(one_key, one_key)["register_tilt"])

@@ -1216,6 +1216,17 @@ def velocity_agreement_lines() -> list[str]:
               f"({last['groups']['maps'] - first['groups']['maps']:+.3f}), most on {worst} ({drops[worst]:+.3f}). "
               "A loss on recorded pianos that the renders do not show: what a next cycle has to recover (or "
               "the room leg has to keep from losing) before its MAPS onsets can ship."]
+    if all("register_tilt" in row for row in result.values()):
+        lines += ["", "The same notes read another way: after the +velocity metric's recalibration (the least-squares "
+                  "line from estimated to reference velocity), by how many velocity units per octave up does each "
+                  "network still read the treble too loud (`register_tilt` of `evaluate.velocity_agreement`: the "
+                  "slope of the recalibrated error over pitch; negative, the bass too loud; mean over excerpts)?", "",
+                  "| weights | rendered | MAPS | " + " | ".join(f"MAPS {piano}" for piano in pianos) + " |",
+                  "|---|---|---|" + "---|" * len(pianos)]
+        for name, row in result.items():
+            tilt = row["register_tilt"]
+            lines.append(f"| {name} | {tilt['groups']['rendered']:+.2f} | {tilt['groups']['maps']:+.2f} | "
+                         + " | ".join(f"{tilt['maps_pianos'].get(piano, float('nan')):+.2f}" for piano in pianos) + " |")
     return lines
 
 

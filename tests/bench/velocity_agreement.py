@@ -7,7 +7,9 @@ thresholds it stores. For every excerpt, :func:`fasolfa.evaluate.velocity_agreem
 the velocities of the notes whose onsets match (Pearson r) — a velocity measure that reads every
 matched note, where the ``onset_offset_velocity`` F1 of one excerpt turns on a few notes whose
 offsets and velocities both pass. Written to ``OUT.json``: per checkpoint the mean r per group,
-per MAPS piano (the last part of a MAPS recording's name) and per excerpt, with the matched notes.
+per MAPS piano (the last part of a MAPS recording's name) and per excerpt, with the matched notes,
+and the same means of the register tilt (velocity units per octave up read too loud after the
++velocity metric's recalibration; ``velocity_agreement``'s docstring).
 The model card quotes it (*The recipe again*).
 """
 from __future__ import annotations
@@ -42,15 +44,21 @@ def agreement(config_path: Path, checkpoints: list[tuple[str, Path]]) -> dict:
             excerpts.append({"name": item.name, "group": item.group, **velocity_agreement(item.notes, notes)})
         groups = {group: float(np.nanmean([e["pearson_r"] for e in excerpts if e["group"] == group]))
                   for group in dict.fromkeys(e["group"] for e in excerpts)}
-        pianos: dict[str, list[float]] = {}
+        pianos: dict[str, list[dict]] = {}
         for e in excerpts:
             if e["group"] == "maps":
-                pianos.setdefault(e["name"].rsplit("_", 1)[-1], []).append(e["pearson_r"])
+                pianos.setdefault(e["name"].rsplit("_", 1)[-1], []).append(e)
         out[name] = {"checkpoint": Path(path).name, "groups": groups,
-                     "maps_pianos": {piano: float(np.nanmean(rs)) for piano, rs in sorted(pianos.items())},
+                     "maps_pianos": {piano: float(np.nanmean([e["pearson_r"] for e in es]))
+                                     for piano, es in sorted(pianos.items())},
+                     "register_tilt": {"groups": {group: float(np.nanmean([e["register_tilt"] for e in excerpts
+                                                                          if e["group"] == group])) for group in groups},
+                                       "maps_pianos": {piano: float(np.nanmean([e["register_tilt"] for e in es]))
+                                                       for piano, es in sorted(pianos.items())}},
                      "excerpts": excerpts}
         print(name, {k: round(v, 3) for k, v in groups.items()},
-              {k: round(v, 3) for k, v in out[name]["maps_pianos"].items()}, flush=True)
+              {k: round(v, 3) for k, v in out[name]["maps_pianos"].items()},
+              "tilt", {k: round(v, 2) for k, v in out[name]["register_tilt"]["maps_pianos"].items()}, flush=True)
     return out
 
 
