@@ -1182,7 +1182,36 @@ def width_burst_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
             f"in {base.get('time_budget_s', 0) / 60:.1f} minutes) while the "
             "wider network gained on +velocity and +offset; as in the first cycle, the pack's two hours of 12-second "
             "clips cannot stand in for `make train`'s six hours of whole pieces, so a burst is only ever a first leg "
-            "that the CPU must continue."]
+            "that the CPU must continue."] + wide_continued_lines(start, wander)
+
+
+def wide_continued_lines(start: dict, wander: dict[str, float]) -> list[str]:
+    """The `wide` arm continued on the 2 cores with `make train`'s data (``width_burst/wide+cpu-*``)."""
+    folder = ROOT / "figures" / "second_cycle" / "width_burst"
+    heads = _figures_json("second_cycle", "width_burst", "wide+cpu-seeds.json")
+    if heads is None:
+        return []
+    cfg = json.loads((folder / "wide+cpu-config.json").read_text())
+    log = read_log(folder / "wide+cpu-log.csv")
+    network = next(iter(_by_network(heads)))
+    seed = best_heads(heads)[network]
+    row = heads[f"{network}/{seed}"]
+    arm = _figures_json("second_cycle", "width_burst", "arms.json")["wide/0"]
+    n_seeds = len(_by_network(heads)[network])
+    windows_per_s = log[-1]["step"] * cfg["batch_size"] / log[-1]["elapsed_s"]
+    return ["", f"Then, fixed before it was trained, `{network}`: `wide` (its head fitted, finalized) trained on for "
+            f"{cfg['time_budget_s']:,.0f} s on the 2 cores with `make train`'s data and the default augmentation "
+            f"(about {int(log[-1]['step']):,} steps of {cfg['batch_size']} windows, {windows_per_s:.1f} windows/s; "
+            f"learning rate {cfg['learning_rate']:g} cosine over the time budget, weight average {cfg['ema_decay']}; "
+            "`width_burst/wide+cpu-config.json`, `-log.csv`), its velocity head fitted, `--finalize --tie-tolerance "
+            f"0.001`, " + (f"best of {n_seeds} head fits (seed {seed}; " if n_seeds > 1 else f"head seed {seed} (")
+            + "`width_burst/wide+cpu-seeds.json`): " + _changes(start, row)
+            + _verdict(start, row, wander, ". It passes the rule; kept for the next session to ship (the test split "
+                       "is read then).", ", so its other two head fits were not made")
+            + f" Against `wide` its pedal presses rose {row['rendered/pedal_f1'] - arm['rendered/pedal_f1']:+.3f} "
+            f"and its frames {row['rendered/frame_f1'] - arm['rendered/frame_f1']:+.3f} in those "
+            f"{int(log[-1]['step']):,} steps: the weights are kept to train on (`width_burst/wide+cpu.pt`, SHA-256 "
+            f"`{file_sha256(folder / 'wide+cpu.pt')[:12]}`, finalized; CC BY-NC-SA 4.0 like these)."]
 
 
 def velocity_agreement_lines() -> list[str]:
@@ -1227,6 +1256,14 @@ def velocity_agreement_lines() -> list[str]:
             tilt = row["register_tilt"]
             lines.append(f"| {name} | {tilt['groups']['rendered']:+.2f} | {tilt['groups']['maps']:+.2f} | "
                          + " | ".join(f"{tilt['maps_pianos'].get(piano, float('nan')):+.2f}" for piano in pianos) + " |")
+        rendered = [row["register_tilt"]["groups"]["rendered"] for row in result.values()]
+        maps_first, maps_last = (result[n]["register_tilt"]["groups"]["maps"] for n in (names[0], names[-1]))
+        lines += ["", f"On the renders every network is level across the keyboard (within "
+                  f"{max(abs(t) for t in rendered):.1f} units per octave); on the MAPS pianos every one reads the "
+                  f"bass too loud, `{names[-1]}` more than `{names[0]}` ({maps_last:+.2f} against {maps_first:+.2f}) — "
+                  "over the four octaves where most notes lie, a spread comparable to the +velocity metric's "
+                  "tolerance (0.1 of the reference's velocity range, at most 12.7 units). Fitting the head through "
+                  "a random spectral tilt (below) did not win the MAPS +velocity back."]
     return lines
 
 
