@@ -1263,7 +1263,7 @@ def velocity_agreement_lines() -> list[str]:
                   f"bass too loud, `{names[-1]}` more than `{names[0]}` ({maps_last:+.2f} against {maps_first:+.2f}) — "
                   "over the four octaves where most notes lie, a spread comparable to the +velocity metric's "
                   "tolerance (0.1 of the reference's velocity range, at most 12.7 units). Fitting the head through "
-                  "a random spectral tilt (below) did not win the MAPS +velocity back."]
+                  "a random spectral tilt (above) did not win the MAPS +velocity back."]
     return lines
 
 
