@@ -141,10 +141,11 @@ def velocity_agreement(reference: Notes, estimate: Notes, onset_tolerance_s: flo
             onset_tolerance=onset_tolerance_s, pitch_tolerance=PITCH_TOLERANCE_CENTS, offset_ratio=None)]
     if len(pairs) < 3:
         return {"matched": len(pairs), "pearson_r": nan, "register_tilt": nan}
-    ref_v, est_v = ref_velocity[[i for i, _ in pairs]], est_velocity[[j for _, j in pairs]]
+    ref_at, est_at = [i for i, _ in pairs], [j for _, j in pairs]
+    ref_v, est_v = ref_velocity[ref_at], est_velocity[est_at]
     if np.ptp(ref_v) == 0 or np.ptp(est_v) == 0:
         return {"matched": len(pairs), "pearson_r": nan, "register_tilt": nan}
-    octave = reference.pitch[[i for i, _ in pairs]] / 12.0
+    octave = reference.pitch[ref_at] / 12.0
     slope, intercept = np.polyfit(est_v, ref_v, 1)                     # the metric's recalibration
     error = slope * est_v + intercept - ref_v                          # too loud > 0
     tilt = float(np.polyfit(octave, error, 1)[0]) if np.ptp(octave) > 0 else nan
