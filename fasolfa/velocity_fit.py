@@ -23,6 +23,10 @@ logit changes. ``python -m fasolfa.velocity_fit CONFIG.json WEIGHTS OUT``; then
 (``ModelConfig.velocity_hidden``): the same rows, fitted by AdamW instead of least squares (a
 non-linear fit has no closed form). On held-out strikes that lowered the error by about a tenth
 (``tests/bench/velocity_head_probe.py``; the model card, *A velocity head with a hidden layer*).
+``--reads level`` fits a head that reads the input level and the register only (the key-feature
+weights set to zero), ``--reads no-register`` one without the register's ``u`` and ``u**2``: what a
+head reads decides what it can carry from the soundfonts it is fitted on to a piano it has not
+heard (the model card, *The recipe again*).
 Explained in notebooks/06_training.ipynb.
 """
 from __future__ import annotations
@@ -46,6 +50,7 @@ NETWORK_STEPS = 15_000  # a head with hidden units: AdamW steps of 512 strikes (
 NETWORK_BATCH = 512
 NETWORK_LEARNING_RATE = 1e-3
 NETWORK_WEIGHT_DECAY = 1e-4
+READS = ("all", "level", "no-register")   # what the fitted head may read (design_columns)
 
 
 def _taps(features: torch.Tensor, cells: tuple, offsets) -> torch.Tensor:
@@ -77,6 +82,25 @@ def onset_design(model: FasolfaNet, hcqt: torch.Tensor, onsets: torch.Tensor) ->
         parts += [u[:, None], (u * u)[:, None]]
     parts.append(torch.ones(len(cells[0]), 1))                                               # the bias
     return torch.cat(parts, 1).double()
+
+
+def design_columns(model: FasolfaNet, reads: str = "all") -> np.ndarray:
+    """Which of :func:`onset_design`'s columns a head that ``reads`` may weight, ``(n_columns,)`` bool:
+    ``"all"`` every column; ``"level"`` the input level, the register and the bias (no key
+    features: the same for any trunk); ``"no-register"`` all but the register's ``u`` and ``u**2``."""
+    cfg = model.model_config
+    if reads not in READS:
+        raise FasolfaError(f"reads must be one of {', '.join(READS)}, got {reads!r}")
+    n_features = model.velocity_head.weight[0].numel()                      # C * frames
+    n_level = model.velocity_level.weight[0].numel() if cfg.velocity_level_frames else 0
+    keep = np.ones(n_features + n_level + (2 if cfg.velocity_level_frames else 0) + 1, bool)
+    if reads != "all" and not cfg.velocity_level_frames:
+        raise FasolfaError(f"a head that reads {reads!r} needs the level path (velocity_level_frames)")
+    if reads == "level":
+        keep[:n_features] = False
+    elif reads == "no-register":
+        keep[n_features + n_level:n_features + n_level + 2] = False
+    return keep
 
 
 def first_layer_weights(model: FasolfaNet) -> torch.Tensor:
@@ -243,25 +267,32 @@ def collect_onsets(model: FasolfaNet, cfg, n_windows: int, seed: int = 0, batch_
 
 
 def fit_velocity_head(model: FasolfaNet, design: np.ndarray, y: np.ndarray, ridge: float = RIDGE,
-                      seed: int = 0, steps: int | None = None) -> dict:
+                      seed: int = 0, steps: int | None = None, reads: str = "all") -> dict:
     """Replace the velocity head by its fit to ``(design, y)``: a linear logit by least squares
     (:func:`fit_sigmoid_least_squares`), or with ``velocity_hidden`` units the two-layer network
-    (:func:`fit_sigmoid_network`, ``steps``: default :data:`NETWORK_STEPS`); returns the mean
-    squared error on those rows before and after."""
+    (:func:`fit_sigmoid_network`, ``steps``: default :data:`NETWORK_STEPS`), weighting only the
+    columns that ``reads`` allows (:func:`design_columns`; the others' weights set to zero);
+    returns the mean squared error on those rows before and after."""
     hidden = model.model_config.velocity_hidden
-    n_weights = design.shape[1] * max(hidden, 1)
+    keep = design_columns(model, reads)
+    n_weights = int(keep.sum()) * max(hidden, 1)
     if len(y) < n_weights:
         raise FasolfaError(f"{len(y)} onsets for {n_weights} velocity weights: collect more windows")
     before = float(np.mean((predict(model, design) - y) ** 2))
     if hidden:
-        first, second, bias = fit_sigmoid_network(design, y, hidden, NETWORK_STEPS if steps is None else steps, seed)
-        set_first_layer_weights(model, torch.from_numpy(first))
+        first, second, bias = fit_sigmoid_network(design[:, keep], y, hidden,
+                                                  NETWORK_STEPS if steps is None else steps, seed)
+        weights = np.zeros((hidden, design.shape[1]))                  # (V, n_columns): dropped columns read 0
+        weights[:, keep] = first
+        set_first_layer_weights(model, torch.from_numpy(weights))
         with torch.no_grad():
             model.velocity_out.weight.copy_(torch.from_numpy(second).view_as(model.velocity_out.weight))
             model.velocity_out.bias.fill_(bias)
     else:
-        set_head_weights(model, torch.from_numpy(fit_sigmoid_least_squares(design, y, ridge)))
-    report = {"onsets": int(len(y)), "columns": int(design.shape[1]), "hidden": int(hidden),
+        weights = np.zeros(design.shape[1])
+        weights[keep] = fit_sigmoid_least_squares(design[:, keep], y, ridge)
+        set_head_weights(model, torch.from_numpy(weights))
+    report = {"onsets": int(len(y)), "columns": int(keep.sum()), "reads": reads, "hidden": int(hidden),
               "mse_before": before, "mse_after": float(np.mean((predict(model, design) - y) ** 2))}
     if not hidden:
         report["ridge"] = ridge
@@ -282,6 +313,9 @@ def main(argv=None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hidden", type=int, default=None,
                         help="give the head this many hidden units (0: a linear logit); default: as WEIGHTS have")
+    parser.add_argument("--reads", default="all", choices=READS,
+                        help="what the head reads: every column (default), the level and register only, "
+                             "or all but the register")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -297,8 +331,9 @@ def main(argv=None) -> int:
         model, metadata = load_weights(args.weights)
         if args.hidden is not None and args.hidden != model.model_config.velocity_hidden:
             model = with_velocity_hidden(model, args.hidden).eval()      # the rest of the network unchanged
+        design_columns(model, args.reads)                  # checked before minutes of reading
         design, y = collect_onsets(model, cfg, args.windows, args.seed, progress=not args.no_progress)
-        report = fit_velocity_head(model, design, y, seed=args.seed)
+        report = fit_velocity_head(model, design, y, seed=args.seed, reads=args.reads)
         report.update(windows=args.windows, seed=args.seed, config=str(args.config), weights=str(args.weights))
         try:
             save_weights(args.out, model, {**metadata, "velocity_fit": report})

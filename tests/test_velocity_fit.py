@@ -10,9 +10,9 @@ import torch
 
 from fasolfa import velocity_fit
 from fasolfa.errors import FasolfaError
-from fasolfa.model import FasolfaNet, ModelConfig
+from fasolfa.model import FasolfaNet, ModelConfig, with_velocity_hidden
 from fasolfa.train import load_weights, save_weights
-from fasolfa.velocity_fit import (first_layer_weights, fit_sigmoid_least_squares, fit_sigmoid_network,
+from fasolfa.velocity_fit import (design_columns, first_layer_weights, fit_sigmoid_least_squares, fit_sigmoid_network,
                                   fit_velocity_head, head_weights, main, onset_design, predict,
                                   set_first_layer_weights, set_head_weights)
 from test_train import tiny_config
@@ -97,6 +97,37 @@ def test_fit_velocity_head_lowers_the_loss_to_that_of_the_generating_head():
         fit_velocity_head(net, design[:10], y[:10])
 
 
+@pytest.mark.parametrize("hidden", [0, 3])
+def test_a_head_that_reads_less_weights_only_what_it_reads(hidden):
+    """A teacher that reads the level and register alone is found again by a ``level`` head, whose
+    key-feature weights stay zero (so the trunk cannot move it); a ``no-register`` head leaves
+    ``u`` and ``u**2`` at zero whatever the data say."""
+    sizes = {"velocity_frames": 3, "velocity_level_frames": (-1, 2)}
+    net, teacher = random_net(**sizes), random_net(seed=1, **sizes)
+    keep = design_columns(net, "level")
+    n_features = net.velocity_head.weight[0].numel()
+    assert not keep[:n_features].any() and keep[n_features:].all()
+    without = design_columns(net, "no-register")
+    assert without.sum() == len(without) - 2 and not without[-3:-1].any() and without[-1]
+    weights = head_weights(teacher).numpy() * keep
+    hcqt = torch.rand(4, 8, 264, 40)
+    onsets = torch.rand(4, 88, 40) < 0.1
+    design = onset_design(net, hcqt, onsets).numpy()
+    y = 1 / (1 + np.exp(-(design @ weights)))
+    if hidden:
+        net = with_velocity_hidden(net, hidden).eval()
+    report = fit_velocity_head(net, design, y, ridge=1e-6, reads="level", steps=3000)
+    assert report["reads"] == "level" and report["columns"] == keep.sum()
+    assert np.all(first_layer_weights(net).numpy()[:, ~keep] == 0)
+    assert report["mse_after"] < (1e-3 if hidden else 1e-8) < report["mse_before"]
+    fit_velocity_head(net, design, y, ridge=1e-6, reads="no-register", steps=300)
+    assert np.all(first_layer_weights(net).numpy()[:, ~without] == 0) and net.velocity_register.abs().max() == 0
+    with pytest.raises(FasolfaError, match="reads must be one of"):
+        design_columns(net, "keys")
+    with pytest.raises(FasolfaError, match="level path"):
+        design_columns(random_net(), "level")
+
+
 def test_a_network_fit_beats_the_linear_fit_where_velocity_is_not_linear_in_the_columns():
     """y depends on |x| (no linear logit can follow it): the two-layer fit gets far closer, and the
     weights it returns, in the design's own units, compute what it learnt on standardised columns."""
@@ -150,6 +181,10 @@ def test_the_command_changes_only_the_velocity_logit(tmp_path, capsys, monkeypat
     for name, value in start.state_dict().items():
         if not name.startswith(("velocity_head.", "velocity_level.", "velocity_register")):
             assert torch.equal(value, hidden.state_dict()[name]), name
+    assert main([str(tmp_path / "config.json"), str(tmp_path / "start.pt"), str(tmp_path / "level.pt"),
+                 "--windows", "50", "--hidden", "3", "--reads", "level", "--no-progress"]) == 0
+    level, metadata = load_weights(tmp_path / "level.pt")
+    assert metadata["velocity_fit"]["reads"] == "level" and level.velocity_head.weight.abs().max() == 0
     assert main([str(tmp_path / "config.json"), str(tmp_path / "start.pt"), str(tmp_path / "x.pt"),
                  "--hidden", "-1"]) == 1
     assert "--hidden" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()

@@ -1182,7 +1182,7 @@ def width_burst_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
             f"in {base.get('time_budget_s', 0) / 60:.1f} minutes) while the "
             "wider network gained on +velocity and +offset; as in the first cycle, the pack's two hours of 12-second "
             "clips cannot stand in for `make train`'s six hours of whole pieces, so a burst is only ever a first leg "
-            "that the CPU must continue."] + wide_continued_lines(start, wander)
+            "that the CPU must continue."] + wide_continued_lines(start, wander) + wide_pedal_lines(start, wander)
 
 
 def wide_continued_lines(start: dict, wander: dict[str, float]) -> list[str]:
@@ -1212,6 +1212,46 @@ def wide_continued_lines(start: dict, wander: dict[str, float]) -> list[str]:
             f"and its frames {row['rendered/frame_f1'] - arm['rendered/frame_f1']:+.3f} in those "
             f"{int(log[-1]['step']):,} steps: the weights are kept to train on (`width_burst/wide+cpu.pt`, SHA-256 "
             f"`{file_sha256(folder / 'wide+cpu.pt')[:12]}`, finalized; CC BY-NC-SA 4.0 like these)."]
+
+
+def wide_pedal_lines(start: dict, wander: dict[str, float]) -> list[str]:
+    """`wide+cpu`'s pedal branch trained alone (``width_burst/wide+cpu-pedal-*``), its three heads."""
+    folder = ROOT / "figures" / "second_cycle" / "width_burst"
+    heads = _figures_json("second_cycle", "width_burst", "wide+cpu-pedal-seeds.json")
+    before = _figures_json("second_cycle", "width_burst", "wide+cpu-seeds.json")
+    if heads is None or before is None:
+        return []
+    cfg = json.loads((folder / "wide+cpu-pedal-config.json").read_text())
+    log = read_log(folder / "wide+cpu-pedal-log.csv")
+    net = FasolfaNet(ModelConfig.from_dict(cfg["model"]))
+    trained = sum(p.numel() for name, p in net.named_parameters() if name.startswith(tuple(cfg["train_only"])))
+    rows = _by_network(heads)["wide+cpu-pedal"]
+    seed = best_heads(heads)["wide+cpu-pedal"]
+    row, first, parent = heads[f"wide+cpu-pedal/{seed}"], rows[0], before["wide+cpu/0"]
+    notes_moved = max(abs(first[key] - parent[key]) for key in FINALIZED_COLUMNS
+                      if key != "rendered/pedal_f1" and key in first and key in parent)
+    spread = {key: (min(r[key] for r in rows.values()), max(r[key] for r in rows.values())) for key in VELOCITY_KEYS}
+    return ["", f"Can the pedal branch alone win back what the burst cost it? `wide+cpu-pedal`: `wide+cpu` with only "
+            f"its pedal branch trained (`train_only: {json.dumps(cfg['train_only'])}`, {trained:,} of "
+            f"{count_parameters(net):,} parameters; the trunk, note, onset and velocity heads fixed and their batch "
+            f"normalisations frozen) on `make train`'s data, {cfg['time_budget_s']:,.0f} s on the 2 cores "
+            f"(about {int(log[-1]['step']):,} steps of {cfg['batch_size']} windows, learning rate {cfg['learning_rate']:g} "
+            f"cosine, weight average {cfg['ema_decay']}; `width_burst/wide+cpu-pedal-config.json`, `-log.csv`), then "
+            f"`--finalize --tie-tolerance 0.001`. Pedal presses {parent['rendered/pedal_f1']:.3f} → "
+            f"{first['rendered/pedal_f1']:.3f} (the shipped weights: {start['rendered/pedal_f1']:.3f}), every other "
+            f"validation metric within {notes_moved:.4f} of `wide+cpu`'s (same head): the pedal cost of a burst is "
+            "won back cheaply, without touching the notes. Scouted at the end of one session and judged the next by "
+            "the rule, with its head the best of three fits (seed 0, `wide+cpu`'s; seeds 1 and 2 fitted again on the "
+            f"finalized weights; `width_burst/wide+cpu-pedal-seeds.json`): seed {seed}, "
+            + _changes(start, row) + _verdict(start, row, wander, ". It passes the rule.")
+            + f" The three heads read rendered +velocity {spread[VELOCITY_KEYS[0]][0]:.3f}–"
+            f"{spread[VELOCITY_KEYS[0]][1]:.3f} and MAPS +velocity {spread[VELOCITY_KEYS[1]][0]:.3f}–"
+            f"{spread[VELOCITY_KEYS[1]][1]:.3f} on this one trunk"
+            + (": the head that reads the renders best reads the recorded pianos worst" if
+               max(rows, key=lambda s: rows[s][VELOCITY_KEYS[0]]) == min(rows, key=lambda s: rows[s][VELOCITY_KEYS[1]])
+               else "") + f"; none reaches the shipped weights' MAPS +velocity ({start[VELOCITY_KEYS[1]]:.3f}). "
+            f"Weights `width_burst/wide+cpu-pedal.pt` (SHA-256 `{file_sha256(folder / 'wide+cpu-pedal.pt')[:12]}`, "
+            "its seed-0 head; CC BY-NC-SA 4.0)."]
 
 
 def velocity_agreement_lines() -> list[str]:
