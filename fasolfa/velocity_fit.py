@@ -299,9 +299,41 @@ def fit_velocity_head(model: FasolfaNet, design: np.ndarray, y: np.ndarray, ridg
     return report
 
 
+@torch.no_grad()
+def average_heads(models: list[FasolfaNet]) -> FasolfaNet:
+    """One network whose velocity logit is the mean of ``models``' velocity logits: the same
+    network (every weight outside the velocity head must be equal) with the heads side by side,
+    ``sum V_i`` hidden units whose output weights are each head's over ``len(models)`` (linear
+    heads: the mean of their weights). Heads fitted with other seeds differ by more than their
+    scores' noise (the model card, *The recipe again*); their mean is a steadier head."""
+    if not models:
+        raise FasolfaError("no velocity heads to average")
+    head_names = ("velocity_head.", "velocity_level.", "velocity_register", "velocity_out.")
+    first = models[0]
+    for other in models[1:]:
+        mismatch = [name for name, value in first.state_dict().items() if not name.startswith(head_names)
+                    and not torch.equal(value, other.state_dict()[name])]
+        if mismatch or replace(other.model_config, velocity_hidden=0) != replace(first.model_config, velocity_hidden=0):
+            raise FasolfaError(f"velocity heads of different networks cannot be averaged ({(mismatch or ['config'])[0]} differs)")
+    hidden = [m.model_config.velocity_hidden for m in models]
+    if any(hidden) and not all(hidden):
+        raise FasolfaError("linear and hidden-layer velocity heads cannot be averaged")
+    n = len(models)
+    if not hidden[0]:
+        out = with_velocity_hidden(first, 0).eval()
+        set_head_weights(out, torch.stack([head_weights(m) for m in models]).mean(0))
+        return out
+    out = with_velocity_hidden(first, sum(hidden)).eval()                  # (sum V_i) units
+    set_first_layer_weights(out, torch.cat([first_layer_weights(m) for m in models]))
+    out.velocity_out.weight.copy_(torch.cat([m.velocity_out.weight for m in models], 1) / n)   # (1, sum V_i, 1, 1)
+    out.velocity_out.bias.copy_(torch.stack([m.velocity_out.bias for m in models]).mean(0))
+    return out
+
+
 def main(argv=None) -> int:
-    """``python -m fasolfa.velocity_fit CONFIG.json WEIGHTS OUT [--windows N] [--seed S]``: fit
-    the velocity head of WEIGHTS on CONFIG's training data and write the weights to OUT."""
+    """``python -m fasolfa.velocity_fit CONFIG.json WEIGHTS OUT [--windows N] [--seed S | --seeds S,S,..]``:
+    fit the velocity head of WEIGHTS on CONFIG's training data and write the weights to OUT
+    (``--seeds``: one head per seed, each on its own windows, and their mean, :func:`average_heads`)."""
     import argparse
     from fasolfa.train import TrainConfig, load_weights, save_weights
     parser = argparse.ArgumentParser(prog="python -m fasolfa.velocity_fit", description=main.__doc__)
@@ -311,6 +343,8 @@ def main(argv=None) -> int:
     parser.add_argument("--windows", type=int, default=WINDOWS,
                         help=f"training windows to read (default {WINDOWS}: about 5 minutes on 2 CPU cores)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seeds", default=None,
+                        help="comma-separated seeds: fit one head with each and write their mean (average_heads)")
     parser.add_argument("--hidden", type=int, default=None,
                         help="give the head this many hidden units (0: a linear logit); default: as WEIGHTS have")
     parser.add_argument("--reads", default="all", choices=READS,
@@ -328,13 +362,27 @@ def main(argv=None) -> int:
             raise FasolfaError(f"{args.out}: no such folder {Path(args.out).parent}")
         if cfg.threads:
             torch.set_num_threads(cfg.threads)
-        model, metadata = load_weights(args.weights)
-        if args.hidden is not None and args.hidden != model.model_config.velocity_hidden:
-            model = with_velocity_hidden(model, args.hidden).eval()      # the rest of the network unchanged
-        design_columns(model, args.reads)                  # checked before minutes of reading
-        design, y = collect_onsets(model, cfg, args.windows, args.seed, progress=not args.no_progress)
-        report = fit_velocity_head(model, design, y, seed=args.seed, reads=args.reads)
-        report.update(windows=args.windows, seed=args.seed, config=str(args.config), weights=str(args.weights))
+        seeds = [args.seed]
+        if args.seeds is not None:
+            try:
+                seeds = [int(seed) for seed in args.seeds.split(",")]
+            except ValueError:
+                raise FasolfaError(f"--seeds must be whole numbers separated by commas, got {args.seeds!r}") from None
+        fitted, reports = [], []
+        for seed in seeds:
+            model, metadata = load_weights(args.weights)
+            if args.hidden is not None and args.hidden != model.model_config.velocity_hidden:
+                model = with_velocity_hidden(model, args.hidden).eval()      # the rest of the network unchanged
+            design_columns(model, args.reads)              # checked before minutes of reading
+            design, y = collect_onsets(model, cfg, args.windows, seed, progress=not args.no_progress)
+            reports.append(fit_velocity_head(model, design, y, seed=seed, reads=args.reads))
+            fitted.append(model)
+        report = {**reports[0], "windows": args.windows, "seed": seeds[0], "config": str(args.config),
+                  "weights": str(args.weights)}
+        if len(seeds) > 1:
+            model = average_heads(fitted)
+            report.update(seed=seeds, averaged=len(seeds), hidden=int(model.model_config.velocity_hidden),
+                          mse_after=[r["mse_after"] for r in reports])
         try:
             save_weights(args.out, model, {**metadata, "velocity_fit": report})
         except OSError as error:

@@ -12,7 +12,7 @@ from fasolfa import velocity_fit
 from fasolfa.errors import FasolfaError
 from fasolfa.model import FasolfaNet, ModelConfig, with_velocity_hidden
 from fasolfa.train import load_weights, save_weights
-from fasolfa.velocity_fit import (design_columns, first_layer_weights, fit_sigmoid_least_squares, fit_sigmoid_network,
+from fasolfa.velocity_fit import (average_heads, design_columns, first_layer_weights, fit_sigmoid_least_squares, fit_sigmoid_network,
                                   fit_velocity_head, head_weights, main, onset_design, predict,
                                   set_first_layer_weights, set_head_weights)
 from test_train import tiny_config
@@ -128,6 +128,36 @@ def test_a_head_that_reads_less_weights_only_what_it_reads(hidden):
         design_columns(random_net(), "level")
 
 
+@pytest.mark.parametrize("hidden", [[0, 0], [4, 2, 3]])
+def test_averaged_heads_give_the_mean_velocity_logit_and_refuse_other_networks(hidden):
+    sizes = {"velocity_frames": 3, "velocity_level_frames": (-1, 2)}
+    trunk = random_net(**sizes)
+    heads = []
+    for seed, units in enumerate(hidden):
+        torch.manual_seed(seed)
+        head = with_velocity_hidden(trunk, units).eval()
+        for name, parameter in head.named_parameters():
+            if name.startswith("velocity_"):
+                parameter.data.normal_(0, 0.3)
+        heads.append(head)
+    hcqt = torch.rand(2, 8, 264, 30)
+    with torch.no_grad():
+        logits = torch.stack([head(hcqt)["velocity"] for head in heads])     # (n, B, 88, T)
+        mean = average_heads(heads)
+        assert mean.model_config.velocity_hidden == sum(hidden)
+        out = mean(hcqt)
+        assert torch.allclose(out["velocity"], logits.mean(0), atol=1e-5)
+        assert torch.equal(out["note"], heads[0](hcqt)["note"])
+    other = random_net(seed=5, **sizes)
+    with pytest.raises(FasolfaError, match="different networks"):
+        average_heads([heads[0], with_velocity_hidden(other, hidden[0])])
+    if hidden[0] == 0:
+        with pytest.raises(FasolfaError, match="linear and hidden"):
+            average_heads([heads[0], with_velocity_hidden(trunk, 2)])
+    with pytest.raises(FasolfaError, match="no velocity heads"):
+        average_heads([])
+
+
 def test_a_network_fit_beats_the_linear_fit_where_velocity_is_not_linear_in_the_columns():
     """y depends on |x| (no linear logit can follow it): the two-layer fit gets far closer, and the
     weights it returns, in the design's own units, compute what it learnt on standardised columns."""
@@ -185,6 +215,13 @@ def test_the_command_changes_only_the_velocity_logit(tmp_path, capsys, monkeypat
                  "--windows", "50", "--hidden", "3", "--reads", "level", "--no-progress"]) == 0
     level, metadata = load_weights(tmp_path / "level.pt")
     assert metadata["velocity_fit"]["reads"] == "level" and level.velocity_head.weight.abs().max() == 0
+    assert main([str(tmp_path / "config.json"), str(tmp_path / "start.pt"), str(tmp_path / "mean.pt"),
+                 "--windows", "50", "--hidden", "2", "--seeds", "0,1", "--no-progress"]) == 0
+    mean, metadata = load_weights(tmp_path / "mean.pt")
+    assert mean.model_config.velocity_hidden == 4 and metadata["velocity_fit"]["seed"] == [0, 1]
+    assert main([str(tmp_path / "config.json"), str(tmp_path / "start.pt"), str(tmp_path / "x.pt"),
+                 "--seeds", "0,one"]) == 1
+    assert "--seeds" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
     assert main([str(tmp_path / "config.json"), str(tmp_path / "start.pt"), str(tmp_path / "x.pt"),
                  "--hidden", "-1"]) == 1
     assert "--hidden" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
