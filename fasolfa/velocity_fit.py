@@ -26,7 +26,7 @@ non-linear fit has no closed form). On held-out strikes that lowered the error b
 ``--reads level`` fits a head that reads the input level and the register only (the key-feature
 weights set to zero), ``--reads no-register`` one without the register's ``u`` and ``u**2``: what a
 head reads decides what it can carry from the soundfonts it is fitted on to a piano it has not
-heard (the model card, *The recipe again*).
+heard (the model card, *What the velocity head reads*).
 Explained in notebooks/06_training.ipynb.
 """
 from __future__ import annotations
@@ -305,7 +305,7 @@ def average_heads(models: list[FasolfaNet]) -> FasolfaNet:
     network (every weight outside the velocity head must be equal) with the heads side by side,
     ``sum V_i`` hidden units whose output weights are each head's over ``len(models)`` (linear
     heads: the mean of their weights). Heads fitted with other seeds differ by more than their
-    scores' noise (the model card, *The recipe again*); their mean is a steadier head."""
+    scores' noise (the model card, *What the velocity head reads*); their mean is a steadier head."""
     if not models:
         raise FasolfaError("no velocity heads to average")
     head_names = ("velocity_head.", "velocity_level.", "velocity_register", "velocity_out.")
