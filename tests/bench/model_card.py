@@ -1292,7 +1292,14 @@ def velocity_reads_lines(start: dict, wander: dict[str, float]) -> list[str]:
               f"is above every full head's ({', '.join(f'{r[maps]:.3f}' for r in full_rows.values())}), rendered "
               f"+velocity {min(r[rendered] for r in noreg_rows.values()):.3f}–{max(r[rendered] for r in noreg_rows.values()):.3f}. "
               "The correlation over every matched note does not rise with it (r above), so what the register terms "
-              "cost the recorded pianos is notes just outside the +velocity tolerance, not the order of loudness.", "",
+              "cost the recorded pianos is notes just outside the +velocity tolerance, not the order of loudness."
+              + (lambda other: "" if other is None else (
+                  f" Nor is it shown to be general: on the stop-26 weights' trunk a head without them (seed 0, "
+                  f"`velocity_reads/s26-noreg.json`) reads MAPS +velocity {other['shipped-noreg/0'][maps]:.3f} "
+                  f"and +velocity {other['shipped-noreg/0'][rendered]:.3f}, where that trunk's full heads read "
+                  f"{', '.join(f'{r[maps]:.3f}' for r in shipped_rows.values())} and "
+                  f"{', '.join(f'{r[rendered]:.3f}' for r in shipped_rows.values())}: within the heads' own spread."))(
+                  _figures_json(*folder, "s26-noreg.json")), "",
               "The heads' scores also say that a fitted head is a draw: one trunk's three full heads span "
               f"{max(r[rendered] for r in full_rows.values()) - min(r[rendered] for r in full_rows.values()):.3f} of "
               "rendered +velocity. `velocity_fit.average_heads` puts a network's heads side by side (48 hidden units) "
