@@ -30,6 +30,7 @@ from fasolfa.train import REGAIN_DB, load_weights, read_log  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import file_sha256  # noqa: E402
+from fasolfa.velocity_fit import design_columns  # noqa: E402
 
 GROUPS = (("rendered", "rendered validation pieces"), ("maps", "MAPS validation pianos"))
 METRICS = (("onset_f1", "onset"), ("onset_offset_f1", "+offset"), ("onset_offset_velocity_f1", "+velocity"),
@@ -1266,9 +1267,16 @@ def velocity_reads_lines(start: dict, wander: dict[str, float]) -> list[str]:
     rendered, maps = VELOCITY_KEYS
     full_rows, noreg_rows = _by_network(full)["wide+cpu-pedal"], _by_network(noreg)["wcp-noreg"]
     shipped_rows = _by_network(_figures_json("second_cycle", "velocity-seeds.json"))["shipped"]
-    table = [("every column (its seed-0 head)", 307, full_rows[0], agree["wcp/0"]),
-             ("the level and the register only", 67, variants["level/0"], agree["wcp-level/0"]),
-             ("every column but the register's u, u²", 305, variants["no-register/0"], agree["wcp-noreg/0"])]
+    families = (("shipped, full", shipped_rows, "shipped-ens"), ("`wide+cpu-pedal`, full", full_rows, "wcp-ens"),
+                ("`wide+cpu-pedal`, no register", noreg_rows, "noreg-ens"))
+    net = FasolfaNet(ModelConfig.from_dict(json.loads(
+        (ROOT / "figures" / "second_cycle" / "width_burst" / "wide+cpu-pedal-config.json").read_text())["model"]))
+    columns = {reads: int(design_columns(net, reads).sum()) for reads in ("all", "level", "no-register")}
+    table = [("every column (its seed-0 head)", columns["all"], full_rows[0], agree["wcp/0"]),
+             ("the level and the register only", columns["level"], variants["level/0"], agree["wcp-level/0"]),
+             ("every column but the register's u, u²", columns["no-register"], variants["no-register/0"],
+              agree["wcp-noreg/0"])]
+    other = (_figures_json(*folder, "s26-noreg.json") or {}).get("shipped-noreg/0")
     lines = ["", "### What the velocity head reads", "",
              "The tilt table above says every network reads the MAPS pianos' bass too loud. The velocity head reads "
              "three things: the key features around the strike (5 frames), the level of the key's own bins (8 "
@@ -1293,13 +1301,12 @@ def velocity_reads_lines(start: dict, wander: dict[str, float]) -> list[str]:
               f"+velocity {min(r[rendered] for r in noreg_rows.values()):.3f}–{max(r[rendered] for r in noreg_rows.values()):.3f}. "
               "The correlation over every matched note does not rise with it (r above), so what the register terms "
               "cost the recorded pianos is notes just outside the +velocity tolerance, not the order of loudness."
-              + (lambda other: "" if other is None else (
-                  f" Nor is it shown to be general: on the stop-26 weights' trunk a head without them (seed 0, "
-                  f"`velocity_reads/s26-noreg.json`) reads MAPS +velocity {other['shipped-noreg/0'][maps]:.3f} "
-                  f"and +velocity {other['shipped-noreg/0'][rendered]:.3f}, where that trunk's full heads read "
-                  f"{', '.join(f'{r[maps]:.3f}' for r in shipped_rows.values())} and "
-                  f"{', '.join(f'{r[rendered]:.3f}' for r in shipped_rows.values())}: within the heads' own spread."))(
-                  _figures_json(*folder, "s26-noreg.json")), "",
+              + ("" if other is None else
+                 f" Nor is it shown to be general: on the stop-26 weights' trunk a head without them (seed 0, "
+                 f"`velocity_reads/s26-noreg.json`) reads MAPS +velocity {other[maps]:.3f} and +velocity "
+                 f"{other[rendered]:.3f}, where that trunk's full heads read "
+                 f"{', '.join(f'{r[maps]:.3f}' for r in shipped_rows.values())} and "
+                 f"{', '.join(f'{r[rendered]:.3f}' for r in shipped_rows.values())}: within the heads' own spread."), "",
               "The heads' scores also say that a fitted head is a draw: one trunk's three full heads span "
               f"{max(r[rendered] for r in full_rows.values()) - min(r[rendered] for r in full_rows.values()):.3f} of "
               "rendered +velocity. `velocity_fit.average_heads` puts a network's heads side by side (48 hidden units) "
@@ -1307,19 +1314,19 @@ def velocity_reads_lines(start: dict, wander: dict[str, float]) -> list[str]:
               "(`velocity_reads/ens.json`, each at its network's thresholds):", "",
               "| network, heads | each head: +velocity | their mean | each head: MAPS +velocity | their mean |",
               "|---|---|---|---|---|"]
-    for label, rows, name in (("shipped, full", shipped_rows, "shipped-ens"), ("`wide+cpu-pedal`, full", full_rows, "wcp-ens"),
-                              ("`wide+cpu-pedal`, no register", noreg_rows, "noreg-ens")):
+    for label, rows, name in families:
         lines.append(f"| {label} | {' / '.join(f'{r[rendered]:.3f}' for r in rows.values())} | {means[name][rendered]:.3f} | "
                      f"{' / '.join(f'{r[maps]:.3f}' for r in rows.values())} | {means[name][maps]:.3f} |")
     chosen = means["noreg-ens"]
     kept = noreg[f"wcp-noreg/{best_heads(noreg)['wcp-noreg']}"]
     passes, _ = ship_verdict(start, chosen, wander)
-    lines += ["", f"The mean head reads the renders better than each of its members on every network, by "
-              f"{min(means[n][rendered] - max(r[rendered] for r in rows.values()) for n, rows in (('shipped-ens', shipped_rows), ('wcp-ens', full_rows), ('noreg-ens', noreg_rows))):+.3f} "
-              "or more over the best member, and the MAPS pianos "
-              + ("better than its members on average" if all(means[n][maps] > np.mean([r[maps] for r in rows.values()]) for n, rows in
-                 (('shipped-ens', shipped_rows), ('wcp-ens', full_rows), ('noreg-ens', noreg_rows))) else "not always as well as its members on average")
-              + ".", "",
+    over_best = min(means[name][rendered] - max(r[rendered] for r in rows.values()) for _, rows, name in families)
+    maps_better = all(means[name][maps] > np.mean([r[maps] for r in rows.values()]) for _, rows, name in families)
+    lines += ["", ("The mean head reads the renders better than each of its members on every network, by "
+                   f"{over_best:+.3f} or more over the best member" if over_best > 0 else
+                   f"The mean head is not always ahead of its best member on the renders ({over_best:+.3f})")
+              + ", and the MAPS pianos " + ("better than its members on average" if maps_better
+                                            else "not always as well as its members on average") + ".", "",
               f"By the rule, the no-register candidate's kept head (seed {best_heads(noreg)['wcp-noreg']}, best mean "
               f"+velocity) against the shipped weights: {_changes(start, kept)}"
               + _verdict(start, kept, wander, ": it passes.")
@@ -1719,25 +1726,31 @@ def test_section() -> list[str]:
 CONTINUATION_FOLDERS = ("interpolation", "second_cycle")   # the recipe's midpoint runs, in the order made
 
 
+def _same_run(a: dict, b: dict) -> bool:
+    """Two TrainConfigs of one run: equal but for the run folder, the start weights compared by file
+    name (a stored config names them relative to the repository, a checkpoint as they were read)."""
+    def key(cfg: dict) -> dict:
+        return {k: Path(v).name if k == "init_weights" and v else v for k, v in cfg.items() if k != "run_dir"}
+    return key(a) == key(b)
+
+
 def _line_continuation(cfg: dict) -> dict | None:
     """The stored config of a midpoint's continuation (``figures/<CONTINUATION_FOLDERS>/*+cpu-config.json``)
-    when ``cfg`` is that run's (run folders aside), with its ``name`` and ``folder``; else None."""
+    when ``cfg`` is that run's (:func:`_same_run`), with its ``name`` and ``folder``; else None."""
     for folder in CONTINUATION_FOLDERS:
         for path in sorted((ROOT / "figures" / folder).glob("*+cpu-config.json")):
             stored = json.loads(path.read_text())
-            if {k: v for k, v in stored.items() if k != "run_dir"} == {k: v for k, v in cfg.items() if k != "run_dir"}:
+            if _same_run(stored, cfg):
                 return {"name": path.name.removesuffix("-config.json"), "folder": folder, **stored}
     return None
 
 
 def _width_run(cfg: dict) -> dict | None:
     """The stored config of a run of *Width on a lent GPU* (``figures/second_cycle/width_burst/*-config.json``)
-    when ``cfg`` is that run's (run folders aside), with its ``name``; else None."""
-    def same(a: dict) -> dict:               # run folders aside; the start weights by file name (the path ran elsewhere)
-        return {k: Path(v).name if k == "init_weights" and v else v for k, v in a.items() if k != "run_dir"}
+    when ``cfg`` is that run's (:func:`_same_run`), with its ``name``; else None."""
     for path in sorted((ROOT / "figures" / "second_cycle" / "width_burst").glob("*-config.json")):
         stored = json.loads(path.read_text())
-        if same(stored) == same(cfg):
+        if _same_run(stored, cfg):
             return {"name": path.name.removesuffix("-config.json"), **stored}
     return None
 
