@@ -27,6 +27,11 @@ with the heads Basic Pitch lacks (velocity, sustain pedal):
    key's own HCQT bins are (:meth:`FasolfaNet.velocity_from_level`); with ``velocity_hidden``
    those inputs feed that many ReLU units and the logit reads them (:meth:`FasolfaNet.velocity_logit`).
 
+At inference ``forward(hcqt, velocity_floor=p)`` computes the velocity head only at the cells whose
+onset probability reaches ``p`` (:meth:`FasolfaNet._velocity_at`): notes read velocity at their
+onset peak only (:mod:`fasolfa.notes`), so for any onset threshold at or above ``p`` the notes are
+those of the dense head, and the head's cost (a fifth of the shipped network's) is saved.
+
 Shapes: input ``(batch, 8, 264, n_frames)``; outputs ``contour (batch, 264, n_frames)``, ``note``,
 ``onset``, ``velocity (batch, 88, n_frames)``, ``pedal``, ``pedal_onset``, ``pedal_offset``
 ``(batch, n_frames)``; logits (``forward``) or probabilities (:func:`probabilities`).
@@ -264,6 +269,12 @@ def key_bin_level(hcqt: torch.Tensor) -> torch.Tensor:
     return level
 
 
+def _logit(probability: float) -> float:
+    """``log(p / (1 - p))``, ``-inf`` at 0 and ``+inf`` at 1 (beyond them: clipped)."""
+    p = min(max(float(probability), 0.0), 1.0)
+    return -math.inf if p == 0.0 else math.inf if p == 1.0 else math.log(p / (1.0 - p))
+
+
 def _level_frames(frames) -> tuple[int, int]:
     """``velocity_level_frames`` checked: ``(first, last)`` with ``first <= 0 <= last``."""
     first, last = (int(f) for f in frames)
@@ -338,7 +349,12 @@ class FasolfaNet(nn.Module):
                 module.fuse()
         return self
 
-    def forward(self, hcqt: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, hcqt: torch.Tensor, velocity_floor: float | None = None) -> dict[str, torch.Tensor]:
+        """Logits of every head. ``velocity_floor`` (inference only): compute the velocity logit
+        only where the onset probability is at least this, ``-inf`` elsewhere (probability 0);
+        None: everywhere."""
+        if velocity_floor is not None and torch.is_grad_enabled():
+            raise ValueError("velocity_floor is for inference (under torch.no_grad or inference_mode)")
         x = self.input_norm(hcqt)                                   # (B, 8, 264, T)
         features = self.contour_conv(x)                             # (B, 6, 264, T)
         contour = self.contour_head(features)[:, 0]                 # (B, 264, T)
@@ -347,7 +363,7 @@ class FasolfaNet(nn.Module):
             keys = self.harmonic(keys + self.key_bias)              # (B, 24, 88, T)
             return {"contour": contour, **self._time_and_heads(keys, hcqt)}
         keys = self.harmonic(keys.add_(self.key_bias))
-        return {"contour": contour, **self._time_and_heads_padded(keys, hcqt)}
+        return {"contour": contour, **self._time_and_heads_padded(keys, hcqt, velocity_floor)}
 
     def key_features(self, hcqt: torch.Tensor) -> torch.Tensor:
         """The key features after the time blocks, which the note, velocity and onset heads read
@@ -397,12 +413,14 @@ class FasolfaNet(nn.Module):
         return self._outputs(note[:, 0], onset[:, 0], velocity[:, 0], pooled)
 
     @torch.no_grad()
-    def _time_and_heads_padded(self, keys: torch.Tensor, hcqt: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _time_and_heads_padded(self, keys: torch.Tensor, hcqt: torch.Tensor,
+                               velocity_floor: float | None = None) -> dict[str, torch.Tensor]:
         """:meth:`_time_and_heads` for inference, the same numbers: every key's frames get a
         margin of zeros on both sides once (:func:`padded_time_conv`'s layout), which every
         time convolution then reads as its padding, instead of padding (copying) its input
         five times; the onset convolution reads the note evidence beside the features without
-        concatenating them."""
+        concatenating them. With ``velocity_floor``, the velocity head runs only where the onset
+        probability reaches it (:meth:`_velocity_at`)."""
         # the onset conv's dilation is 1; the velocity head reaches velocity_frames // 2
         margin = max(self.model_config.time_dilations + (1, self.model_config.velocity_frames // 2))
         batch, channels, n_keys, n_frames = keys.shape
@@ -412,17 +430,49 @@ class FasolfaNet(nn.Module):
         for block in self.time_blocks:
             x = block.padded(x, margin)                             # (B, 24, 88, W)
         note = self.note_head(x)                                    # (B, 1, 88, W)
-        velocity = self._velocity_head_padded(x)                    # (B, V, 88, W)
         evidence = zero_margins(torch.sigmoid(note), margin)
         onset_features = self.onset_conv.activate(padded_time_conv(self.onset_conv.conv, [x, evidence], margin))
         onset = self.onset_head(onset_features)                     # (B, 1, 88, W)
         pooled = torch.cat([x[..., inside].mean(2), x[..., inside].amax(2)], 1)   # (B, 48, T)
-        velocity = velocity[..., inside]                            # (B, V, 88, T)
+        if velocity_floor is not None and velocity_floor > 0:    # (at 0 every cell: the dense head is faster)
+            cells = onset[:, 0, :, inside] >= _logit(velocity_floor)   # (B, 88, T) bool
+            velocity = self._velocity_at(x, hcqt, cells, margin)     # (B, 88, T)
+            return self._outputs(note[:, 0, :, inside], onset[:, 0, :, inside], velocity, pooled)
+        velocity = self._velocity_head_padded(x)[..., inside]       # (B, V, 88, T)
         level = self.velocity_from_level(hcqt)
         if level is not None:
             velocity = velocity.add_(level)
         velocity = self.velocity_logit(velocity)                    # (B, 1, 88, T)
         return self._outputs(note[:, 0, :, inside], onset[:, 0, :, inside], velocity[:, 0], pooled)
+
+    def _velocity_at(self, x: torch.Tensor, hcqt: torch.Tensor, cells: torch.Tensor, margin: int) -> torch.Tensor:
+        """The velocity logit at ``cells`` only, ``-inf`` elsewhere: the head's weights applied to
+        the key features and key levels read at those cells and the frames around them, as the
+        dense convolutions read them. ``x (B, C, 88, W)`` padded key features (``margin`` zero
+        frames each side), ``hcqt (B, 8, 264, T)``, ``cells (B, 88, T)`` bool -> ``(B, 88, T)``."""
+        cfg = self.model_config
+        out = torch.full(cells.shape, -math.inf, dtype=x.dtype, device=x.device)        # (B, 88, T)
+        batch, key, frame = cells.nonzero(as_tuple=True)                                 # (n,) each
+        if len(batch) == 0:
+            return out
+        head = self.velocity_head
+        n_frames = head.weight.shape[-1]                                                 # odd
+        at = frame[:, None] + (margin - n_frames // 2 + torch.arange(n_frames, device=x.device))   # (n, F)
+        taps = x.permute(0, 2, 3, 1)[batch[:, None], key[:, None], at]                   # (n, F, C)
+        first = torch.einsum("nfc,vcf->nv", taps, head.weight[:, :, 0, :]) + head.bias    # (n, V)
+        if cfg.velocity_level_frames:
+            low, high = _level_frames(cfg.velocity_level_frames)
+            level = nn.functional.pad(key_bin_level(hcqt), (-low, high))                 # (B, 8, 88, T + L - 1)
+            at = frame[:, None] + torch.arange(high - low + 1, device=x.device)           # (n, L)
+            taps = level.permute(0, 2, 3, 1)[batch[:, None], key[:, None], at]           # (n, L, 8)
+            first = first + torch.einsum("nlh,vhl->nv", taps, self.velocity_level.weight[:, :, 0, :])
+            u = self.register_position[0, key]                                           # (n, 1)
+            first = first + self.velocity_register[0] * u + self.velocity_register[1] * u * u
+        if cfg.velocity_hidden:
+            out_layer = self.velocity_out
+            first = torch.relu(first) @ out_layer.weight[:, :, 0, 0].t() + out_layer.bias   # (n, 1)
+        out[batch, key, frame] = first[:, 0]
+        return out
 
     def _velocity_head_padded(self, x: torch.Tensor) -> torch.Tensor:
         """``velocity_head(x)`` on the padded layout ``(B, C, 88, W)`` (zeros in margins at least

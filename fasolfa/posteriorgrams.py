@@ -104,15 +104,30 @@ def audio_chunks(blocks: Iterable[np.ndarray], chunk_frames: int, margin: int):
             buffer_start = keep_from
 
 
+VELOCITY_FLOOR = 0.05     # the lowest onset threshold notebook 07's slider offers
+
+
+def velocity_floor(onset_threshold: float) -> float:
+    """The onset probability from which :func:`fasolfa.transcribe` computes the velocity head
+    (``FasolfaNet.forward``'s ``velocity_floor``): ``onset_threshold`` or :data:`VELOCITY_FLOOR`,
+    whichever is lower, less float16's rounding (the onset posteriorgram is stored as float16,
+    which can round a cell just below the floor up onto it). Notes read velocity at onset peaks
+    that reach their threshold only, so the notes of any onset threshold from :data:`VELOCITY_FLOOR`
+    up are those of the dense head."""
+    return min(float(onset_threshold), VELOCITY_FLOOR) * (1.0 - 2.0 ** -8)
+
+
 @torch.inference_mode()
 def iter_posteriorgrams(blocks: Iterable[np.ndarray], model: FasolfaNet, hcqt: HCQT | None = None, *,
                         chunk_frames: int = DEFAULT_CHUNK_FRAMES, device: str | torch.device = "cpu",
-                        names=None, progress=None):
+                        names=None, progress=None, velocity_floor: float | None = None):
     """Posteriorgrams of a stream of mono audio blocks (see :func:`audio_chunks`), chunk by chunk.
 
     Yields ``(first, posteriorgrams)``: float32 arrays for output frames ``[first, first + n)``,
     shapes as in :func:`compute_posteriorgrams` with ``n`` frames. ``names``: the heads to
     return (default: all). Concatenated, the chunks equal one pass over the whole recording.
+    ``velocity_floor``: velocity only where the onset probability reaches it, 0 elsewhere
+    (:func:`velocity_floor`; a fifth of the shipped network's work saved); None: everywhere.
     """
     hcqt = hcqt if hcqt is not None else HCQT()
     hcqt = hcqt.to(device)
@@ -123,7 +138,7 @@ def iter_posteriorgrams(blocks: Iterable[np.ndarray], model: FasolfaNet, hcqt: H
         waveform = torch.from_numpy(span).to(device)[None]                # (1, samples)
         features = hcqt.with_context(waveform, context)                   # (1, 8, 264, n_input)
         assert features.shape[-1] == input_last - input_first
-        logits = model(features)
+        logits = model(features, velocity_floor=velocity_floor)
         keep = slice(first - input_first, last - input_first)
         yield first, {name: torch.sigmoid(values[0, ..., keep]).float().cpu().numpy()
                       for name, values in logits.items() if names is None or name in names}

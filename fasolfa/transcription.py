@@ -12,7 +12,9 @@ Notebook ``00_quickstart`` shows it; the steps it chains are explained in notebo
 2. :func:`fasolfa.posteriorgrams.iter_posteriorgrams` cuts the stream into chunks of
    ``chunk_frames`` frames with the network's receptive field and the HCQT's context around
    each, so the chunks stitch without seams (the same numbers as one pass over the whole file)
-   while memory holds one chunk;
+   while memory holds one chunk; the velocity head runs only where the onset probability
+   reaches :func:`~fasolfa.posteriorgrams.velocity_floor` of the onset threshold (notes read
+   velocity at their onset only), not at all with ``velocity=False``;
 3. the posteriorgrams are kept as float16 (about 45 kB per second of audio for note, onset
    and velocity; the contour head, as much again, only with ``keep_contour=True``; the pedal
    heads, tiny, as float32) and
@@ -49,7 +51,8 @@ class Transcription:
       (built on first use);
     * ``notes`` (:class:`fasolfa.midi.Notes`), ``pedal`` (:class:`fasolfa.midi.Pedal`), in seconds;
     * ``posteriorgrams`` — dict of arrays, frequency first, time last: ``note``, ``onset``,
-      ``velocity`` ``(88, n_frames)`` (float16), ``pedal``, ``pedal_onset``, ``pedal_offset``
+      ``velocity`` ``(88, n_frames)`` (float16; velocity only where the onset probability
+      reaches :func:`fasolfa.posteriorgrams.velocity_floor`, 0 elsewhere), ``pedal``, ``pedal_onset``, ``pedal_offset``
       ``(n_frames,)`` (float32), and ``contour (264, n_frames)`` (float16) unless
       ``keep_contour=False``; frame ``i``
       is centred at ``i / config.FRAMES_PER_SECOND`` seconds;
@@ -189,7 +192,7 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
     """
     from fasolfa.audio_stream import open_audio
     from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
-    from fasolfa.posteriorgrams import iter_posteriorgrams
+    from fasolfa.posteriorgrams import iter_posteriorgrams, velocity_floor
 
     thresholds = checkpoint_thresholds(checkpoint) if thresholds is None else thresholds
     if not isinstance(thresholds, NoteThresholds):
@@ -224,6 +227,7 @@ def transcribe(path_or_audio, sample_rate: int | None = None, *, checkpoint: str
         for first, posteriors in iter_posteriorgrams(
                 blocks, model, hcqt, chunk_frames=int(chunk_frames),
                 device=torch_device, names=names,
+                velocity_floor=velocity_floor(thresholds.onset) if velocity else 2.0,   # 2: nowhere
                 progress=lambda n: update(n / config.FRAMES_PER_SECOND)):
             for name, values in posteriors.items():
                 if not np.all(np.isfinite(values)):

@@ -27,6 +27,10 @@ non-linear fit has no closed form). On held-out strikes that lowered the error b
 weights set to zero), ``--reads no-register`` one without the register's ``u`` and ``u**2``: what a
 head reads decides what it can carry from the soundfonts it is fitted on to a piano it has not
 heard (the model card, *What the velocity head reads*).
+``--distil`` fits the new head to WEIGHTS' own head's outputs on the same strikes instead of to
+their velocities (Hinton et al., "Distilling the knowledge in a neural network", 2015): a small
+head that copies a larger one, e.g. the mean of several heads (``--seeds``), which costs the
+network its units at every frame (the model card, *One head distilled from three*).
 Explained in notebooks/06_training.ipynb.
 """
 from __future__ import annotations
@@ -299,6 +303,19 @@ def fit_velocity_head(model: FasolfaNet, design: np.ndarray, y: np.ndarray, ridg
     return report
 
 
+def distil_velocity_head(model: FasolfaNet, teacher: FasolfaNet, design: np.ndarray, y: np.ndarray,
+                         seed: int = 0, steps: int | None = None, reads: str = "all") -> dict:
+    """:func:`fit_velocity_head` with ``teacher``'s outputs on ``design`` as the targets instead of
+    the velocities ``y`` (``teacher``: the same network but its velocity head, e.g. heads
+    averaged by :func:`average_heads`); the report adds both heads' mean squared error against
+    ``y`` and the student's against the teacher. ``design (n, D)``, ``y (n,)``."""
+    target = predict(teacher, design)                                        # (n,) the teacher's sigmoid
+    report = fit_velocity_head(model, design, target, seed=seed, steps=steps, reads=reads)
+    student = predict(model, design)
+    return {**report, "distilled": True, "mse_to_teacher": float(np.mean((student - target) ** 2)),
+            "mse_teacher": float(np.mean((target - y) ** 2)), "mse_student": float(np.mean((student - y) ** 2))}
+
+
 @torch.no_grad()
 def average_heads(models: list[FasolfaNet]) -> FasolfaNet:
     """One network whose velocity logit is the mean of ``models``' velocity logits: the same
@@ -350,6 +367,9 @@ def main(argv=None) -> int:
     parser.add_argument("--reads", default="all", choices=READS,
                         help="what the head reads: every column (default), the level and register only, "
                              "or all but the register")
+    parser.add_argument("--distil", action="store_true",
+                        help="fit the head to WEIGHTS' own velocity head's outputs (a teacher, e.g. an averaged "
+                             "head) instead of the strikes' velocities")
     parser.add_argument("--no-progress", action="store_true")
     args = parser.parse_args(argv)
     try:
@@ -370,12 +390,16 @@ def main(argv=None) -> int:
                 raise FasolfaError(f"--seeds must be whole numbers separated by commas, got {args.seeds!r}") from None
         fitted, reports = [], []
         for seed in seeds:
-            model, metadata = load_weights(args.weights)
+            teacher, metadata = load_weights(args.weights)
+            model = teacher
             if args.hidden is not None and args.hidden != model.model_config.velocity_hidden:
                 model = with_velocity_hidden(model, args.hidden).eval()      # the rest of the network unchanged
             design_columns(model, args.reads)              # checked before minutes of reading
             design, y = collect_onsets(model, cfg, args.windows, seed, progress=not args.no_progress)
-            reports.append(fit_velocity_head(model, design, y, seed=seed, reads=args.reads))
+            if args.distil:
+                reports.append(distil_velocity_head(model, teacher, design, y, seed=seed, reads=args.reads))
+            else:
+                reports.append(fit_velocity_head(model, design, y, seed=seed, reads=args.reads))
             fitted.append(model)
         report = {**reports[0], "windows": args.windows, "seed": seeds[0], "config": str(args.config),
                   "weights": str(args.weights)}

@@ -376,6 +376,37 @@ def test_velocity_head_over_frames_and_level_keeps_both_paths_equal_and_the_marg
         FasolfaNet(ModelConfig(velocity_level_frames=(1, 4)))
 
 
+@pytest.mark.parametrize("sizes", [{}, {"velocity_frames": 5, "velocity_level_frames": (-3, 4)},
+                                   {"velocity_frames": 5, "velocity_level_frames": (-3, 4), "velocity_hidden": 6},
+                                   {"velocity_frames": 1, "velocity_level_frames": (-2, 1), "velocity_hidden": 3}])
+def test_velocity_at_onsets_only_is_the_dense_head_there_and_nothing_else_changes(sizes):
+    """``velocity_floor``: the velocity logit where the onset probability reaches it equals the
+    dense head's (frames near the ends included, where the head reads zero padding), ``-inf``
+    elsewhere; every other output is untouched; 0 is the dense head, past 1 no cell."""
+    torch.manual_seed(4)
+    net = FasolfaNet(ModelConfig(key_channels=5, onset_channels=3, time_dilations=(1, 2), subharmonic_keys=(),
+                                 **sizes)).eval()
+    for parameter in net.parameters():
+        parameter.data.normal_(0, 0.3)
+    hcqt = torch.rand(2, 8, 264, 40)
+    with torch.inference_mode():
+        dense = net(hcqt)
+        floor = float(torch.sigmoid(dense["onset"]).quantile(0.8))            # a fifth of the cells
+        sparse = net(hcqt, velocity_floor=floor)
+        everywhere, nowhere = net(hcqt, velocity_floor=0.0), net(hcqt, velocity_floor=2.0)
+    at = torch.sigmoid(dense["onset"]) >= floor
+    assert 0.1 < at.float().mean() < 0.3 and at[..., :3].any() and at[..., -3:].any()
+    assert torch.allclose(sparse["velocity"][at], dense["velocity"][at], atol=1e-5)
+    assert torch.all(sparse["velocity"][~at] == -np.inf)
+    assert torch.equal(everywhere["velocity"], dense["velocity"]) and torch.all(nowhere["velocity"] == -np.inf)
+    for name in dense:
+        if name != "velocity":
+            assert torch.equal(sparse[name], dense[name]), name
+    with pytest.raises(ValueError, match="inference"):
+        with torch.enable_grad():
+            net(hcqt, velocity_floor=0.5)
+
+
 @pytest.mark.parametrize("velocity_frames", [1, 5])
 def test_velocity_hidden_units_keep_both_paths_equal_and_are_what_the_logit_reads(velocity_frames):
     """With hidden units the head is ``velocity_out(relu(first layer))``: the inference path

@@ -5,6 +5,7 @@ Every test uses a small random checkpoint made here (never the shipped one): wha
 the machinery, not the weights.
 """
 import io
+from dataclasses import replace
 import subprocess
 import sys
 
@@ -24,7 +25,7 @@ from fasolfa.errors import FasolfaError
 from fasolfa.midi import Notes, Pedal, write_midi
 from fasolfa.model import FasolfaNet, ModelConfig
 from fasolfa.notes import NoteThresholds, posteriorgrams_to_notes
-from fasolfa.posteriorgrams import audio_chunks, audio_span, chunk_spans, n_frames_for
+from fasolfa.posteriorgrams import VELOCITY_FLOOR, audio_chunks, audio_span, chunk_spans, n_frames_for, velocity_floor
 from fasolfa.train import save_weights
 
 # subharmonic_keys=(): with them, this random network's onset head is nearly flat (two values hold
@@ -154,6 +155,50 @@ def test_same_notes_whatever_the_chunking(checkpoint):
         np.testing.assert_array_equal(getattr(chunked.notes, field), getattr(notes, field))
     np.testing.assert_array_equal(chunked.pedal.onset_s, pedal.onset_s)
     np.testing.assert_array_equal(chunked.pedal.offset_s, pedal.offset_s)
+
+
+def test_velocity_only_at_onsets_gives_the_notes_of_the_dense_head(tmp_path, monkeypatch):
+    """transcribe runs the velocity head only where the onset probability reaches
+    ``velocity_floor`` of its threshold: the same notes, velocities included, as the dense head,
+    for many notes and few; 0 elsewhere; nowhere without velocity."""
+    torch.manual_seed(1)
+    net = FasolfaNet(replace(SMALL, velocity_frames=5, velocity_level_frames=(-3, 4), velocity_hidden=3))
+    with torch.no_grad():                     # a velocity head whose notes differ in velocity
+        for name, parameter in net.named_parameters():
+            if name.startswith("velocity_"):
+                parameter.normal_(0, 1.0)
+        net.onset_head.bias -= 4.0            # most cells' onsets below VELOCITY_FLOOR, as a trained network's
+    checkpoint = save_weights(tmp_path / "velocity.pt", net)
+    audio = noise(3.0)
+    dense_post = fasolfa.transcribe(audio, config.SAMPLE_RATE, checkpoint=checkpoint).posteriorgrams
+    for quantile in (0.9, 0.995):
+        thresholds = NoteThresholds(onset=between(dense_post["onset"], quantile), frame=between(dense_post["note"], 0.4))
+        sparse = fasolfa.transcribe(audio, config.SAMPLE_RATE, checkpoint=checkpoint, thresholds=thresholds)
+        with monkeypatch.context() as patch:
+            patch.setattr(fasolfa.posteriorgrams, "velocity_floor", lambda onset_threshold: None)
+            dense = fasolfa.transcribe(audio, config.SAMPLE_RATE, checkpoint=checkpoint, thresholds=thresholds)
+        assert len(dense.notes) > 10 and len(set(dense.notes.velocity.tolist())) > 3
+        for field in ("onset_s", "offset_s", "pitch", "velocity"):
+            np.testing.assert_array_equal(getattr(sparse.notes, field), getattr(dense.notes, field))
+        onset = sparse.posteriorgrams["onset"]                              # float16: rounded
+        computed = onset >= min(thresholds.onset, VELOCITY_FLOOR)
+        skipped = onset < velocity_floor(thresholds.onset) * (1 - 2.0 ** -9)
+        assert 0 < computed.mean() < 0.5 and skipped.mean() > 0.2
+        np.testing.assert_array_equal(sparse.posteriorgrams["velocity"][computed], dense.posteriorgrams["velocity"][computed])
+        assert np.all(sparse.posteriorgrams["velocity"][skipped] == 0)
+    without = fasolfa.transcribe(audio, config.SAMPLE_RATE, checkpoint=checkpoint, velocity=False)
+    assert np.all(without.posteriorgrams["velocity"] == 0) and np.all(without.notes.velocity == 80)
+
+
+def test_velocity_floor_lies_below_every_cell_that_float16_rounds_onto_the_threshold():
+    """A cell whose stored (float16) onset reaches the threshold was computed in float32 at or
+    above ``velocity_floor``: no note reads a velocity that was not computed."""
+    for threshold in (0.0, 0.01, 0.05, 0.3, 0.7, 1.0):
+        floor = velocity_floor(threshold)
+        assert floor <= min(threshold, VELOCITY_FLOOR)
+        cells = np.linspace(floor * 0.98, min(threshold, VELOCITY_FLOOR), 20_001, dtype=np.float32)
+        stored = cells.astype(np.float16)
+        assert np.all(cells[stored >= min(threshold, VELOCITY_FLOOR)] >= floor)
 
 
 def test_notes_are_those_of_the_returned_posteriorgrams(checkpoint):

@@ -12,7 +12,7 @@ from fasolfa import velocity_fit
 from fasolfa.errors import FasolfaError
 from fasolfa.model import FasolfaNet, ModelConfig, with_velocity_hidden
 from fasolfa.train import load_weights, save_weights
-from fasolfa.velocity_fit import (average_heads, design_columns, first_layer_weights, fit_sigmoid_least_squares, fit_sigmoid_network,
+from fasolfa.velocity_fit import (average_heads, design_columns, distil_velocity_head, first_layer_weights, fit_sigmoid_least_squares, fit_sigmoid_network,
                                   fit_velocity_head, head_weights, main, onset_design, predict,
                                   set_first_layer_weights, set_head_weights)
 from test_train import tiny_config
@@ -158,6 +158,32 @@ def test_averaged_heads_give_the_mean_velocity_logit_and_refuse_other_networks(h
         average_heads([])
 
 
+def test_a_distilled_head_copies_its_teacher_not_the_velocities():
+    """The student fits the teacher's outputs: it ends far closer to the teacher than a head of the
+    same size fitted to the velocities, which here are unrelated to the teacher."""
+    sizes = {"velocity_frames": 3, "velocity_level_frames": (-1, 2)}
+    teacher = with_velocity_hidden(random_net(**sizes), 2).eval()
+    rng = np.random.default_rng(0)
+    n_columns = len(design_columns(teacher))
+    design = np.concatenate([rng.standard_normal((3000, n_columns - 1)), np.ones((3000, 1))], 1)   # (n, D)
+    set_first_layer_weights(teacher, torch.from_numpy(rng.normal(0, 0.3, (2, n_columns))))
+    with torch.no_grad():
+        teacher.velocity_out.weight.copy_(torch.tensor([1.0, -1.0]).view_as(teacher.velocity_out.weight))
+    y = rng.uniform(0.2, 0.9, len(design))                                    # not the teacher's
+    target = predict(teacher, design)
+    assert np.std(target) > 0.05                                              # a teacher with something to copy
+    student = with_velocity_hidden(teacher, 4).eval()
+    report = distil_velocity_head(student, teacher, design, y, steps=1500)
+    direct = with_velocity_hidden(teacher, 4).eval()
+    fit_velocity_head(direct, design, y, steps=1500)
+    assert report["distilled"] and np.isclose(report["mse_to_teacher"], np.mean((predict(student, design) - target) ** 2))
+    assert report["mse_to_teacher"] < 0.1 * np.var(target)
+    assert report["mse_to_teacher"] < 0.1 * np.mean((predict(direct, design) - target) ** 2)
+    assert np.isclose(report["mse_teacher"], np.mean((target - y) ** 2))
+    hcqt = torch.rand(1, 8, 264, 20)
+    assert torch.equal(student(hcqt)["note"], teacher(hcqt)["note"])          # only the head moved
+
+
 def test_a_network_fit_beats_the_linear_fit_where_velocity_is_not_linear_in_the_columns():
     """y depends on |x| (no linear logit can follow it): the two-layer fit gets far closer, and the
     weights it returns, in the design's own units, compute what it learnt on standardised columns."""
@@ -219,6 +245,12 @@ def test_the_command_changes_only_the_velocity_logit(tmp_path, capsys, monkeypat
                  "--windows", "50", "--hidden", "2", "--seeds", "0,1", "--no-progress"]) == 0
     mean, metadata = load_weights(tmp_path / "mean.pt")
     assert mean.model_config.velocity_hidden == 4 and metadata["velocity_fit"]["seed"] == [0, 1]
+    assert main([str(tmp_path / "config.json"), str(tmp_path / "mean.pt"), str(tmp_path / "small.pt"),
+                 "--windows", "50", "--hidden", "1", "--distil", "--no-progress"]) == 0
+    small, metadata = load_weights(tmp_path / "small.pt")
+    report = metadata["velocity_fit"]
+    assert small.model_config.velocity_hidden == 1 and report["distilled"]
+    assert report["mse_to_teacher"] == report["mse_after"] and report["mse_teacher"] >= 0
     assert main([str(tmp_path / "config.json"), str(tmp_path / "start.pt"), str(tmp_path / "x.pt"),
                  "--seeds", "0,one"]) == 1
     assert "--seeds" in capsys.readouterr().err and not (tmp_path / "x.pt").exists()
