@@ -148,20 +148,21 @@ def iter_posteriorgrams(blocks: Iterable[np.ndarray], model: FasolfaNet, hcqt: H
 
 def compute_posteriorgrams(audio: np.ndarray, model: FasolfaNet, hcqt: HCQT | None = None, *,
                            chunk_frames: int = DEFAULT_CHUNK_FRAMES, device: str | torch.device = "cpu",
-                           progress=None) -> dict[str, np.ndarray]:
+                           progress=None, velocity_floor: float | None = None) -> dict[str, np.ndarray]:
     """Posteriorgrams of mono ``audio`` ``(n_samples,)`` at ``config.SAMPLE_RATE``.
 
     Returns float32 probabilities: ``contour (264, n_frames)``, ``note``, ``onset``, ``velocity``
     ``(88, n_frames)``, ``pedal``, ``pedal_onset``, ``pedal_offset`` ``(n_frames,)``, with
     ``n_frames = 1 + n_samples // HOP_LENGTH``. ``progress``: a callable given the number of
-    frames done after each chunk (a tqdm bar's ``update``), or None.
+    frames done after each chunk (a tqdm bar's ``update``), or None. ``velocity_floor``: as in
+    :func:`iter_posteriorgrams` (None: velocity at every cell).
     """
     audio = np.asarray(audio, np.float32)
     if audio.ndim != 1:
         raise ValueError(f"audio must be mono, shape (n_samples,), got {audio.shape}")
     outputs: dict[str, list[np.ndarray]] = {}
     for _, posteriors in iter_posteriorgrams([audio], model, hcqt, chunk_frames=chunk_frames,
-                                             device=device, progress=progress):
+                                             device=device, progress=progress, velocity_floor=velocity_floor):
         for name, values in posteriors.items():
             outputs.setdefault(name, []).append(values)
     return {name: np.concatenate(parts, axis=-1) for name, parts in outputs.items()}

@@ -12,7 +12,9 @@ speed does not depend on the weights, only on the model's shape, which the repor
    (``in_process_freed_memory_kept``).
 3. **Stages**, timed one by one on the same file: the first pass that measures the level and
    tuning (its own decoding included), audio decoding (+ resampling), the HCQT, the
-   network, note creation (posteriorgrams to notes and MIDI), and start-up (a whole
+   network as ``transcribe`` runs it (the velocity head only where the onset probability reaches
+   ``posteriorgrams.velocity_floor``) and, as the reference in the same run, with the velocity
+   head at every cell (``network_velocity_everywhere_s``), note creation (posteriorgrams to notes and MIDI), and start-up (a whole
    ``fasolfa transcribe`` process on 0.1 s of audio: interpreter, imports, model loading).
 4. **Whole process from the shell**: ``fasolfa transcribe FILE -o OUT.mid``, wall clock, best of
    ``--repeats`` (5): one machine's timings wander by a tenth of a second from run to run.
@@ -90,16 +92,17 @@ def stage_times(path: Path, chunk_frames: int) -> dict:
     from fasolfa import config
     from fasolfa.audio_stream import open_audio
     from fasolfa.notes import NoteThresholds, notes_to_midi, posteriorgrams_to_notes
-    from fasolfa.posteriorgrams import audio_chunks
-    from fasolfa.transcription import load_model
+    from fasolfa.posteriorgrams import audio_chunks, velocity_floor
+    from fasolfa.transcription import checkpoint_thresholds, load_model
     model, hcqt, device = load_model(None, "cpu")
+    floor = velocity_floor(checkpoint_thresholds().onset)     # as transcribe runs the velocity head
     source = open_audio(path)
     block = chunk_frames * config.HOP_LENGTH * source.sample_rate // config.SAMPLE_RATE
     decode_s, blocks = timed(lambda: list(source.blocks(block)))
     from fasolfa.level import LevelMeter
     from fasolfa.tuning import TuningMeter
     measure_s, _ = timed(lambda: source.scan([LevelMeter(), TuningMeter()], block))   # the first pass
-    hcqt_s = network_s = 0.0
+    hcqt_s = network_s = dense_s = 0.0
     parts = {}
     with torch.inference_mode():
         for first, last, input_first, _, span in audio_chunks(blocks, chunk_frames, model.time_margin_frames):
@@ -107,16 +110,19 @@ def stage_times(path: Path, chunk_frames: int) -> dict:
             features = hcqt.with_context(torch.from_numpy(span)[None], config.CONTEXT_N_SAMPLES)
             hcqt_s += time.perf_counter() - start
             start = time.perf_counter()
-            logits = model(features)
+            logits = model(features, velocity_floor=floor)
             keep = slice(first - input_first, last - input_first)
             for name, values in logits.items():
                 if name != "contour":
                     parts.setdefault(name, []).append(torch.sigmoid(values[0, ..., keep]).numpy())
             network_s += time.perf_counter() - start
+            start = time.perf_counter()
+            model(features)                                   # the reference: the velocity head everywhere
+            dense_s += time.perf_counter() - start
     posteriorgrams = {name: np.concatenate(values, -1) for name, values in parts.items()}
     notes_s, _ = timed(lambda: notes_to_midi(*posteriorgrams_to_notes(posteriorgrams, NoteThresholds())))
     return {"level_and_tuning_pass_s": measure_s, "decode_and_resample_s": decode_s, "hcqt_s": hcqt_s,
-            "network_s": network_s,
+            "network_s": network_s, "network_velocity_everywhere_s": dense_s,
             "note_creation_s": notes_s}
 
 

@@ -1184,7 +1184,7 @@ def width_burst_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
             "wider network gained on +velocity and +offset; as in the first cycle, the pack's two hours of 12-second "
             "clips cannot stand in for `make train`'s six hours of whole pieces, so a burst is only ever a first leg "
             "that the CPU must continue."] + wide_continued_lines(start, wander) + wide_pedal_lines(start, wander) \
-        + velocity_reads_lines(start, wander)
+        + velocity_reads_lines(start, wander) + distil_lines(wander)
 
 
 def wide_continued_lines(start: dict, wander: dict[str, float]) -> list[str]:
@@ -1336,6 +1336,91 @@ def velocity_reads_lines(start: dict, wander: dict[str, float]) -> list[str]:
               f"(+velocity {chosen[rendered] - means['shipped-ens'][rendered]:+.3f}, MAPS +velocity "
               f"{chosen[maps] - means['shipped-ens'][maps]:+.3f}). Shipped: that mean head on `wide+cpu-pedal` — the "
               "choice made after seeing its validation, as disclosed, and the test split read once, for it."]
+    return lines
+
+
+def _distil_against_noise(noise: dict, curve: dict[float, float], base: float) -> str:
+    """Each distilled head's loss of rendered +velocity F1 beside what random noise of its RMS size
+    costs (the noise curve, interpolated)."""
+    sigmas = [0.0, *sorted(curve)]
+    values = [base, *(curve[sigma] for sigma in sorted(curve))]
+    parts = [f"`{name}` (RMS {row['rms_midi_units']:.2f}) lost {base - row['rendered']:.3f}, noise of that size "
+             f"{base - float(np.interp(row['rms_midi_units'], sigmas, values)):.3f}"
+             for name, row in noise["others"].items()]
+    worse = all(base - row["rendered"] > base - float(np.interp(row["rms_midi_units"], sigmas, values))
+                for row in noise["others"].values())
+    return ("The distilled heads: " + "; ".join(parts) + (": more than random errors of their size cost, so what a "
+            "smaller head cannot copy is not noise but part of what the mean head gets right." if worse else "."))
+
+
+def distil_lines(wander: dict[str, float]) -> list[str]:
+    """The shipped mean head distilled into one smaller head (``velocity_reads/distil.json``), the
+    +velocity metric's sensitivity to noise (``velocity_reads/noise.json``, by
+    ``tests/bench/velocity_noise.py``), and the head's cost saved at transcription instead."""
+    folder = ("second_cycle", "velocity_reads")
+    distil, means = _figures_json(*folder, "distil.json"), _figures_json(*folder, "ens.json")
+    if distil is None or means is None:
+        return []
+    noise = _figures_json(*folder, "noise.json")
+    teacher = means["noreg-ens"]
+    rendered, maps = VELOCITY_KEYS
+    net = FasolfaNet(ModelConfig.from_dict(json.loads(
+        (ROOT / "figures" / "second_cycle" / "width_burst" / "wide+cpu-pedal-config.json").read_text())["model"]))
+    head = {row["layer"]: row["mflops_per_s"] for row in layer_table(net, seconds=1.0)}
+    per_unit = (head["velocity_head"] + head["velocity_level"]) / net.model_config.velocity_hidden
+
+    def cost(units: int) -> str:
+        return f"{per_unit * units:.0f}"
+    lines = ["", "### One head distilled from three", "",
+             f"The averaged head costs the network {cost(48)} of its MFLOP per second of audio (48 hidden units at "
+             "every key and frame). `velocity_fit --distil` fits a smaller head to a network's own head's outputs on "
+             "the same training strikes instead of to their velocities (Hinton et al., 2015). Fixed before it was "
+             "computed: heads of 16, then 24 units (`--hidden H --reads no-register --distil`, the seed-0 strikes of "
+             "the shipped weights), scored at the shipped thresholds; the smallest whose validation is behind the "
+             "shipped weights' nowhere by more than the rule's allowance ships — no gain asked, the gain being speed "
+             "(`velocity_reads/distil.json`; RMS: the difference from the shipped head's velocities at its notes' onsets, "
+             "`velocity_reads/noise.json`):", "",
+             "| head | hidden units | MFLOP/s of the head | mean squared error to the mean head (training strikes) | RMS at the notes (MIDI units) | +velocity | MAPS +velocity |",
+             "|---|---|---|---|---|---|---|",
+             f"| the shipped mean head | 48 | {cost(48)} | 0 | 0 | {teacher[rendered]:.3f} | {teacher[maps]:.3f} |"]
+    others = (noise or {}).get("others", {})
+    verdicts = []
+    for name, row in distil.items():
+        units = row["velocity_fit"]["hidden"]
+        rms = others.get(name, {}).get("rms_midi_units")
+        lines.append(f"| `{name}` | {units} | {cost(units)} | {row['velocity_fit']['mse_to_teacher']:.1e} | "
+                     f"{'—' if rms is None else f'{rms:.2f}'} | {row[rendered]:.3f} | {row[maps]:.3f} |")
+        _, behind = ship_verdict(teacher, row, wander)
+        verdicts.append(f"`{name}` " + ("passes" if not behind else
+                                         "fails on " + ", ".join(f"{FINALIZED_COLUMNS[k]} ({row[k] - teacher[k]:+.3f})" for k in behind)))
+    same = all(row[key] == teacher[key] for row in distil.values() for key in FINALIZED_COLUMNS
+               if key not in VELOCITY_KEYS and key in row)
+    lines += ["", ("Every other metric is the shipped weights' to the digit (only the head differs). " if same else
+                   "Some metric other than velocity differs from the shipped weights' (it should not: only the head "
+                   "differs). ") + "By the rule: " + "; ".join(verdicts)
+              + (". Neither ships." if all("fails" in v for v in verdicts) else ".")]
+    if noise is not None:
+        curve = {float(sigma): np.mean(values["rendered"]) for sigma, values in noise["noise"].items()}
+        base = noise["unchanged"]["rendered"]
+        one = min(curve, key=lambda sigma: abs(sigma - 1.0))
+        lines += ["", "Why a head that copies its teacher to about a MIDI unit still loses: `tests/bench/velocity_noise.py "
+                  "figures/interpolation/config.json figures/second_cycle/velocity_reads/noise.json --checkpoint "
+                  "fasolfa/checkpoints/fasolfa.pt --other NAME PATH ... --figure ...` adds Gaussian noise to the "
+                  "shipped head's velocities (four draws per size; the notes themselves unchanged) and scores them "
+                  f"again. Noise of {one:g} MIDI unit RMS costs {base - curve[one]:.3f} of rendered +velocity F1, "
+                  + ", ".join(f"{sigma:g} units {base - value:.3f}" for sigma, value in curve.items() if sigma != one)
+                  + ": the metric's tolerance, a tenth of each 30-s excerpt's own velocity range after a linear "
+                  "recalibration, is a few MIDI units on these excerpts, and many notes sit near its edge. "
+                  + _distil_against_noise(noise, curve, base)
+                  + " The same arithmetic says what averaging three heads bought: each head's own errors, partly "
+                  "independent, shrink in the mean.", "",
+                  "![+velocity F1 against velocity noise](../../figures/second_cycle/velocity_reads/noise.png)"]
+    lines += ["", "The head's cost was won back another way, without changing a note: `fasolfa transcribe` runs the "
+              "velocity head only at the cells whose onset probability reaches the onset threshold (or 0.05, the "
+              "lowest a slider offers, whichever is lower; `posteriorgrams.velocity_floor`), because a note reads "
+              "its velocity at its onset peak only (`FasolfaNet.forward(..., velocity_floor=...)`; tests: the sparse "
+              "head equals the dense one at those cells, and the notes of a transcription are the same to the "
+              "velocity). See *Speed* in the README for what it saves."]
     return lines
 
 
@@ -1876,7 +1961,9 @@ def main() -> int:
     checkpoint = args.checkpoint
     model, metadata = load_weights(checkpoint)
     cfg = metadata.get("train_config", {})
-    total = layer_table(model)[-1]
+    layers = layer_table(model)
+    total = layers[-1]
+    velocity_mflops = sum(row["mflops_per_s"] for row in layers if row["layer"].startswith("velocity_"))
     augmentation = Augmentation()
     text = "\n".join([
         f"# `{checkpoint.name}` — model card",
@@ -1887,7 +1974,9 @@ def main() -> int:
         "## What it is",
         f"- `FasolfaNet` (`fasolfa/model.py`, explained in notebook 05): {count_parameters(model):,} parameters, "
         f"{checkpoint.stat().st_size / 1000:.0f} kB as float32, {total['mflops_per_s']:.1f} MFLOP per second of "
-        f"audio. Input: the HCQT (8 harmonics × 264 bins, 86 frames/s). Outputs: contour, note, onset, "
+        f"audio with the velocity head at every key and frame ({velocity_mflops:.0f} of them), as training and "
+        f"validation run it; `fasolfa transcribe` runs that head only where a note can start "
+        f"(`posteriorgrams.velocity_floor`, the same notes). Input: the HCQT (8 harmonics × 264 bins, 86 frames/s). Outputs: contour, note, onset, "
         f"velocity and sustain-pedal posteriorgrams; `fasolfa.notes` turns them into notes with the "
         f"thresholds stored here.",
         "- Loaded by default by `fasolfa transcribe` and `fasolfa.transcribe`.",
