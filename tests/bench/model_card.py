@@ -1276,7 +1276,7 @@ def velocity_reads_lines(start: dict, wander: dict[str, float]) -> list[str]:
              ("the level and the register only", columns["level"], variants["level/0"], agree["wcp-level/0"]),
              ("every column but the register's u, u²", columns["no-register"], variants["no-register/0"],
               agree["wcp-noreg/0"])]
-    other = (_figures_json(*folder, "s26-noreg.json") or {}).get("shipped-noreg/0")
+    other = _by_network(_figures_json(*folder, "s26-noreg.json") or {}).get("shipped-noreg")   # {seed: row}
     lines = ["", "### What the velocity head reads", "",
              "The tilt table above says every network reads the MAPS pianos' bass too loud. The velocity head reads "
              "three things: the key features around the strike (5 frames), the level of the key's own bins (8 "
@@ -1301,12 +1301,7 @@ def velocity_reads_lines(start: dict, wander: dict[str, float]) -> list[str]:
               f"+velocity {min(r[rendered] for r in noreg_rows.values()):.3f}–{max(r[rendered] for r in noreg_rows.values()):.3f}. "
               "The correlation over every matched note does not rise with it (r above), so what the register terms "
               "cost the recorded pianos is notes just outside the +velocity tolerance, not the order of loudness."
-              + ("" if other is None else
-                 f" Nor is it shown to be general: on the stop-26 weights' trunk a head without them (seed 0, "
-                 f"`velocity_reads/s26-noreg.json`) reads MAPS +velocity {other[maps]:.3f} and +velocity "
-                 f"{other[rendered]:.3f}, where that trunk's full heads read "
-                 f"{', '.join(f'{r[maps]:.3f}' for r in shipped_rows.values())} and "
-                 f"{', '.join(f'{r[rendered]:.3f}' for r in shipped_rows.values())}: within the heads' own spread."), "",
+              + ("" if other is None else _second_trunk_sentence(other, shipped_rows)), "",
               "The heads' scores also say that a fitted head is a draw: one trunk's three full heads span "
               f"{max(r[rendered] for r in full_rows.values()) - min(r[rendered] for r in full_rows.values()):.3f} of "
               "rendered +velocity. `velocity_fit.average_heads` puts a network's heads side by side (48 hidden units) "
@@ -1351,6 +1346,21 @@ def _distil_against_noise(noise: dict, curve: dict[float, float], base: float) -
                 for row in noise["others"].values())
     return ("The distilled heads: " + "; ".join(parts) + (": more than random errors of their size cost, so what a "
             "smaller head cannot copy is not noise but part of what the mean head gets right." if worse else "."))
+
+
+def _second_trunk_sentence(other: dict[int, dict], full: dict[int, dict]) -> str:
+    """Register-free heads on the stop-26 trunk (``velocity_reads/s26-noreg.json``) beside that
+    trunk's full heads: does leaving out the register lift MAPS +velocity there too?"""
+    rendered, maps = VELOCITY_KEYS
+    above = all(r[maps] > max(f[maps] for f in full.values()) for r in other.values())
+    seeds = ", ".join(str(seed) for seed in sorted(other))
+    return (f" On the stop-26 weights' trunk, heads without them (seed{'s' if len(other) > 1 else ''} {seeds}, "
+            f"`velocity_reads/s26-noreg.json`) read MAPS +velocity "
+            f"{', '.join(f'{r[maps]:.3f}' for _, r in sorted(other.items()))} and +velocity "
+            f"{', '.join(f'{r[rendered]:.3f}' for _, r in sorted(other.items()))}, where that trunk's full heads read "
+            f"{', '.join(f'{r[maps]:.3f}' for r in full.values())} and {', '.join(f'{r[rendered]:.3f}' for r in full.values())}: "
+            + ("above every full head there too, so the gain holds on two trunks." if above else
+               "not above that trunk's full heads, so leaving out the register is not shown to be general."))
 
 
 def distil_lines(wander: dict[str, float]) -> list[str]:
