@@ -269,6 +269,21 @@ def key_bin_level(hcqt: torch.Tensor) -> torch.Tensor:
     return level
 
 
+def taps_at(features: torch.Tensor, cells: tuple, offsets) -> torch.Tensor:
+    """``features (B, C, 88, T)`` read at ``cells`` (batch, key, frame index tensors) shifted by each
+    of ``offsets``, zero past the ends as a convolution's zero padding reads them:
+    ``(n, C, len(offsets))``. What the velocity head reads at a strike (:meth:`FasolfaNet._velocity_at`,
+    :func:`fasolfa.velocity_fit.onset_design`)."""
+    batch, key, frame = cells
+    n_frames = features.shape[-1]
+    out = features.new_zeros(len(batch), features.shape[1], len(offsets))
+    for i, shift in enumerate(offsets):
+        at = frame + shift
+        inside = (at >= 0) & (at < n_frames)
+        out[inside, :, i] = features[batch[inside], :, key[inside], at[inside]]
+    return out
+
+
 def _logit(probability: float) -> float:
     """``log(p / (1 - p))``, ``-inf`` at 0 and ``+inf`` at 1 (beyond them: clipped)."""
     p = min(max(float(probability), 0.0), 1.0)
@@ -436,7 +451,7 @@ class FasolfaNet(nn.Module):
         pooled = torch.cat([x[..., inside].mean(2), x[..., inside].amax(2)], 1)   # (B, 48, T)
         if velocity_floor is not None and velocity_floor > 0:    # (at 0 every cell: the dense head is faster)
             cells = onset[:, 0, :, inside] >= _logit(velocity_floor)   # (B, 88, T) bool
-            velocity = self._velocity_at(x, hcqt, cells, margin)     # (B, 88, T)
+            velocity = self._velocity_at(x[..., inside], hcqt, cells)  # (B, 88, T)
             return self._outputs(note[:, 0, :, inside], onset[:, 0, :, inside], velocity, pooled)
         velocity = self._velocity_head_padded(x)[..., inside]       # (B, V, 88, T)
         level = self.velocity_from_level(hcqt)
@@ -445,27 +460,24 @@ class FasolfaNet(nn.Module):
         velocity = self.velocity_logit(velocity)                    # (B, 1, 88, T)
         return self._outputs(note[:, 0, :, inside], onset[:, 0, :, inside], velocity[:, 0], pooled)
 
-    def _velocity_at(self, x: torch.Tensor, hcqt: torch.Tensor, cells: torch.Tensor, margin: int) -> torch.Tensor:
+    def _velocity_at(self, keys: torch.Tensor, hcqt: torch.Tensor, cells: torch.Tensor) -> torch.Tensor:
         """The velocity logit at ``cells`` only, ``-inf`` elsewhere: the head's weights applied to
-        the key features and key levels read at those cells and the frames around them, as the
-        dense convolutions read them. ``x (B, C, 88, W)`` padded key features (``margin`` zero
-        frames each side), ``hcqt (B, 8, 264, T)``, ``cells (B, 88, T)`` bool -> ``(B, 88, T)``."""
+        the key features and key levels read at those cells and the frames around them
+        (:func:`taps_at`, zero past the ends as the dense convolutions' padding). ``keys (B, C, 88, T)``
+        key features, ``hcqt (B, 8, 264, T)``, ``cells (B, 88, T)`` bool -> ``(B, 88, T)``."""
         cfg = self.model_config
-        out = torch.full(cells.shape, -math.inf, dtype=x.dtype, device=x.device)        # (B, 88, T)
+        out = torch.full(cells.shape, -math.inf, dtype=keys.dtype, device=keys.device)  # (B, 88, T)
         batch, key, frame = cells.nonzero(as_tuple=True)                                 # (n,) each
         if len(batch) == 0:
             return out
         head = self.velocity_head
-        n_frames = head.weight.shape[-1]                                                 # odd
-        at = frame[:, None] + (margin - n_frames // 2 + torch.arange(n_frames, device=x.device))   # (n, F)
-        taps = x.permute(0, 2, 3, 1)[batch[:, None], key[:, None], at]                   # (n, F, C)
-        first = torch.einsum("nfc,vcf->nv", taps, head.weight[:, :, 0, :]) + head.bias    # (n, V)
+        half = head.weight.shape[-1] // 2                                                # frames each side
+        taps = taps_at(keys, (batch, key, frame), range(-half, half + 1))                 # (n, C, F)
+        first = torch.einsum("ncf,vcf->nv", taps, head.weight[:, :, 0, :]) + head.bias    # (n, V)
         if cfg.velocity_level_frames:
             low, high = _level_frames(cfg.velocity_level_frames)
-            level = nn.functional.pad(key_bin_level(hcqt), (-low, high))                 # (B, 8, 88, T + L - 1)
-            at = frame[:, None] + torch.arange(high - low + 1, device=x.device)           # (n, L)
-            taps = level.permute(0, 2, 3, 1)[batch[:, None], key[:, None], at]           # (n, L, 8)
-            first = first + torch.einsum("nlh,vhl->nv", taps, self.velocity_level.weight[:, :, 0, :])
+            taps = taps_at(key_bin_level(hcqt), (batch, key, frame), range(low, high + 1))   # (n, 8, L)
+            first = first + torch.einsum("nhl,vhl->nv", taps, self.velocity_level.weight[:, :, 0, :])
             u = self.register_position[0, key]                                           # (n, 1)
             first = first + self.velocity_register[0] * u + self.velocity_register[1] * u * u
         if cfg.velocity_hidden:

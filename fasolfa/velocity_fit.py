@@ -45,7 +45,7 @@ import torch
 
 from fasolfa import config
 from fasolfa.errors import FasolfaError
-from fasolfa.model import FasolfaNet, key_bin_level, with_velocity_hidden
+from fasolfa.model import FasolfaNet, key_bin_level, taps_at, with_velocity_hidden
 
 RIDGE = 1.0            # on the standardised weights; tens of thousands of onsets make it a tie-breaker
 WINDOWS = 12_000       # training windows read by the command (the shipped fit: about 245k strikes)
@@ -58,19 +58,6 @@ NETWORK_WEIGHT_DECAY = 1e-4
 READS = ("all", "level", "no-register")   # what the fitted head may read (design_columns)
 
 
-def _taps(features: torch.Tensor, cells: tuple, offsets) -> torch.Tensor:
-    """``features (B, C, 88, T)`` read at ``cells`` (batch, key, frame index tensors) shifted by each
-    of ``offsets``, zero past the window's ends as the head's zero padding reads them: ``(n, C, len(offsets))``."""
-    batch, key, frame = cells
-    n_frames = features.shape[-1]
-    out = features.new_zeros(len(batch), features.shape[1], len(offsets))
-    for i, shift in enumerate(offsets):
-        at = frame + shift
-        inside = (at >= 0) & (at < n_frames)
-        out[inside, :, i] = features[batch[inside], :, key[inside], at[inside]]
-    return out
-
-
 @torch.no_grad()
 def onset_design(model: FasolfaNet, hcqt: torch.Tensor, onsets: torch.Tensor) -> torch.Tensor:
     """One row per onset cell of what the velocity logit reads, ordered as :func:`head_weights`:
@@ -79,10 +66,10 @@ def onset_design(model: FasolfaNet, hcqt: torch.Tensor, onsets: torch.Tensor) ->
     cfg = model.model_config
     cells = onsets.nonzero(as_tuple=True)
     half = cfg.velocity_frames // 2
-    parts = [_taps(model.key_features(hcqt), cells, range(-half, half + 1)).flatten(1)]      # (n, C * frames)
+    parts = [taps_at(model.key_features(hcqt), cells, range(-half, half + 1)).flatten(1)]      # (n, C * frames)
     if cfg.velocity_level_frames:
         first, last = cfg.velocity_level_frames
-        parts.append(_taps(key_bin_level(hcqt), cells, range(first, last + 1)).flatten(1))   # (n, 8 * L)
+        parts.append(taps_at(key_bin_level(hcqt), cells, range(first, last + 1)).flatten(1))   # (n, 8 * L)
         u = model.register_position[0, cells[1], 0]                                          # (n,)
         parts += [u[:, None], (u * u)[:, None]]
     parts.append(torch.ones(len(cells[0]), 1))                                               # the bias

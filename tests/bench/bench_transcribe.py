@@ -14,7 +14,8 @@ speed does not depend on the weights, only on the model's shape, which the repor
    tuning (its own decoding included), audio decoding (+ resampling), the HCQT, the
    network as ``transcribe`` runs it (the velocity head only where the onset probability reaches
    ``posteriorgrams.velocity_floor``) and, as the reference in the same run, with the velocity
-   head at every cell (``network_velocity_everywhere_s``), note creation (posteriorgrams to notes and MIDI), and start-up (a whole
+   head at every cell (``network_velocity_everywhere_s``), note creation (posteriorgrams to
+   notes and MIDI), and start-up (a whole
    ``fasolfa transcribe`` process on 0.1 s of audio: interpreter, imports, model loading).
 4. **Whole process from the shell**: ``fasolfa transcribe FILE -o OUT.mid``, wall clock, best of
    ``--repeats`` (5): one machine's timings wander by a tenth of a second from run to run.

@@ -1339,11 +1339,11 @@ def _distil_against_noise(noise: dict, curve: dict[float, float], base: float) -
     costs (the noise curve, interpolated)."""
     sigmas = [0.0, *sorted(curve)]
     values = [base, *(curve[sigma] for sigma in sorted(curve))]
+    noise_cost = {name: base - float(np.interp(row["rms_midi_units"], sigmas, values))
+                  for name, row in noise["others"].items()}
     parts = [f"`{name}` (RMS {row['rms_midi_units']:.2f}) lost {base - row['rendered']:.3f}, noise of that size "
-             f"{base - float(np.interp(row['rms_midi_units'], sigmas, values)):.3f}"
-             for name, row in noise["others"].items()]
-    worse = all(base - row["rendered"] > base - float(np.interp(row["rms_midi_units"], sigmas, values))
-                for row in noise["others"].values())
+             f"{noise_cost[name]:.3f}" for name, row in noise["others"].items()]
+    worse = all(base - row["rendered"] > noise_cost[name] for name, row in noise["others"].items())
     return ("The distilled heads: " + "; ".join(parts) + (": more than random errors of their size cost, so what a "
             "smaller head cannot copy is not noise but part of what the mean head gets right." if worse else "."))
 
