@@ -52,6 +52,10 @@ class TrainConfig:
     weight_decay: float = 1e-4
     warmup_steps: int = 300
     seed: int = 0
+    window_seed: int | None = None      # the windows' draws (excerpts, augmentation) and torch's
+                                        # generator; None: ``seed``. Leaves the corpus sample, the
+                                        # renders and the validation pieces as ``seed`` makes them,
+                                        # so a continuation can see windows no earlier leg saw
     device: str = "auto"                # "auto": cuda when available, else cpu
     workers: int = 1                    # DataLoader worker processes
     threads: int = 0                    # torch threads in the main process (0: torch's default)
@@ -106,6 +110,11 @@ class TrainConfig:
     @property
     def window_n_samples(self) -> int:
         return self.window_n_hops * config.HOP_LENGTH
+
+    @property
+    def draw_seed(self) -> int:
+        """The seed of the windows' draws and of torch: ``window_seed``, else ``seed``."""
+        return self.seed if self.window_seed is None else int(self.window_seed)
 
     def to_dict(self) -> dict:
         values = asdict(self)
@@ -326,6 +335,7 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
     from fasolfa import augment, corpus, data
     cache = data.RenderCache()
     augmentation = training_augmentation(cfg)
+    window_seed = cfg.draw_seed
     windows_per_epoch = max(cfg.validate_every, 1) * cfg.batch_size
     common = dict(augmentation=augmentation, window_n_samples=cfg.window_n_samples,
                   context_n_samples=config.CONTEXT_N_SAMPLES)
@@ -333,26 +343,26 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
         from fasolfa.pack import pack_windows
         if not cfg.pack:
             raise FasolfaError('data "pack" needs "pack": the folder of a window pack (python -m fasolfa.pack)')
-        return pack_windows(cfg.pack, windows_per_epoch, cfg.seed, **common)
+        return pack_windows(cfg.pack, windows_per_epoch, window_seed, **common)
     if cfg.data == "example":
         entries = [config.EXAMPLES_DIR / "phrase.mid"]
     else:
         midi_corpus = corpus.MidiCorpus.from_split_csv()
         entries = sample_entries(midi_corpus.split("train").entries, cfg.train_hours, cfg.seed)
     rendered = data.WindowDataset.from_cache(cache, entries, cfg.soundfonts, cfg.programs,
-                                             n_windows=windows_per_epoch, seed=cfg.seed,
+                                             n_windows=windows_per_epoch, seed=window_seed,
                                              progress=progress, workers=cfg.render_workers, **common)
     if cfg.transpose_semitones:
         shifted = data.transposed_pieces(cache, entries, cfg.soundfonts, cfg.programs, cfg.transpose_semitones,
                                          cfg.seed, progress=progress, workers=cfg.render_workers)
-        rendered = MixedWindows(rendered, data.WindowDataset(shifted, windows_per_epoch, cfg.seed + 2, **common),
-                                cfg.transposed_share, cfg.seed + 2)
+        rendered = MixedWindows(rendered, data.WindowDataset(shifted, windows_per_epoch, window_seed + 2, **common),
+                                cfg.transposed_share, window_seed + 2)
     if not cfg.use_maps or cfg.data == "example":
         return rendered
     maps = corpus.MapsCorpus.from_csv().split("train")
     recorded = data.WindowDataset(data.maps_pieces(maps, cache, progress=progress), windows_per_epoch,
-                                  cfg.seed + 1, **common)
-    return MixedWindows(rendered, recorded, cfg.maps_share, cfg.seed)
+                                  window_seed + 1, **common)
+    return MixedWindows(rendered, recorded, cfg.maps_share, window_seed)
 
 
 class MixedWindows(torch.utils.data.Dataset):
@@ -740,7 +750,7 @@ def _train(cfg: TrainConfig, group, device: torch.device, *, progress, stop_afte
         device = torch.device("cuda", group.local_rank)
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
-    torch.manual_seed(cfg.seed)
+    torch.manual_seed(cfg.draw_seed)
     model = FasolfaNet(ModelConfig.from_dict(cfg.model))
     if group.distributed:
         from fasolfa.distributed import convert_batch_norm

@@ -313,3 +313,27 @@ def test_register_tilt_reads_a_brighter_or_darker_estimate_not_a_recalibration()
     assert 4 < brighter < 7 and -7 < darker < -4
     one_key = four_notes(pitch=[60] * 4, onset_s=[0.5, 1.0, 1.5, 2.0])
     assert np.isnan(velocity_agreement(one_key, one_key)["register_tilt"])
+
+
+def test_error_analysis_tells_a_true_weak_restrike_from_a_false_one():
+    """tests/bench/bench_errors.py: the peak near a missed note, and what a lower threshold for
+    re-strikes would add — a peak inside a transcribed note of its key near a missed strike is a
+    true re-strike, one with no strike near a false one; peaks outside every note, or below the
+    lower threshold, are not counted."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+    from bench_errors import peak_near, weak_restrikes
+    fps = config.FRAMES_PER_SECOND
+    onset = np.zeros((config.N_KEYS, 300), np.float32)
+    row = 60 - config.MIDI_PITCH_MIN
+    for time_s, value in ((0.1, 0.9), (0.5, 0.3), (1.0, 0.6), (1.5, 0.55), (2.2, 0.6)):
+        onset[row, int(round(time_s * fps))] = value
+    estimate = Notes.from_arrays([0.1], [2.0], [60], [80])
+    reference = Notes.from_arrays([0.1, 1.0], [0.9, 1.4], [60, 60], [80, 60])
+    ref_hit = np.array([True, False])
+    assert weak_restrikes(onset, estimate, reference, ref_hit, 0.7, 0.5, 0.05) == (1, 1)
+    assert weak_restrikes(onset, estimate, reference, ref_hit, 0.7, 0.6, 0.05) == (1, 0)
+    assert weak_restrikes(onset, estimate, reference, np.array([True, True]), 0.7, 0.5, 0.05) == (0, 2)
+    assert weak_restrikes(onset, estimate, reference, ref_hit, 0.7, 0.2, 0.05) == (1, 2)
+    assert peak_near(onset, 1.0, 60) == pytest.approx(0.6) and peak_near(onset, 1.2, 60) == 0.0

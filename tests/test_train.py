@@ -98,6 +98,22 @@ def test_velocity_from_level_leaves_that_share_of_windows_without_gain(tmp_path,
     assert training_augmentation(cfg, Augmentation.none()).gain_probability == 0.0
 
 
+def test_window_seed_draws_other_windows_from_the_same_pieces(tmp_path, monkeypatch):
+    """``window_seed`` changes which windows a run draws, never what was rendered: a
+    continuation sees windows no earlier leg saw without re-rendering or another validation."""
+    from fasolfa.train import build_training_data
+    monkeypatch.setenv("FASOLFA_CACHE", str(tmp_path / "cache"))
+    plain = build_training_data(tiny_config(tmp_path, augment=True, transpose_semitones=0), progress=False)
+    same = build_training_data(tiny_config(tmp_path, augment=True, transpose_semitones=0, window_seed=0),
+                               progress=False)
+    other = build_training_data(tiny_config(tmp_path, augment=True, transpose_semitones=0, window_seed=7),
+                                progress=False)
+    assert [p.name for p in other.pieces] == [p.name for p in plain.pieces]
+    assert all(torch.equal(plain[i]["audio"], same[i]["audio"]) for i in range(4))
+    assert not any(torch.equal(plain[i]["audio"], other[i]["audio"]) for i in range(4))
+    assert tiny_config(tmp_path, seed=3).draw_seed == 3 and tiny_config(tmp_path, seed=3, window_seed=5).draw_seed == 5
+
+
 def test_velocity_loss_only_at_onsets():
     cfg = TrainConfig()
     batch = fake_batch()

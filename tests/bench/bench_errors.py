@@ -12,6 +12,13 @@ checkpoint's own thresholds, and its reference notes are matched with mir_eval (
   one when the reference strikes that key again within 200 ms, else timing), an octave error,
   a neighbouring key, or nothing near (a note the network did not see); for the merged repeated
   notes, the median time to the other strike and their count per octave,
+* how high the **onset posteriorgram** rose within 50 ms of each missed note (quantiles per kind
+  of miss, against the checkpoint's onset threshold): a miss whose peak falls just short of the
+  threshold is the thresholds' to win back, one with no peak at all is the network's,
+* what a **lower threshold for re-strikes** would add: the onset-posteriorgram peaks 0.1 and 0.2
+  below the threshold that lie inside a transcribed note of their key (at least ``min_note_ms``
+  from both its ends, where note creation would split it), counted as re-strikes the reference
+  has (within 50 ms of a missed strike of that key) or not,
 * where the **false notes** (estimates matching no reference note) came from: inside a sounding
   reference note of the same key (a double strike), 12, 19 or 24 keys above a sounding reference
   note (its 2nd, 3rd, 4th partial read as a note: the ghosts that subharmonic keys are for),
@@ -101,17 +108,65 @@ def false_kind(onset_s: float, pitch: int, reference) -> str:
     return "next to a sounding note" if above & {-1, 1} else "none of these"
 
 
-def analyse(items, transcribe) -> dict:
+def peak_near(onset: np.ndarray, onset_s: float, pitch: int, tolerance_s: float = 0.05) -> float:
+    """Highest onset probability of ``pitch``'s row within ``tolerance_s`` of ``onset_s``
+    (``onset``: ``(88, n_frames)``, frame ``i`` centred at ``i / FRAMES_PER_SECOND``)."""
+    from fasolfa import config
+    fps = config.FRAMES_PER_SECOND
+    low = max(int(np.ceil((onset_s - tolerance_s) * fps)), 0)
+    high = min(int(np.floor((onset_s + tolerance_s) * fps)) + 1, onset.shape[1])
+    row = onset[int(pitch) - config.MIDI_PITCH_MIN, low:high]
+    return float(row.max()) if len(row) else 0.0
+
+
+def weak_restrikes(onset: np.ndarray, estimate, reference, ref_hit: np.ndarray, threshold: float,
+                   floor: float, min_note_s: float) -> tuple[int, int]:
+    """Onset-posteriorgram peaks in ``[floor, threshold)`` inside a transcribed note of their key, at
+    least ``min_note_s`` from both its ends (where note creation would split that note, were the
+    threshold for re-strikes ``floor``): ``(true, false)``, true when a missed reference strike of
+    that key lies within 50 ms (each missed strike counted once)."""
+    from fasolfa import config
+    from fasolfa.notes import onset_peaks
+    peaks = onset_peaks(np.asarray(onset, np.float64), floor) & (np.asarray(onset) < threshold)
+    missed = {key: list(reference.onset_s[(reference.pitch == key) & ~ref_hit]) for key in set(reference.pitch.tolist())}
+    true = false = 0
+    for row, frame in zip(*np.nonzero(peaks)):
+        pitch, time_s = row + config.MIDI_PITCH_MIN, frame / config.FRAMES_PER_SECOND
+        inside = ((estimate.pitch == pitch) & (estimate.onset_s + min_note_s <= time_s)
+                  & (time_s <= estimate.offset_s - min_note_s))
+        if not inside.any():
+            continue
+        strikes = missed.get(pitch, [])
+        near = [k for k, strike_s in enumerate(strikes) if abs(strike_s - time_s) < 0.05]
+        if near:
+            strikes.pop(near[0])
+            true += 1
+        else:
+            false += 1
+    return true, false
+
+
+RESTRIKE_FLOORS_BELOW = (0.1, 0.2)       # re-strike thresholds tried: this far below the onset threshold
+
+
+def analyse(items, transcribe, thresholds) -> dict:
+    """``transcribe(item)`` -> ``(notes, onset posteriorgram (88, n_frames))``; ``thresholds``:
+    the :class:`fasolfa.notes.NoteThresholds` it used."""
     from fasolfa.evaluate import score
     counts = collections.defaultdict(lambda: np.zeros(2, int))      # (hits, notes)
     kinds = collections.defaultdict(collections.Counter)
     false = collections.defaultdict(collections.Counter)
     repeats = collections.defaultdict(list)                          # (gap to the other strike, octave)
+    peaks = collections.defaultdict(lambda: collections.defaultdict(list))   # group -> kind -> onset peaks
+    restrikes = collections.defaultdict(lambda: np.zeros((len(RESTRIKE_FLOORS_BELOW), 2), int))
     excerpts = []
     for item in items:
-        estimate = transcribe(item)
+        estimate, onset = transcribe(item)
         reference = item.notes.select(item.notes.onset_s >= 0)       # notes struck inside the excerpt
         ref_hit, est_hit = matched(reference, estimate)
+        for row, below in enumerate(RESTRIKE_FLOORS_BELOW):
+            restrikes[item.group][row] += weak_restrikes(onset, estimate, reference, ref_hit, thresholds.onset,
+                                                         thresholds.onset - below, thresholds.min_note_ms / 1000)
         for onset_s, pitch in zip(estimate.onset_s[~est_hit], estimate.pitch[~est_hit]):
             false[item.group][false_kind(onset_s, pitch, reference)] += 1
         for hit, pitch, velocity, onset_s in zip(ref_hit, reference.pitch, reference.velocity, reference.onset_s):
@@ -122,6 +177,7 @@ def analyse(items, transcribe) -> dict:
             if not hit:
                 kind = miss_kind(onset_s, pitch, estimate, reference)
                 kinds[item.group][kind] += 1
+                peaks[item.group][kind].append(peak_near(onset, onset_s, pitch))
                 if kind.endswith("merged"):
                     repeats[item.group].append((other_strike_s(onset_s, pitch, reference), OCTAVES[octave]))
         scores = score(reference, None, estimate, None)
@@ -139,7 +195,17 @@ def analyse(items, transcribe) -> dict:
     repeated = {group: {"n_notes": len(rows), "median_gap_s": float(np.median([gap for gap, _ in rows])),
                         "by_octave": dict(collections.Counter(octave for _, octave in rows))}
                 for group, rows in repeats.items()}
+    miss_peaks = {group: {kind: {"n_notes": len(values),
+                                 "quantiles": dict(zip(("q10", "q25", "median", "q75", "q90"),
+                                                       np.quantile(values, [0.1, 0.25, 0.5, 0.75, 0.9]).round(3).tolist())),
+                                 "share_within_0.2_of_threshold": float(np.mean(np.asarray(values) >= thresholds.onset - 0.2)),
+                                 "values": np.round(values, 3).tolist()}
+                          for kind, values in kinds_.items()} for group, kinds_ in peaks.items()}
+    weak = {group: [{"threshold": round(thresholds.onset - below, 3), "true_restrikes": int(counts[row, 0]),
+                     "false_restrikes": int(counts[row, 1])} for row, below in enumerate(RESTRIKE_FLOORS_BELOW)]
+            for group, counts in restrikes.items()}
     return {"recall": recall, "misses": {g: dict(c) for g, c in kinds.items()}, "repeated_notes_merged": repeated,
+            "miss_onset_peaks": miss_peaks, "onset_threshold": thresholds.onset, "lower_restrike_threshold": weak,
             "false_notes": {g: dict(c.most_common()) for g, c in false.items()}, "excerpts": excerpts}
 
 
@@ -148,8 +214,9 @@ def draw(result: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(11, 3.6), constrained_layout=True)
-    for ax, (axis, labels) in zip(axes, (("octave", OCTAVES), ("velocity", VELOCITIES))):
+    fig, axes = plt.subplots(1, 3, figsize=(15, 3.6), constrained_layout=True,
+                             gridspec_kw={"width_ratios": [1.2, 1, 1]})
+    for ax, (axis, labels) in zip(axes[:2], (("octave", OCTAVES), ("velocity", VELOCITIES))):
         groups = list(result["recall"])
         width = 0.8 / len(groups)
         for g, group in enumerate(groups):
@@ -166,6 +233,22 @@ def draw(result: dict, path: Path) -> None:
                title=f"recall by {axis} (numbers: notes)")
         ax.grid(axis="y", alpha=0.3)
         ax.legend(fontsize=8)
+    ax = axes[2]
+    short = {"nothing near": "nothing near", "same key struck again within 200 ms, merged": "re-strike\nmerged",
+             "octave error": "octave\nerror"}
+    boxes, names = [], []
+    for group, kinds in result["miss_onset_peaks"].items():
+        for kind, label in short.items():
+            if kinds.get(kind, {}).get("n_notes", 0) >= 5:
+                boxes.append(kinds[kind]["values"])
+                names.append(f"{group}\n{label}\n({kinds[kind]['n_notes']})")
+    if boxes:
+        ax.boxplot(boxes, whis=(10, 90), showfliers=False)
+        ax.set_xticks(np.arange(1, len(names) + 1), names, fontsize=7)
+    ax.axhline(result["onset_threshold"], color="tab:red", lw=1, ls="--", label="onset threshold")
+    ax.set(ylim=(0, 1), ylabel="highest onset probability within 50 ms",
+           title="the onset posteriorgram near each missed note")
+    ax.legend(fontsize=8, loc="upper right")
     save_png(fig, path, dpi=90)
 
 
@@ -211,9 +294,9 @@ def main(argv=None) -> int:
                                            pedal=False, keep_contour=False)
         if not item.has_pedal:                    # MAPS: kept for the figure of the worst one
             kept[item.name] = (item, transcription.posteriorgrams, transcription.notes)
-        return transcription.notes
+        return transcription.notes, np.asarray(transcription.posteriorgrams["onset"], np.float32)
 
-    result = analyse(items, transcribe)
+    result = analyse(items, transcribe, checkpoint_thresholds(args.checkpoint))
     checkpoint = resolve_checkpoint(args.checkpoint)
     report = {"checkpoint": str(checkpoint.relative_to(ROOT)) if checkpoint.is_relative_to(ROOT) else str(checkpoint),
               "thresholds": dataclasses.asdict(checkpoint_thresholds(args.checkpoint)),
@@ -228,6 +311,9 @@ def main(argv=None) -> int:
         print(group, "recall", f"{axes['all']['all']['recall']:.3f};", "by octave",
               {k: round(v["recall"], 2) for k, v in axes["octave"].items()})
     print("misses:", result["misses"])
+    for group, kinds in result["miss_onset_peaks"].items():
+        print(group, "onset peak near the misses (median):", {k: v["quantiles"]["median"] for k, v in kinds.items()})
+    print("a lower threshold for re-strikes would add:", result["lower_restrike_threshold"])
     print("false notes:", result["false_notes"])
     for excerpt in result["excerpts"]:
         if "frame_f1" in excerpt:
