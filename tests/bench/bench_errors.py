@@ -296,10 +296,11 @@ def main(argv=None) -> int:
             kept[item.name] = (item, transcription.posteriorgrams, transcription.notes)
         return transcription.notes, np.asarray(transcription.posteriorgrams["onset"], np.float32)
 
-    result = analyse(items, transcribe, checkpoint_thresholds(args.checkpoint))
+    thresholds = checkpoint_thresholds(args.checkpoint)
+    result = analyse(items, transcribe, thresholds)
     checkpoint = resolve_checkpoint(args.checkpoint)
     report = {"checkpoint": str(checkpoint.relative_to(ROOT)) if checkpoint.is_relative_to(ROOT) else str(checkpoint),
-              "thresholds": dataclasses.asdict(checkpoint_thresholds(args.checkpoint)),
+              "thresholds": dataclasses.asdict(thresholds),
               "machine": machine_info(0.0), **result}
     write_report(args.out / "error_analysis.json", report)
     draw(result, args.out / "error_analysis.png")
