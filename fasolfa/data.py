@@ -33,7 +33,8 @@ from fasolfa.atomic import atomic_write, remove_stale_partials
 from fasolfa.augment import Augmentation, augment
 from fasolfa.corpus import CorpusEntry, read_maps_notes
 from fasolfa.errors import FasolfaError
-from fasolfa.midi import Notes, Pedal, apply_sustain, notes_in_window, notes_to_targets, read_midi
+from fasolfa.midi import (Notes, Pedal, apply_sustain, notes_in_window, notes_to_targets, read_midi,
+                          release_tails)
 
 CACHE_FORMAT_VERSION = 1      # bump when the rendering or the files' layout changes
 FLAC_PEAK = 0.99              # renderings louder than this are scaled down before 16-bit FLAC
@@ -461,7 +462,10 @@ class Window:
     ``audio[context_n_samples]``; context beyond the recording's ends is zeros);
     ``targets``: :class:`fasolfa.midi.Targets` with ``1 + window_n_samples // HOP_LENGTH``
     frames, frame ``i`` centred at ``start_s + i * HOP_LENGTH / SAMPLE_RATE``; ``has_pedal``:
-    whether the pedal targets are known. Explained in notebooks/04_rendering_a_dataset.ipynb."""
+    whether the pedal targets are known; ``note_known (N_KEYS, n_frames)`` /
+    ``contour_known (N_CONTOUR_BINS, n_frames)``: 1 where the note / contour target is known, 0 in
+    the release tails of a piece without pedal (only with ``release_unknown_s``, else None).
+    Explained in notebooks/04_rendering_a_dataset.ipynb."""
 
     audio: np.ndarray
     clean_audio: np.ndarray
@@ -472,6 +476,8 @@ class Window:
     augmentation: dict = field(default_factory=dict)
     context_n_samples: int = 0
     has_pedal: bool = True
+    note_known: np.ndarray | None = None
+    contour_known: np.ndarray | None = None
 
     @property
     def start_s(self) -> float:
@@ -492,7 +498,11 @@ class WindowDataset(torch.utils.data.Dataset):
     ``pedal, pedal_onset, pedal_offset (n_frames,)``, ``pedal_known ()`` (1.0, or 0.0 for a
     piece without pedal annotation, whose pedal targets are zeros that a loss must ignore) and
     ``level_kept ()`` (1.0 when no gain was drawn: the window plays at its recorded level);
-    ``n_frames = 1 + window_n_samples // HOP_LENGTH``; frame ``i`` is centred on window sample
+    with ``release_unknown_s > 0`` also ``note_known (88, n_frames)`` and ``contour_known
+    (264, n_frames)``: 0 in the ``release_unknown_s`` seconds after each key's release in a piece
+    without pedal annotation (:func:`fasolfa.midi.release_tails`; the key-by-key note lists of
+    MAPS say nothing of a pedal, so the recording may ring there or not), where the target is
+    0; 1 elsewhere and in every piece with pedal; ``n_frames = 1 + window_n_samples // HOP_LENGTH``; frame ``i`` is centred on window sample
     ``i * HOP_LENGTH``, which is ``audio[context_n_samples + i * HOP_LENGTH]``.
 
     ``context_n_samples`` (a multiple of ``HOP_LENGTH``; default 0): real audio of the
@@ -509,7 +519,7 @@ class WindowDataset(torch.utils.data.Dataset):
     def __init__(self, pieces, n_windows: int, seed: int = 0, *,
                  augmentation: Augmentation | None = None, sustain: bool = True,
                  window_n_samples: int = config.WINDOW_N_SAMPLES, epoch: int = 0,
-                 context_n_samples: int = 0):
+                 context_n_samples: int = 0, release_unknown_s: float = 0.0):
         self.pieces: list[Piece] = [p for p in pieces if p.renditions]
         if not self.pieces:
             raise ValueError("WindowDataset needs at least one piece with a rendition")
@@ -523,6 +533,9 @@ class WindowDataset(torch.utils.data.Dataset):
         # shared memory: DataLoader workers (forked or spawned, persistent or not) see set_epoch
         self._epoch = torch.full((), int(epoch), dtype=torch.int64).share_memory_()
         self.context_n_samples = int(context_n_samples)
+        if release_unknown_s < 0:
+            raise ValueError(f"release_unknown_s must be >= 0, got {release_unknown_s}")
+        self.release_unknown_s = float(release_unknown_s)
         self.augmentation = augmentation if augmentation is not None else Augmentation()
         self.sustain = bool(sustain)
         self.window_n_samples = int(window_n_samples)
@@ -624,8 +637,21 @@ class WindowDataset(torch.utils.data.Dataset):
             window_pedal = Pedal(squeeze(window_pedal.onset_s), squeeze(window_pedal.offset_s),
                                  window_pedal.channel)
         targets = notes_to_targets(window_notes, window_pedal, self.n_frames, start_s)
+        note_known = contour_known = None
+        if self.release_unknown_s > 0:
+            note_known = np.ones_like(targets.note)                     # (88, n_frames)
+            contour_known = np.ones_like(targets.contour)               # (264, n_frames)
+            if not piece.has_pedal:
+                tails = notes_in_window(release_tails(notes, self.release_unknown_s),
+                                        start_s - frame_s, end_s + frame_s)
+                if ratio != 1.0:
+                    tails = Notes(squeeze(tails.onset_s), squeeze(tails.offset_s), tails.pitch,
+                                  tails.velocity, tails.channel)
+                unknown = notes_to_targets(tails, None, self.n_frames, start_s)
+                note_known[(unknown.note > 0) & (targets.note == 0)] = 0.0
+                contour_known[(unknown.contour > 0) & (targets.contour == 0)] = 0.0
         return Window(augmented, clean, targets, piece_index, rendition, start_sample, params,
-                      context_n, piece.has_pedal)
+                      context_n, piece.has_pedal, note_known, contour_known)
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         window = self.window(int(index))
@@ -635,4 +661,7 @@ class WindowDataset(torch.utils.data.Dataset):
         item["pedal_known"] = torch.tensor(1.0 if window.has_pedal else 0.0, dtype=torch.float32)
         item["level_kept"] = torch.tensor(1.0 if window.augmentation.get("gain_db") is None else 0.0,
                                           dtype=torch.float32)
+        if window.note_known is not None:
+            item["note_known"] = torch.from_numpy(window.note_known)
+            item["contour_known"] = torch.from_numpy(window.contour_known)
         return item

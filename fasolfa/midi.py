@@ -355,6 +355,27 @@ def apply_sustain(notes: Notes, pedal: Pedal) -> Notes:
     return Notes(notes.onset_s, offset_s, notes.pitch, notes.velocity, notes.channel)
 
 
+def release_tails(notes: Notes, tail_s: float) -> Notes:
+    """What a note list without pedal cannot say: the ``tail_s`` seconds after each key's
+    release, cut at the next onset of the same pitch (the key struck again).
+
+    A recording whose notes were listed key by key (MAPS) may still ring there under a pedal
+    nobody wrote down, or may be silent: :class:`fasolfa.data.WindowDataset` leaves those cells
+    out of the note and contour losses (``release_unknown_s``) instead of teaching silence.
+    Returns one "note" per input note, from its offset to the tail's end (possibly empty).
+    """
+    if tail_s < 0:
+        raise ValueError(f"tail_s must be >= 0, got {tail_s}")
+    end_s = notes.offset_s + tail_s
+    for pitch in np.unique(notes.pitch):
+        same = np.flatnonzero(notes.pitch == pitch)
+        order = same[np.argsort(notes.onset_s[same], kind="stable")]
+        if len(order) > 1:          # the next strike of the key ends the tail
+            end_s[order[:-1]] = np.minimum(end_s[order[:-1]],
+                                           np.maximum(notes.onset_s[order[1:]], notes.offset_s[order[:-1]]))
+    return Notes(notes.offset_s.copy(), end_s, notes.pitch, notes.velocity, notes.channel)
+
+
 @dataclass(frozen=True)
 class Targets:
     """Frame-level training targets for one stretch of audio (float32, frequency first).

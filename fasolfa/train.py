@@ -73,6 +73,9 @@ class TrainConfig:
     transposed_share: float = 0.3       # share of the rendered windows drawn from those
     use_maps: bool = True               # add the MAPS train recordings (no pedal labels)
     maps_share: float = 0.25            # share of windows drawn from MAPS when it is used
+    release_unknown_s: float = 0.0      # > 0: in sources without pedal labels (MAPS) the note and contour
+                                        # losses leave out this many seconds after each key's release (it
+                                        # may ring under an unlabelled pedal; see data.WindowDataset)
     augment: bool = True
     augmentation: dict = field(default_factory=dict)   # changes to fasolfa.augment.Augmentation()'s
                                         # settings, e.g. {"reverb_model": "room", "reverb_rt60_s": [0.3, 3]}
@@ -168,19 +171,30 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
       loud a strike was, the best cue to its velocity (the velocity metric fits a line per piece,
       so a recording's overall level does not matter there);
     * ``pedal``, ``pedal_onset``, ``pedal_offset``: cross-entropy, masked where the window's
-      source has no pedal annotation (``pedal_known`` = 0, the MAPS recordings).
+      source has no pedal annotation (``pedal_known`` = 0, the MAPS recordings);
+    * with ``release_unknown_s``, ``contour`` and ``note`` are means over the cells where the
+      batch's ``contour_known`` / ``note_known`` is 1: the seconds after a key's release in a
+      recording listed without pedal (MAPS) are left out, since it may ring there or not.
 
     Distributed (``group``, each rank given an equal share of the global batch): the plain
     means above are means over equal shares, so the mean over ranks (DDP's gradient average)
-    is the global mean. The two masked means (velocity over onset cells, pedal over the windows
-    with pedal labels) count a different number of cells on each rank: each rank's numerator is
-    divided by the count summed over ranks and multiplied by the world size, so that the mean
-    over ranks is again exactly the global masked mean (one process: the masked mean itself).
+    is the global mean. The masked means (velocity over onset cells, pedal over the windows
+    with pedal labels, note and contour over known cells) count a different number of cells on
+    each rank: each rank's numerator is divided by the count summed over ranks and multiplied by
+    the world size, so that the mean over ranks is again exactly the global masked mean (one
+    process: the masked mean itself).
     """
     bce = nn.functional.binary_cross_entropy_with_logits
     s = cfg.label_smoothing
-    out = {"contour": bce(logits["contour"], smoothed(batch["contour"], s)),
-           "note": bce(logits["note"], smoothed(batch["note"], s))}
+    out = {}
+    for name in ("contour", "note"):
+        known = batch.get(f"{name}_known")                              # (B, bins, T) or None
+        if known is None:
+            out[name] = bce(logits[name], smoothed(batch[name], s))
+        else:                   # the mean over known cells (release tails of MAPS left out)
+            per_cell = bce(logits[name], smoothed(batch[name], s), reduction="none")
+            n_cells = group.total(known.sum())
+            out[name] = (per_cell * known).sum() * group.world_size / n_cells.clamp(min=1.0)
     onset = batch["onset"]
     weight = 1.0 + (cfg.onset_positive_weight - 1.0) * onset
     if cfg.restrike_weight != 1.0:
@@ -338,7 +352,7 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
     window_seed = cfg.draw_seed
     windows_per_epoch = max(cfg.validate_every, 1) * cfg.batch_size
     common = dict(augmentation=augmentation, window_n_samples=cfg.window_n_samples,
-                  context_n_samples=config.CONTEXT_N_SAMPLES)
+                  context_n_samples=config.CONTEXT_N_SAMPLES, release_unknown_s=cfg.release_unknown_s)
     if cfg.data == "pack":
         from fasolfa.pack import pack_windows
         if not cfg.pack:

@@ -692,6 +692,41 @@ def test_maps_windows_say_their_pedal_is_unknown(maps_recording, dataset_parts, 
     assert known == {True: 0.0, False: 1.0}
 
 
+def test_maps_release_tails_are_left_out_of_the_note_targets(maps_recording, dataset_parts, cache):
+    """release_unknown_s: in a MAPS window the release_unknown_s seconds after A4's release
+    (2.5 s) are unknown (0) in note_known and around A4's contour bins; every other cell, and
+    every cell of a rendered window, is known. Without it the items carry no such masks."""
+    maps = data.maps_pieces([maps_recording], cache, progress=False)
+    rendered = make_dataset(dataset_parts).pieces
+    plain = data.WindowDataset(maps + rendered, 4, window_n_samples=32 * HOP, augmentation=Augmentation.none())
+    assert "note_known" not in plain[0] and plain.window(0).note_known is None
+    dataset = data.WindowDataset(maps + rendered, 40, window_n_samples=32 * HOP,
+                                 augmentation=Augmentation.none(), release_unknown_s=0.3)
+    seen = set()
+    for i in range(40):
+        item, window = dataset[i], dataset.window(i)
+        assert item["note_known"].shape == item["note"].shape
+        assert item["contour_known"].shape == item["contour"].shape
+        if window.piece != 0:
+            assert item["note_known"].all() and item["contour_known"].all()
+            continue
+        frames = window.start_s + np.arange(dataset.n_frames) * HOP / SR
+        half = HOP / SR / 2
+        tail = (frames >= 2.5 - half) & (frames < 2.8 - half)
+        expected = np.ones((88, dataset.n_frames), np.float32)
+        expected[69 - 21, tail] = 0.0
+        np.testing.assert_array_equal(item["note_known"].numpy(), expected)
+        contour_unknown = item["contour_known"].numpy() == 0
+        assert np.array_equal(contour_unknown.any(axis=0), tail)
+        rows = np.flatnonzero(contour_unknown.any(axis=1))
+        assert rows.size == 0 or abs(rows.mean() - (69 - 21) * config.BINS_PER_SEMITONE) < 1
+        assert not (contour_unknown & (item["contour"].numpy() > 0)).any()   # a target that is on is known
+        seen.add(bool(tail.any()))
+    assert seen == {True, False}          # windows over the tail and away from it were drawn
+    with pytest.raises(ValueError):
+        data.WindowDataset(maps, 4, release_unknown_s=-1.0)
+
+
 def test_missing_maps_audio_is_a_one_line_error(maps_recording, cache):
     maps_recording.audio_path.write_bytes(b"not audio at all")
     with pytest.raises(FasolfaError) as error:

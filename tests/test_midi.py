@@ -10,7 +10,7 @@ import pytest
 from fasolfa import config
 from fasolfa.errors import FasolfaError
 from fasolfa.midi import (Notes, Pedal, apply_sustain, notes_to_targets, notes_in_window,
-                          read_midi, time_to_frame, write_midi)
+                          read_midi, release_tails, time_to_frame, write_midi)
 
 TICKS_PER_BEAT = 480
 SECONDS_PER_TICK = 60.0 / (120.0 * TICKS_PER_BEAT)   # write_midi's default clock
@@ -224,6 +224,29 @@ def test_apply_sustain_extends_to_release_and_cuts_at_restrike():
     # 67 released at 3.2 with the pedal up -> unchanged
     np.testing.assert_allclose(sustained.offset_s, [1.0, 2.0, 2.0, 3.2])
     assert np.all(sustained.offset_s >= notes.offset_s)
+
+
+def test_release_tails_follow_each_release_until_the_key_is_struck_again():
+    notes = Notes.from_arrays(onset_s=[0.0, 0.2, 1.0, 3.0], offset_s=[0.5, 0.4, 1.2, 3.2],
+                              pitch=[60, 64, 60, 67])
+    tails = release_tails(notes, 2.0)
+    # 60 released at 0.5, struck again at 1.0; 64 at 0.4 -> 2.4; second 60 at 1.2 -> 3.2; 67 at 3.2 -> 5.2
+    np.testing.assert_allclose(tails.onset_s, notes.offset_s)
+    np.testing.assert_allclose(tails.offset_s, [1.0, 2.4, 3.2, 5.2])
+    assert tails.pitch.tolist() == notes.pitch.tolist()
+    np.testing.assert_allclose(release_tails(notes, 0.0).offset_s, notes.offset_s)   # nothing unknown
+    with pytest.raises(ValueError):
+        release_tails(notes, -1.0)
+
+
+def test_release_tails_never_cover_a_later_strike_of_their_key():
+    rng = np.random.default_rng(5)
+    notes = random_notes(rng, 300, 20.0)
+    tails = release_tails(notes, 1.5)
+    assert np.all(tails.offset_s >= tails.onset_s) and np.all(tails.offset_s <= notes.offset_s + 1.5 + 1e-9)
+    for i in range(len(notes)):
+        later = (notes.pitch == notes.pitch[i]) & (notes.onset_s >= notes.offset_s[i])
+        assert not np.any((notes.onset_s[later] > tails.onset_s[i]) & (notes.onset_s[later] < tails.offset_s[i]))
 
 
 def test_apply_sustain_is_per_channel():

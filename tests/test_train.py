@@ -71,6 +71,35 @@ def test_losses_are_finite_and_pedal_is_masked():
     assert not torch.isclose(losses(changed, batch, cfg)["pedal"], parts["pedal"])
 
 
+def test_note_and_contour_losses_leave_out_unknown_cells():
+    """With note_known / contour_known in the batch, the note and contour losses are means over
+    the known cells: a logit changed where the target is unknown changes nothing, one changed
+    where it is known does; all ones is the plain mean."""
+    cfg = TrainConfig()
+    batch = fake_batch()
+    logits = {name: torch.zeros_like(batch[name]) for name in
+              ("contour", "note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset")}
+    plain = losses(logits, batch, cfg)
+    ones = {**batch, "note_known": torch.ones_like(batch["note"]),
+            "contour_known": torch.ones_like(batch["contour"])}
+    for name in ("note", "contour"):
+        assert torch.isclose(losses(logits, ones, cfg)[name], plain[name])
+    masked = {**ones}
+    masked["note_known"] = ones["note_known"].clone()
+    masked["note_known"][1, 40, 5:15] = 0.0
+    masked["contour_known"] = ones["contour_known"].clone()
+    masked["contour_known"][0, 100:110, :8] = 0.0
+    before = losses(logits, masked, cfg)
+    changed = {**logits, "note": logits["note"].clone(), "contour": logits["contour"].clone()}
+    changed["note"][1, 40, 5:15] = -30.0
+    changed["contour"][0, 100:110, :8] = 30.0
+    after = losses(changed, masked, cfg)
+    assert torch.isclose(after["note"], before["note"]) and torch.isclose(after["contour"], before["contour"])
+    assert not torch.isclose(losses(changed, ones, cfg)["note"], plain["note"])
+    changed["note"][1, 41, 5:15] = -30.0                          # a known cell
+    assert not torch.isclose(losses(changed, masked, cfg)["note"], before["note"])
+
+
 def test_velocity_from_level_counts_only_windows_at_their_recorded_level():
     batch = fake_batch()
     batch["level_kept"] = torch.tensor([1.0, 0.0])              # window 1 had a gain drawn
