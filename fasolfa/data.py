@@ -502,8 +502,9 @@ class WindowDataset(torch.utils.data.Dataset):
     (264, n_frames)``: 0 in the ``release_unknown_s`` seconds after each key's release in a piece
     without pedal annotation (:func:`fasolfa.midi.release_tails`; the key-by-key note lists of
     MAPS say nothing of a pedal, so the recording may ring there or not), where the target is
-    0; 1 elsewhere and in every piece with pedal; ``n_frames = 1 + window_n_samples // HOP_LENGTH``; frame ``i`` is centred on window sample
-    ``i * HOP_LENGTH``, which is ``audio[context_n_samples + i * HOP_LENGTH]``.
+    0; 1 elsewhere and in every piece with pedal; ``n_frames = 1 + window_n_samples //
+    HOP_LENGTH``; frame ``i`` is centred on window sample ``i * HOP_LENGTH``, which is
+    ``audio[context_n_samples + i * HOP_LENGTH]``.
 
     ``context_n_samples`` (a multiple of ``HOP_LENGTH``; default 0): real audio of the
     recording on both sides of the window, zeros beyond its ends, so that a model sees what
