@@ -1194,15 +1194,25 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     return {**best, **best_offset, **best_pedal, **({"input_level_db": level} if level is not None else {})}
 
 
-def as_finalized(weights_path: str | Path, items: list[ValidationItem]):
+def as_finalized(weights_path: str | Path, items: list[ValidationItem],
+                 thresholds_from: str | Path | None = None):
     """A ``--finalize``d checkpoint's network, its metadata, the excerpts (already :func:`tuned`)
     brought into the level it stores, and its :class:`~fasolfa.notes.NoteThresholds`: the
-    validation read as :func:`finalize` read it for the thresholds it chose. ``FasolfaError`` when
-    the checkpoint stores no thresholds."""
+    validation read as :func:`finalize` read it for the thresholds it chose. With
+    ``thresholds_from`` (another finalized checkpoint), that one's thresholds and level instead,
+    so that networks, finalized or not, are compared at one and the same note creation.
+    ``FasolfaError`` when the checkpoint that should store the thresholds stores none."""
     from fasolfa.notes import NoteThresholds
     model, metadata = load_weights(weights_path)
-    if "thresholds" not in metadata:
-        raise FasolfaError(f"{weights_path}: not finalized (python -m fasolfa.train CONFIG --finalize ...)")
+    source, stored = (weights_path, metadata) if thresholds_from is None else (thresholds_from,
+                                                                              load_weights(thresholds_from)[1])
+    if "thresholds" not in stored:
+        raise FasolfaError(f"{source}: not finalized (python -m fasolfa.train CONFIG --finalize ...)")
+    if thresholds_from is not None:
+        metadata = {**metadata, "thresholds": stored["thresholds"], "thresholds_from": str(thresholds_from)}
+        metadata.pop("input_level_db", None)
+        if "input_level_db" in stored:
+            metadata["input_level_db"] = stored["input_level_db"]
     read = leveled(items, metadata["input_level_db"]) if "input_level_db" in metadata else items
     return model.eval(), metadata, read, NoteThresholds(**metadata["thresholds"])
 

@@ -606,6 +606,29 @@ def test_finalize_with_a_tie_tolerance_stores_it_and_stays_within_it(tmp_path):
         train.as_finalized(weights, items)
 
 
+def test_a_snapshot_is_read_at_another_checkpoints_thresholds_and_level(tmp_path):
+    """as_finalized(..., thresholds_from=F): a training snapshot (no thresholds) or another finalized
+    network is read at F's thresholds and level, its own weights unchanged; F unfinalized is refused."""
+    from fasolfa.midi import Notes, Pedal
+    from fasolfa.train import ValidationItem
+    audio = (0.05 * np.random.default_rng(2).standard_normal(config.SAMPLE_RATE)).astype(np.float32)
+    items = [ValidationItem("noise", "rendered", audio, Notes.from_arrays([0.2], [0.4], [60]), Pedal.empty(), True)]
+    small = ModelConfig(key_channels=6, contour_channels=4, onset_channels=4, pedal_channels=4)
+    snapshot = save_weights(tmp_path / "snapshot.pt", FasolfaNet(small), {"step": 7})
+    chosen = {"onset": 0.4, "frame": 0.2, "offset": 0.6}
+    source = save_weights(tmp_path / "final.pt", FasolfaNet(small), {"thresholds": chosen, "input_level_db": [-30.0, -30.0]})
+    model, metadata, read, thresholds = train.as_finalized(snapshot, items, thresholds_from=source)
+    assert (thresholds.onset, thresholds.frame, thresholds.offset) == (0.4, 0.2, 0.6)
+    assert metadata["step"] == 7 and metadata["input_level_db"] == [-30.0, -30.0]
+    assert np.array_equal(read[0].audio, train.leveled(items, [-30.0, -30.0])[0].audio)
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), load_weights(snapshot)[0].state_dict().values()))
+    levelless = save_weights(tmp_path / "levelless.pt", FasolfaNet(small), {"thresholds": chosen})
+    _, metadata, read, _ = train.as_finalized(source, items, thresholds_from=levelless)   # F stores no level: none
+    assert "input_level_db" not in metadata and np.array_equal(read[0].audio, audio)
+    with pytest.raises(FasolfaError, match="snapshot.pt: not finalized"):
+        train.as_finalized(source, items, thresholds_from=snapshot)
+
+
 @pytest.mark.parametrize("flag", ["--frame-tolerance", "--tie-tolerance"])
 def test_finalize_refuses_a_negative_tolerance_in_one_line(tmp_path, capsys, flag):
     cfg = tmp_path / "config.json"
@@ -614,3 +637,18 @@ def test_finalize_refuses_a_negative_tolerance_in_one_line(tmp_path, capsys, fla
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [f"fasolfa train: error: {flag} -0.1: must be 0 or more"]
     assert not (tmp_path / "out.pt").exists()
+
+
+def test_the_ship_rule_judges_against_the_shipped_checkpoints_own_scores():
+    """tests/bench/ship_verdict.py: the stored row is the shipped file's (a new checkpoint without
+    new scores fails here); the same scores do not ship, one metric ahead does, one behind does not."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+    import model_card
+    import ship_verdict
+    start, allowed = ship_verdict.shipped_row(), ship_verdict.allowances()
+    assert all(allowed[key] >= model_card.VALIDATION_NOISE for key in allowed)
+    assert model_card.ship_verdict(start, dict(start), allowed) == (False, [])
+    ahead = {**start, "rendered/onset_f1": start["rendered/onset_f1"] + 0.004}
+    assert model_card.ship_verdict(start, ahead, allowed) == (True, [])
+    behind = {**ahead, "maps/frame_f1": start["maps/frame_f1"] - allowed["maps/frame_f1"] - 0.001}
+    assert model_card.ship_verdict(start, behind, allowed) == (False, ["maps/frame_f1"])

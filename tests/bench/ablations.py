@@ -275,11 +275,14 @@ def finalized_scores(checkpoint: Path) -> dict:
             **{k: v for k, v in row.items() if "/" in k or k == "selection"}}
 
 
-def score_stored(config_path: Path, checkpoints: list[tuple[str, Path]], out_path: Path) -> dict:
+def score_stored(config_path: Path, checkpoints: list[tuple[str, Path]], out_path: Path,
+                 thresholds_from: Path | None = None) -> dict:
     """Validation scores of finalized checkpoints at the level and thresholds each stores, read as
     :func:`fasolfa.train.finalize` reads the excerpts (tuned, brought into the stored level): for
     weights whose head changed after ``--finalize`` (``velocity_fit`` keeps the metadata), so that
-    only what changed moves. Written to ``out_path`` as ``{name: row}`` (rows as :func:`finalized_scores`')."""
+    only what changed moves. With ``thresholds_from`` (a finalized checkpoint), every network,
+    finalized or a training snapshot, at that one's level and thresholds instead. Written to
+    ``out_path`` as ``{name: row}`` (rows as :func:`finalized_scores`')."""
     import torch
 
     from fasolfa.atomic import atomic_write
@@ -289,12 +292,14 @@ def score_stored(config_path: Path, checkpoints: list[tuple[str, Path]], out_pat
     items = tuned(build_validation(cfg, progress=False))
     rows = {}
     for name, path in checkpoints:
-        model, metadata, read, thresholds = as_finalized(path, items)
+        model, metadata, read, thresholds = as_finalized(path, items, thresholds_from)
         with torch.no_grad():
             scores = validate(model, HCQT(), read, "cpu", thresholds)
         rows[name] = {"checkpoint": Path(path).name, "velocity_fit_seed": metadata.get("velocity_fit", {}).get("seed"),
                       "thresholds": metadata["thresholds"],
-                      "input_level_db": metadata.get("input_level_db"), **{k: v for k, v in scores.items() if "/" in k or k == "selection"}}
+                      "input_level_db": metadata.get("input_level_db"),
+                      **({"thresholds_from": str(thresholds_from)} if thresholds_from is not None else {}),
+                      **{k: v for k, v in scores.items() if "/" in k or k == "selection"}}
         print(name, {k: round(v, 4) for k, v in rows[name].items() if k.endswith("velocity_f1")}, flush=True)
     atomic_write(out_path, lambda temporary: temporary.write_text(json.dumps(rows, indent=1) + "\n"))
     return rows
@@ -448,6 +453,8 @@ def main() -> None:
     v.add_argument("config", type=Path, help="the TrainConfig whose validation excerpts are read")
     v.add_argument("out", type=Path, help="JSON written here")
     v.add_argument("--checkpoint", nargs=2, action="append", required=True, metavar=("NAME", "PATH"))
+    v.add_argument("--thresholds-from", type=Path, default=None, metavar="FINALIZED.pt",
+                   help="score every checkpoint (training snapshots too) at this finalized one's level and thresholds")
     f = commands.add_parser("figure", help="draw the arms' validation and loss curves")
     f.add_argument("folder", type=Path, help="holds ablations.json and <arm>-validation.csv / <arm>-log.csv")
     f.add_argument("png", type=Path)
@@ -467,7 +474,8 @@ def main() -> None:
             print(name, {k: round(v, 3) for k, v in row["best"].items()
                          if k in ("step", "selection") or k.endswith(("onset_f1", "frame_f1"))})
     elif args.command == "score":
-        score_stored(args.config, [(name, Path(path)) for name, path in args.checkpoint], args.out)
+        score_stored(args.config, [(name, Path(path)) for name, path in args.checkpoint], args.out,
+                     args.thresholds_from)
     elif args.command == "figure":
         print(figure(args.folder, args.png, args.metric, args.loss))
     elif args.command == "merge":

@@ -1,0 +1,77 @@
+"""The ship rule (fixed at stop 28, the model card's *The recipe again*) on one candidate's
+finalized validation scores: ship iff no metric is behind the shipped checkpoint's by more than
+its allowance — the larger of 0.003 (``model_card.VALIDATION_NOISE``) and the metric's own
+wander (``model_card.validation_jitter``: neighbouring validations of converged runs; for the
++velocity metrics also ``model_card.head_noise``: refitting the velocity head alone) — and one
+of onset, +offset, +velocity, frame, MAPS onset is ahead by more than 0.003::
+
+    python tests/bench/ship_verdict.py SCORES.json [NAME] [--out VERDICT.json]
+
+``SCORES.json`` is what ``tests/bench/ablations.py score`` writes for a ``--finalize``d candidate
+(``NAME``: its row; default the first). The shipped checkpoint's row is
+``figures/second_cycle/release_tails/midpoint.json`` at alpha 0 (its finalized validation,
+SHA-256 checked against ``fasolfa/checkpoints/fasolfa.pt``). Prints one line per metric and the
+verdict; exits 0 either way. A tool for the rule, not a measurement: it reads scores only.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import model_card  # noqa: E402
+from common import FIGURES, file_sha256  # noqa: E402
+
+SHIPPED_ROW = FIGURES / "second_cycle" / "release_tails" / "midpoint.json"
+
+
+def shipped_row() -> dict:
+    """The shipped checkpoint's finalized validation row, refusing a stale one."""
+    result = json.loads(SHIPPED_ROW.read_text())
+    shipped = model_card.config.CHECKPOINT_DIR / "fasolfa.pt"
+    if result["a"]["sha256"] != file_sha256(shipped):
+        raise SystemExit(f"{SHIPPED_ROW}: scores of another checkpoint than {shipped}; score the shipped one again")
+    return next(row for row in result["rows"] if row["alpha"] == 0.0)
+
+
+def allowances() -> dict[str, float]:
+    """Per finalized metric, how far a candidate may fall behind."""
+    jitter = model_card.validation_jitter()
+    noise = model_card.head_noise(model_card._figures_json("second_cycle", "velocity-seeds.json"))
+    return {key: max(model_card.VALIDATION_NOISE, jitter.get(key, 0.0), noise.get(key, 0.0))
+            for key in model_card.FINALIZED_COLUMNS}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("scores", type=Path)
+    parser.add_argument("name", nargs="?", default=None)
+    parser.add_argument("--out", type=Path, default=None, help="write the verdict as JSON here too")
+    args = parser.parse_args()
+    scores = json.loads(args.scores.read_text())
+    name = args.name or next(iter(scores))
+    if name not in scores:
+        raise SystemExit(f"{args.scores}: no row {name!r} (rows: {', '.join(scores)})")
+    start, row, allowed = shipped_row(), scores[name], allowances()
+    lines = []
+    for key, label in model_card.FINALIZED_COLUMNS.items():
+        if key in row and key in start:
+            change = row[key] - start[key]
+            lines.append({"metric": key, "shipped": start[key], "candidate": row[key], "change": change,
+                          "allowed": -allowed[key], "behind": change < -allowed[key]})
+            print(f"{label:16s} {start[key]:.4f} {row[key]:.4f} {change:+.4f}  allowed -{allowed[key]:.4f}"
+                  + ("  BEHIND" if change < -allowed[key] else ""))
+    passes, behind = model_card.ship_verdict(start, row, allowed)
+    why = (f"behind: {', '.join(behind)}" if behind else
+           f"ahead by more than {model_card.VALIDATION_NOISE} on none of {', '.join(model_card.SHIP_METRICS)}")
+    print(f"{name}: " + ("passes: ship it" if passes else f"fails ({why})"))
+    if args.out:
+        args.out.write_text(json.dumps({"candidate": name, "scores": str(args.scores), "passes": passes,
+                                        "behind": behind, "metrics": lines}, indent=1) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
