@@ -1204,10 +1204,10 @@ def as_finalized(weights_path: str | Path, items: list[ValidationItem],
     ``FasolfaError`` when the checkpoint that should store the thresholds stores none."""
     from fasolfa.notes import NoteThresholds
     model, metadata = load_weights(weights_path)
-    source, stored = (weights_path, metadata) if thresholds_from is None else (thresholds_from,
-                                                                              load_weights(thresholds_from)[1])
+    stored = metadata if thresholds_from is None else load_weights(thresholds_from)[1]
     if "thresholds" not in stored:
-        raise FasolfaError(f"{source}: not finalized (python -m fasolfa.train CONFIG --finalize ...)")
+        raise FasolfaError(f"{thresholds_from or weights_path}: not finalized "
+                           f"(python -m fasolfa.train CONFIG --finalize ...)")
     if thresholds_from is not None:
         metadata = {**metadata, "thresholds": stored["thresholds"], "thresholds_from": str(thresholds_from)}
         metadata.pop("input_level_db", None)
