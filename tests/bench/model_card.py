@@ -1152,8 +1152,7 @@ def width_burst_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
         return []
     folder = ROOT / "figures" / "second_cycle" / "width_burst"
     start = seeds[f"shipped/{best_heads(seeds)['shipped']}"]
-    noise = head_noise(seeds)
-    wander = {key: max(value, noise.get(key, 0.0)) for key, value in jitter.items()}
+    wander = rule_wander(seeds, jitter)
     arms, sentences = {}, []
     for name, row in result.items():
         arm = name.split("/")[0]
@@ -1535,8 +1534,7 @@ def continued_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
     chosen_seed = best_heads(own)[name]
     row = own[f"{name}/{chosen_seed}"]
     start = seeds[f"shipped/{best_heads(seeds)['shipped']}"]
-    noise = head_noise(seeds)
-    wander = {key: max(value, noise.get(key, 0.0)) for key, value in jitter.items()}
+    wander = rule_wander(seeds, jitter)
     passes, behind = ship_verdict(start, row, wander)
     lines = ["", f"Then, by that rule, one more candidate fixed before it was trained: `{name}`, `mid+cpu` trained on "
              f"for {cfg.get('time_budget_s', 0):,.0f} s on the 2 cores ({result['variants'][name]['steps']:,.0f} steps of "
@@ -1663,6 +1661,15 @@ def velocity_seed_lines(seeds: dict, jitter: dict[str, float]) -> list[str]:
 
 SHIP_METRICS = ("rendered/onset_f1", "rendered/onset_offset_f1", "rendered/onset_offset_velocity_f1",
                 "rendered/frame_f1", "maps/onset_f1")
+
+
+def rule_wander(seeds: dict, jitter: dict[str, float]) -> dict[str, float]:
+    """Per metric, how much it moves by itself, as the rule for later candidates counts it: its
+    wander between neighbouring validations (``jitter``) or, for the +velocity metrics, the
+    velocity head's own refit noise (:func:`head_noise` of ``seeds``), whichever is larger;
+    :func:`ship_verdict` allows the larger of that and :data:`VALIDATION_NOISE`."""
+    noise = head_noise(seeds)
+    return {key: max(value, noise.get(key, 0.0)) for key, value in jitter.items()}
 
 
 def ship_verdict(start: dict, row: dict, jitter: dict[str, float]) -> tuple[bool, list[str]]:

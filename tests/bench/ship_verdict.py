@@ -38,10 +38,9 @@ def shipped_row() -> dict:
 
 def allowances() -> dict[str, float]:
     """Per finalized metric, how far a candidate may fall behind."""
-    jitter = model_card.validation_jitter()
-    noise = model_card.head_noise(model_card._figures_json("second_cycle", "velocity-seeds.json"))
-    return {key: max(model_card.VALIDATION_NOISE, jitter.get(key, 0.0), noise.get(key, 0.0))
-            for key in model_card.FINALIZED_COLUMNS}
+    wander = model_card.rule_wander(model_card._figures_json("second_cycle", "velocity-seeds.json"),
+                                    model_card.validation_jitter())
+    return {key: max(model_card.VALIDATION_NOISE, wander.get(key, 0.0)) for key in model_card.FINALIZED_COLUMNS}
 
 
 def main() -> int:
