@@ -84,6 +84,20 @@ class _SplitList:
         return type(self)([row for row in self._rows if row.split == name], self.source or "")
 
 
+def unique_name(midi_path: str | Path, root: str | Path | None = None) -> str:
+    """A file stem naming one performance of the corpus and no other: its path under ``root``
+    (the shared corpus, :func:`fasolfa.config.corpus_dir`, when None) with ``/`` as ``-`` and no
+    suffix; the file's own stem when it lies elsewhere. Stems alone repeat: ASAP keeps a
+    prelude and its fugue as ``Bach/Prelude/bwv_868/GonzalezJ05M.mid`` and
+    ``Bach/Fugue/bwv_868/GonzalezJ05M.mid`` (118 of the 1067 file names occur twice)."""
+    midi_path = Path(midi_path)
+    root = Path(root) if root is not None else config.corpus_dir()
+    try:
+        return str(midi_path.resolve().relative_to(root.resolve()).with_suffix("")).replace("/", "-")
+    except ValueError:
+        return midi_path.stem
+
+
 class MidiCorpus(_SplitList):
     """A list of :class:`CorpusEntry` rows with their splits.
 

@@ -512,14 +512,14 @@ def build_validation(cfg: TrainConfig, progress: bool = True) -> list[Validation
     for entry, soundfont in tqdm(jobs, desc="validation audio", disable=not progress):
         performance = read_midi(entry.path)
         notes, pedal = excerpt(performance.notes, performance.pedal, seconds)
-        key = f"{entry.path.stem}-{soundfont}-{seconds:g}s.npy"
-        path = folder / key
+        name = corpus.unique_name(entry.path)            # stems repeat across pieces: the path
+        path = folder / f"{name}-{soundfont}-{seconds:g}s.npy"
         if path.is_file():
             audio = np.load(path)
         else:
             audio = synth.render((notes, pedal), soundfont, 0)[:int(seconds * config.SAMPLE_RATE)]
             atomic_write(path, lambda temporary: np.save(temporary, audio))
-        items.append(ValidationItem(f"{entry.path.stem}/{soundfont}", "rendered", audio, notes, pedal))
+        items.append(ValidationItem(f"{name}/{soundfont}", "rendered", audio, notes, pedal))
     if cfg.maps_validation and cfg.data != "example":
         from fasolfa.audio import load_audio
         for recording in corpus.MapsCorpus.from_csv().split("validation"):
@@ -563,23 +563,25 @@ def check_selection_metric(metric: str) -> None:
 
 
 def _validation_scores(items: list[ValidationItem], posteriors: list[dict], thresholds,
-                       metric: str = "onset") -> dict:
+                       metric: str = "onset", per_item: bool = False) -> dict:
     """Mean F1 per group and metric of the notes ``thresholds`` make from ``posteriors`` (one dict
     per item), the ``selection`` (mean over groups of ``metric``'s F1: note onsets unless told)
     and the thresholds used. The estimate gets its own sustain pedal only where the excerpt has
-    pedal labels."""
+    pedal labels. With ``per_item``, also ``"per_item"``: ``{item name: {metric: F1}}``."""
     check_selection_metric(metric)
     from fasolfa.evaluate import score
     from fasolfa.midi import Pedal
     from fasolfa.notes import posteriorgrams_to_notes
     per_group: dict[str, list[dict]] = {}
+    items_f1 = {}
     for item, posterior in zip(items, posteriors):
         notes, pedal = posteriorgrams_to_notes(posterior, thresholds)
         scores = score(item.notes, item.pedal, notes, pedal if item.has_pedal else Pedal.empty())
         if not item.has_pedal:
             scores = {name: value for name, value in scores.items() if not name.startswith("pedal")}
         per_group.setdefault(item.group, []).append(scores)
-    summary = {}
+        items_f1[item.name] = {name: value["f1"] for name, value in scores.items()}
+    summary = {"per_item": items_f1} if per_item else {}
     for group, rows in per_group.items():
         for name in rows[0]:
             summary[f"{group}/{name}_f1"] = float(np.mean([row[name]["f1"] for row in rows]))
@@ -1139,6 +1141,30 @@ def sweep_input_levels(model: FasolfaNet, items: list[ValidationItem], device="c
     return rows
 
 
+def choose_thresholds(items: list[ValidationItem], posteriors: list[dict], frame_tolerance: float = 0.0,
+                      tie_tolerance: float = 0.0) -> dict:
+    """Note creation's knobs for the excerpts' ``posteriorgrams`` (one dict per item, read as
+    :func:`finalize` reads them), chosen as :func:`finalize` chooses them (its docstring): the
+    pedal's (down, up, shortest press) by press F1, then onset, frame and strong onset
+    (:func:`choose_note_thresholds`), then the offset (:func:`choose_offset_threshold`). Any
+    posteriorgrams will do, a network's or several readings averaged (``tests/bench/readings.py``).
+    Returns ``{"thresholds": NoteThresholds, "rows", "pedal_rows", "offset_rows", "best",
+    "best_pedal", "best_offset"}`` (the sweeps and their chosen rows; ``best_offset`` holds the
+    scores at the chosen knobs)."""
+    from fasolfa.notes import NoteThresholds
+    pedal_rows = sweep_pedal_thresholds(items, posteriors)
+    best_pedal = max(pedal_rows, key=lambda row: (row["pedal_f1"], row["pedal_frame_f1"]))
+    pedal_knobs = {name: best_pedal[name] for name in ("pedal", "pedal_release", "min_pedal_ms")}
+    rows = sweep_thresholds(None, items, posteriors=posteriors, pedal_knobs=pedal_knobs)
+    best = choose_note_thresholds(rows, max(frame_tolerance, tie_tolerance))
+    chosen = NoteThresholds(onset=best["onset"], frame=best["frame"], strong_onset=best["strong_onset"],
+                            **pedal_knobs)
+    offset_rows = sweep_offset_thresholds(items, posteriors, chosen)
+    best_offset = choose_offset_threshold(offset_rows, tie_tolerance)
+    return {"thresholds": replace(chosen, offset=best_offset["offset"]), "rows": rows, "pedal_rows": pedal_rows,
+            "offset_rows": offset_rows, "best": best, "best_pedal": best_pedal, "best_offset": best_offset}
+
+
 def finalize(weights_path: str | Path, out_path: str | Path, items: list[ValidationItem], device="cpu",
              levels=INPUT_LEVELS_DB, tuning: bool = True, frame_tolerance: float = 0.0,
              tie_tolerance: float = 0.0) -> dict:
@@ -1161,8 +1187,7 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
     F1 (:func:`choose_input_level`), the frame threshold (as ``frame_tolerance``) and the offset
     threshold (:func:`choose_offset_threshold`) by frame F1. Returns the chosen row of
     :func:`sweep_offset_thresholds` (with the pedal's knobs and scores). Explained in
-    notebooks/06_training.ipynb."""
-    from fasolfa.notes import NoteThresholds
+    notebooks/06_training.ipynb. The choices after the level are :func:`choose_thresholds`'."""
     model, metadata = load_weights(weights_path, device)
     if tuning:
         items = tuned(items)
@@ -1172,16 +1197,10 @@ def finalize(weights_path: str | Path, out_path: str | Path, items: list[Validat
         level = choose_input_level(level_rows, tie_tolerance)["input_level_db"]
         items = leveled(items, level)
     posteriors = validation_posteriorgrams(model, items, device)
-    pedal_rows = sweep_pedal_thresholds(items, posteriors)
-    best_pedal = max(pedal_rows, key=lambda row: (row["pedal_f1"], row["pedal_frame_f1"]))
-    pedal_knobs = {name: best_pedal[name] for name in ("pedal", "pedal_release", "min_pedal_ms")}
-    rows = sweep_thresholds(model, items, device, posteriors=posteriors, pedal_knobs=pedal_knobs)
-    best = choose_note_thresholds(rows, max(frame_tolerance, tie_tolerance))
-    chosen = NoteThresholds(onset=best["onset"], frame=best["frame"], strong_onset=best["strong_onset"],
-                            **pedal_knobs)
-    offset_rows = sweep_offset_thresholds(items, posteriors, chosen)
-    best_offset = choose_offset_threshold(offset_rows, tie_tolerance)
-    chosen = replace(chosen, offset=best_offset["offset"])
+    choice = choose_thresholds(items, posteriors, frame_tolerance, tie_tolerance)
+    chosen, rows, pedal_rows, offset_rows = (choice[name] for name in ("thresholds", "rows", "pedal_rows",
+                                                                       "offset_rows"))
+    best, best_offset, best_pedal = choice["best"], choice["best_offset"], choice["best_pedal"]
     metadata = {key: value for key, value in metadata.items() if key not in ("input_level_db", "level_sweep")}
     if level is not None:
         metadata.update(input_level_db=level, level_sweep=level_rows)

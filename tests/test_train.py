@@ -382,6 +382,61 @@ def test_finalize_writes_thresholds_chosen_on_validation(tmp_path):
         {k: best[k] for k in ("pedal", "pedal_release", "min_pedal_ms")}
 
 
+def test_choose_thresholds_reads_any_posteriorgrams_and_steps_over_false_peaks():
+    """choose_thresholds, on posteriorgrams that are the reference itself plus held notes with onset
+    peaks of 0.55 where no note is: every note is found and the onset threshold chosen lies above those
+    peaks (any lower one makes false notes); the scores it returns are those of its knobs."""
+    from fasolfa.midi import Notes, Pedal, notes_to_targets
+    from fasolfa.notes import NoteThresholds
+    notes = Notes.from_arrays([0.2, 0.5, 1.0, 1.4], [0.45, 0.9, 1.3, 1.9], [60, 64, 67, 48], [40, 60, 80, 100])
+    pedal = Pedal.from_arrays([0.3], [1.2])
+    n_frames = int(2.2 * config.FRAMES_PER_SECOND)
+    targets = notes_to_targets(notes, pedal, n_frames)
+    posterior = {name: getattr(targets, name).copy() for name in
+                 ("onset", "note", "velocity", "contour", "pedal", "pedal_onset", "pedal_offset")}
+    for key, frame in [(10, 50), (30, 120), (70, 160)]:            # false notes on silent keys, weak onsets
+        posterior["onset"][key, frame] = 0.55
+        posterior["note"][key, frame:frame + 10] = 0.9
+    items = [train.ValidationItem("perfect", "rendered", np.zeros(1, np.float32), notes, pedal, True)]
+    choice = train.choose_thresholds(items, [posterior])
+    chosen = choice["thresholds"]
+    assert isinstance(chosen, NoteThresholds) and chosen.onset > 0.55
+    assert choice["best_offset"]["rendered/onset_f1"] == pytest.approx(1.0)
+    again = train._validation_scores(items, [posterior], chosen, per_item=True)
+    assert again["rendered/onset_f1"] == choice["best_offset"]["rendered/onset_f1"]
+    assert again["per_item"]["perfect"]["frame"] == again["rendered/frame_f1"]   # one excerpt: its mean
+    assert again["rendered/frame_f1"] == choice["best_offset"]["rendered/frame_f1"]
+    low = train._validation_scores(items, [posterior], replace(chosen, onset=0.5, strong_onset=None))
+    assert low["rendered/onset_f1"] < 1.0                            # the false notes appear at 0.5
+
+
+def test_validation_pieces_that_share_a_file_name_keep_their_own_audio(tmp_path, monkeypatch):
+    """ASAP names a prelude and its fugue alike (``Prelude/bwv_868/X.mid``, ``Fugue/bwv_868/X.mid``):
+    each validation excerpt is rendered from, cached as and named after its own file, so neither
+    is scored against the other's audio."""
+    from fasolfa.corpus import unique_name
+    from fasolfa.midi import Notes, Pedal, write_midi
+    corpus = tmp_path / "corpus"
+    rows = ["path,split,duration_s,composer,title"]
+    for title, onset_s in (("Prelude", 0.2), ("Fugue", 1.2)):           # one note each, at different times
+        write_midi(corpus / "Bach" / title / "X.mid", Notes.from_arrays([onset_s], [onset_s + 0.5], [69], [100]),
+                   Pedal.empty())
+        rows.append(f"Bach/{title}/X.mid,validation,2.0,Bach,{title}")
+    (corpus / "split.csv").write_text("\n".join(rows) + "\n")
+    monkeypatch.setenv("FASOLFA_DATA", str(corpus))
+    monkeypatch.setenv("FASOLFA_CACHE", str(tmp_path / "cache"))
+    assert unique_name(corpus / "Bach" / "Fugue" / "X.mid") == "Bach-Fugue-X"
+    assert unique_name(tmp_path / "elsewhere" / "Y.mid") == "Y"              # outside the corpus: its stem
+    cfg = tiny_config(tmp_path, data="corpus", validation_pieces=2, validation_seconds=2.0)
+    for _ in range(2):                                                       # rendered, then from the cache
+        items = train.build_validation(cfg, progress=False)
+        assert sorted(item.name.split("/")[0] for item in items) == ["Bach-Fugue-X", "Bach-Prelude-X"]
+        for item in items:
+            loud_s = np.argmax(np.abs(item.audio)) / config.SAMPLE_RATE        # the note sounds where its own file has it
+            assert item.notes.onset_s[0] <= loud_s < item.notes.onset_s[0] + 0.5
+    assert len(list((tmp_path / "cache" / "validation").glob("*.npy"))) == 2
+
+
 def test_init_weights_start_a_run_from_a_checkpoint(tmp_path):
     """init_weights: a new run starts from those weights (with learning rate 0 its parameters stay
     theirs); narrower weights of the same design are widened first; weights of another shape are
@@ -652,3 +707,24 @@ def test_the_ship_rule_judges_against_the_shipped_checkpoints_own_scores():
     assert model_card.ship_verdict(start, ahead, allowed) == (True, [])
     behind = {**ahead, "maps/frame_f1": start["maps/frame_f1"] - allowed["maps/frame_f1"] - 0.001}
     assert model_card.ship_verdict(start, behind, allowed) == (False, ["maps/frame_f1"])
+
+
+def test_readings_average_every_head_frame_by_frame_and_parse_their_tuning():
+    """tests/bench/readings.py: a reading is ``PATH@CENTS`` (0 cents when left out), and several
+    readings' posteriorgrams are averaged head by head, excerpt by excerpt; readings of different
+    excerpt counts are refused."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+    import readings
+    assert readings.parse_reading("fasolfa/checkpoints/fasolfa.pt@-8") == ("fasolfa/checkpoints/fasolfa.pt", -8.0)
+    assert readings.parse_reading("w.pt") == ("w.pt", 0.0)
+    with pytest.raises(SystemExit, match="CHECKPOINT@CENTS"):
+        readings.parse_reading("w.pt@sharp")
+    rng = np.random.default_rng(0)
+    one = [{"onset": rng.random((88, 5)), "pedal": rng.random(5)} for _ in range(2)]
+    two = [{"onset": rng.random((88, 5)), "pedal": rng.random(5)} for _ in range(2)]
+    mean = readings.mean_posteriorgrams([one, two])
+    for i in range(2):
+        for name in ("onset", "pedal"):
+            np.testing.assert_allclose(mean[i][name], (one[i][name] + two[i][name]) / 2)
+    with pytest.raises(ValueError, match="different numbers of excerpts"):
+        readings.mean_posteriorgrams([one, two[:1]])

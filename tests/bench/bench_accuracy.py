@@ -37,21 +37,16 @@ OUTPUT = config.FIGURES_DIR / "accuracy_bench.json"
 DEFAULT_CHECKPOINT = config.CHECKPOINT_DIR / "fasolfa.pt"
 
 
-def piece_name(midi_path: Path, root: Path) -> str:
-    """A unique file stem for a corpus performance: its path with '/' as '-' (stems such as
-    ``Lee01M`` repeat across pieces)."""
-    return str(midi_path.relative_to(root).with_suffix("")).replace("/", "-")
-
-
 def prepare_rendered(entries, soundfont: str, seconds: float, folder: Path) -> list[str]:
     """Render each entry's first ``seconds`` into ``folder/<name>.flac`` beside the reference
     ``folder/<name>.mid`` (kept from earlier runs). Returns the stems, in order."""
     from fasolfa import audio, synth
+    from fasolfa.corpus import unique_name
     from fasolfa.midi import read_midi, write_midi
     from fasolfa.train import excerpt
     stems = []
     for entry in entries:
-        name = piece_name(entry.path, config.corpus_dir())
+        name = unique_name(entry.path)
         audio_path, midi_path = folder / f"{name}.flac", folder / f"{name}.mid"
         if not (audio_path.is_file() and midi_path.is_file()):
             performance = read_midi(entry.path)

@@ -8,7 +8,8 @@ of onset, +offset, +velocity, frame, MAPS onset is ahead by more than 0.003::
     python tests/bench/ship_verdict.py SCORES.json [NAME] [--out VERDICT.json]
 
 ``SCORES.json`` is what ``tests/bench/ablations.py score`` writes for a ``--finalize``d candidate
-(``NAME``: its row; default the first). The shipped checkpoint's row is
+(``NAME``: its row; default the first), or the ``variants`` of what ``tests/bench/readings.py``
+writes. The shipped checkpoint's row is
 ``figures/second_cycle/release_tails/midpoint.json`` at alpha 0 (its finalized validation,
 SHA-256 checked against ``fasolfa/checkpoints/fasolfa.pt``). Prints one line per metric and the
 verdict; exits 0 either way. A tool for the rule, not a measurement: it reads scores only.
@@ -50,6 +51,7 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="write the verdict as JSON here too")
     args = parser.parse_args()
     scores = json.loads(args.scores.read_text())
+    scores = scores.get("variants", scores)      # tests/bench/readings.py's report
     name = args.name or next(iter(scores))
     if name not in scores:
         raise SystemExit(f"{args.scores}: no row {name!r} (rows: {', '.join(scores)})")

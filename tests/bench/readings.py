@@ -1,0 +1,180 @@
+"""Several readings of each validation excerpt, their posteriorgrams averaged before note creation:
+does reading a recording more than once beat reading it once? A diagnostic of stop 35 (rule
+S35-1 in ``figures/second_cycle/readings/rules.txt``); it ships nothing::
+
+    python tests/bench/readings.py CONFIG OUT.json --variant NAME CHECKPOINT@CENTS[,CHECKPOINT@CENTS...] ...
+        [--thresholds-from fasolfa/checkpoints/fasolfa.pt] [--tie-tolerance 0.001]
+        [--validation-pieces 24 --skip-pieces 8 --maps-start-s 30]
+
+A reading is a network (``CHECKPOINT``) and a tuning offset: the HCQT follows each excerpt's own
+tuning (as ``fasolfa transcribe`` reads a recording) plus ``CENTS`` (a bin is 33.3 cents; ``@0``
+may be left out). ``-8, 0, +8`` cents of one network is test-time augmentation; two networks at 0
+are an ensemble. Every reading's posteriorgrams (velocity and pedal included) are averaged frame by
+frame. The excerpts are ``CONFIG``'s validation (``FASOLFA_CACHE``'s renders), brought into the
+input level that ``--thresholds-from`` stores. Each variant is scored twice:
+
+* at ``--thresholds-from``'s note creation (``at_thresholds_from``), and
+* with note creation's knobs chosen on the averaged posteriorgrams exactly as ``--finalize``
+  chooses them (:func:`fasolfa.train.choose_thresholds`, ``--tie-tolerance``); these scores are
+  the row's own keys, so ``tests/bench/ship_verdict.py OUT.json NAME`` judges a variant as it
+  judges a finalized checkpoint.
+
+With ``--skip-pieces M`` (and ``--validation-pieces N``: more than the config's), the rendered
+excerpts are those of the validation pieces after the first ``M`` of the same draw, and with
+``--maps-start-s S`` the MAPS excerpts start ``S`` seconds into each recording (the notes struck
+from then on; notes still sounding from before are left unlabelled): music the standard validation
+never chose anything on, to see whether a difference found there holds.
+
+Posteriorgrams of a reading are computed once per run (about 25 s per reading on 2 CPU cores for
+the 32 excerpts). The work a variant costs in ``fasolfa transcribe`` grows with its number of
+readings.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import busy_warning, file_sha256, machine_info, write_report  # noqa: E402
+
+SCORE_KEYS = ("onset_f1", "onset_offset_f1", "onset_offset_velocity_f1", "frame_f1", "pedal_f1", "pedal_frame_f1")
+
+
+def parse_reading(text: str) -> tuple[str, float]:
+    """``"PATH@CENTS"`` (or ``"PATH"``: 0 cents) -> ``(PATH, cents)``."""
+    path, _, cents = text.rpartition("@") if "@" in text else (text, "", "0")
+    try:
+        return path, float(cents)
+    except ValueError:
+        raise SystemExit(f"{text}: a reading is CHECKPOINT@CENTS, e.g. fasolfa/checkpoints/fasolfa.pt@-8")
+
+
+def mean_posteriorgrams(readings: list[list[dict]]) -> list[dict]:
+    """Per excerpt, the frame-by-frame mean of every head over ``readings`` (each a list of one
+    posteriorgram dict per excerpt, all of the same shapes)."""
+    n_items = {len(reading) for reading in readings}
+    if len(n_items) != 1:
+        raise ValueError(f"readings of different numbers of excerpts: {sorted(n_items)}")
+    return [{name: np.mean([reading[i][name] for reading in readings], axis=0) for name in readings[0][i]}
+            for i in range(len(readings[0]))]
+
+
+def metric_row(summary: dict) -> dict:
+    """The ``group/metric_f1`` entries of a validation summary."""
+    return {key: value for key, value in summary.items() if "/" in key and key.endswith(SCORE_KEYS)}
+
+
+def maps_items(seconds: float, start_s: float) -> list:
+    """The MAPS validation recordings from ``start_s`` for ``seconds``, with the notes struck then."""
+    from fasolfa import config, corpus
+    from fasolfa.audio import load_audio
+    from fasolfa.midi import Notes, Pedal
+    from fasolfa.train import ValidationItem, excerpt
+    items = []
+    for recording in corpus.MapsCorpus.from_csv().split("validation"):
+        first = int(start_s * config.SAMPLE_RATE)
+        audio = load_audio(recording.audio_path)[first:first + int(seconds * config.SAMPLE_RATE)]
+        notes = corpus.read_maps_notes(recording.notes_path)
+        later = notes.onset_s >= start_s
+        notes = Notes(notes.onset_s[later] - start_s, notes.offset_s[later] - start_s, notes.pitch[later],
+                      notes.velocity[later], notes.channel[later])
+        notes, _ = excerpt(notes, Pedal.empty(), seconds)
+        items.append(ValidationItem(f"{recording.audio_path.stem}@{start_s:g}s", "maps", audio, notes,
+                                    Pedal.empty(), has_pedal=False))
+    return items
+
+
+def validation_items(cfg, n_pieces: int | None, skip_pieces: int, maps_start_s: float) -> list:
+    """``cfg``'s validation excerpts (:func:`fasolfa.train.build_validation`), or with ``n_pieces``
+    that many pieces of the same draw, less the first ``skip_pieces``; MAPS from ``maps_start_s``."""
+    from dataclasses import replace
+
+    from fasolfa.train import build_validation
+    cfg = replace(cfg, validation_pieces=n_pieces or cfg.validation_pieces,
+                  maps_validation=cfg.maps_validation and not maps_start_s)
+    items = build_validation(cfg, progress=False)
+    rendered = [item for item in items if item.group == "rendered"][skip_pieces * len(cfg.soundfonts):]
+    maps = [item for item in items if item.group == "maps"]
+    if cfg.validation_pieces and not rendered:
+        raise SystemExit(f"no validation pieces left after skipping {skip_pieces}")
+    return rendered + (maps_items(cfg.validation_seconds, maps_start_s) if maps_start_s else maps)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("config", type=Path, help="a training config: its validation excerpts are read")
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--variant", nargs=2, action="append", required=True, metavar=("NAME", "READINGS"),
+                        help="a name and its readings, comma-separated CHECKPOINT@CENTS")
+    parser.add_argument("--thresholds-from", type=Path, default=Path("fasolfa/checkpoints/fasolfa.pt"))
+    parser.add_argument("--tie-tolerance", type=float, default=0.001)
+    parser.add_argument("--validation-pieces", type=int, default=None, help="instead of the config's")
+    parser.add_argument("--skip-pieces", type=int, default=0, help="leave out the first M validation pieces")
+    parser.add_argument("--maps-start-s", type=float, default=0.0, help="where the MAPS excerpts start")
+    args = parser.parse_args()
+    load_at_start = busy_warning()
+
+    import torch
+
+    from fasolfa.notes import NoteThresholds
+    from fasolfa.posteriorgrams import compute_posteriorgrams
+    from fasolfa.train import TrainConfig, _validation_scores, choose_thresholds, leveled, load_weights, tuned
+    from fasolfa.tuning import tuned_hcqt
+
+    variants = {name: [parse_reading(part) for part in readings.split(",")] for name, readings in args.variant}
+    for path, _ in {reading for readings in variants.values() for reading in readings}:
+        if not Path(path).is_file():
+            raise SystemExit(f"{path}: no such checkpoint")
+    _, source = load_weights(args.thresholds_from)
+    if "thresholds" not in source:
+        raise SystemExit(f"{args.thresholds_from}: not finalized (python -m fasolfa.train CONFIG --finalize ...)")
+    cfg = TrainConfig.read(args.config)
+    items = tuned(validation_items(cfg, args.validation_pieces, args.skip_pieces, args.maps_start_s))
+    if "input_level_db" in source:
+        items = leveled(items, source["input_level_db"])
+    shipped = NoteThresholds(**source["thresholds"])
+
+    networks, computed = {}, {}
+
+    def reading(path: str, cents: float) -> list[dict]:
+        if (path, cents) not in computed:
+            if path not in networks:
+                networks[path] = load_weights(path)[0].eval()
+            started = time.perf_counter()
+            with torch.inference_mode():
+                computed[path, cents] = [compute_posteriorgrams(item.audio, networks[path],
+                                                                tuned_hcqt(item.tuning_cents + cents))
+                                         for item in items]
+            print(f"  read {path} at {cents:+g} cents: {time.perf_counter() - started:.0f} s", flush=True)
+        return computed[path, cents]
+
+    rows = {}
+    for name, readings in variants.items():
+        posteriors = mean_posteriorgrams([reading(path, cents) for path, cents in readings])
+        choice = choose_thresholds(items, posteriors, tie_tolerance=args.tie_tolerance)
+        at_shipped = _validation_scores(items, posteriors, shipped, per_item=True)
+        rows[name] = {"readings": [{"checkpoint": path, "sha256": file_sha256(path), "cents": cents}
+                                   for path, cents in readings],
+                      "thresholds": {key: value for key, value in vars(choice["thresholds"]).items()},
+                      "input_level_db": source.get("input_level_db"),
+                      **metric_row(choice["best_offset"]),
+                      "at_thresholds_from": metric_row(at_shipped),
+                      "at_thresholds_from_per_excerpt": at_shipped["per_item"]}
+        shown = {key.replace("_f1", ""): round(value, 4) for key, value in metric_row(choice["best_offset"]).items()}
+        print(name, shown, flush=True)
+    report = {"config": str(args.config), "validation_pieces": args.validation_pieces,
+              "skip_pieces": args.skip_pieces, "maps_start_s": args.maps_start_s,
+              "excerpts": [item.name for item in items], "thresholds_from": str(args.thresholds_from),
+              "thresholds_from_sha256": file_sha256(args.thresholds_from), "tie_tolerance": args.tie_tolerance,
+              "machine": machine_info(load_at_start), "variants": rows}
+    write_report(args.out, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
