@@ -1,0 +1,75 @@
+"""How sure is a difference between two networks on a handful of pieces? The paired difference
+of two variants of a ``tests/bench/readings.py`` report (excerpt by excerpt, at the
+``--thresholds-from`` note creation), with a bootstrap interval over *pieces*: a rendered piece's
+excerpts (one per soundfont) and a MAPS recording are drawn together, with replacement, so the
+interval says how much the mean difference would move on another draw of as many pieces::
+
+    python tests/bench/piece_bootstrap.py REPORT.json A B [--draws 10000] [--level 0.9]
+
+A diagnostic of stop 35 (``figures/second_cycle/readings/``): it judges nothing by itself.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+
+METRICS = ("onset", "onset_offset", "onset_offset_velocity", "frame", "pedal")
+
+
+def piece_of(excerpt: str) -> tuple[str, str]:
+    """``(group, piece)`` of an excerpt name: ``"piece/soundfont"`` for a render, the recording's
+    name for MAPS."""
+    return ("maps", excerpt) if excerpt.startswith("MAPS") else ("rendered", excerpt.split("/")[0])
+
+
+def paired_differences(a: dict, b: dict, metric: str) -> dict[str, dict[str, list[float]]]:
+    """``{group: {piece: [b - a per excerpt]}}`` for ``metric`` (excerpts without it left out)."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for excerpt, scores in a.items():
+        if metric in scores and metric in b.get(excerpt, {}):
+            group, piece = piece_of(excerpt)
+            out.setdefault(group, {}).setdefault(piece, []).append(b[excerpt][metric] - scores[metric])
+    return out
+
+
+def bootstrap(pieces: dict[str, list[float]], draws: int, level: float, seed: int = 0) -> dict:
+    """Mean over excerpts of the differences, and its ``level`` interval when the pieces are drawn
+    again with replacement (``draws`` times)."""
+    rng = np.random.default_rng(seed)
+    groups = list(pieces.values())
+    sums = np.array([sum(values) for values in groups])
+    counts = np.array([len(values) for values in groups])
+    picks = rng.integers(0, len(groups), (draws, len(groups)))          # (draws, pieces)
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return {"mean": float(sums.sum() / counts.sum()), "low": float(low), "high": float(high),
+            "pieces": len(groups), "excerpts": int(counts.sum())}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("report", type=Path)
+    parser.add_argument("a")
+    parser.add_argument("b")
+    parser.add_argument("--draws", type=int, default=10000)
+    parser.add_argument("--level", type=float, default=0.9)
+    args = parser.parse_args()
+    variants = json.loads(args.report.read_text())["variants"]
+    missing = [name for name in (args.a, args.b) if name not in variants]
+    if missing:
+        raise SystemExit(f"{args.report}: no variant {', '.join(missing)} (variants: {', '.join(variants)})")
+    a, b = (variants[name]["at_thresholds_from_per_excerpt"] for name in (args.a, args.b))
+    print(f"{args.b} minus {args.a}, mean over excerpts, {args.level:.0%} interval over pieces drawn again:")
+    for metric in METRICS:
+        for group, pieces in sorted(paired_differences(a, b, metric).items()):
+            row = bootstrap(pieces, args.draws, args.level)
+            print(f"  {group:8s} {metric:22s} {row['mean']:+.4f}  [{row['low']:+.4f}, {row['high']:+.4f}]"
+                  f"  ({row['pieces']} pieces, {row['excerpts']} excerpts)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
