@@ -4,7 +4,7 @@ S35-1 in ``figures/second_cycle/readings/rules.txt``); it ships nothing::
 
     python tests/bench/readings.py CONFIG OUT.json --variant NAME CHECKPOINT@CENTS[,CHECKPOINT@CENTS...] ...
         [--thresholds-from fasolfa/checkpoints/fasolfa.pt] [--tie-tolerance 0.001]
-        [--validation-pieces 24 --skip-pieces 8 --maps-start-s 30]
+        [--validation-pieces 24 --skip-pieces 8 --maps-start-s 30] [--no-choice]
 
 A reading is a network (``CHECKPOINT``) and a tuning offset: the HCQT follows each excerpt's own
 tuning (as ``fasolfa transcribe`` reads a recording) plus ``CENTS`` (a bin is 33.3 cents; ``@0``
@@ -17,7 +17,7 @@ input level that ``--thresholds-from`` stores. Each variant is scored twice:
 * with note creation's knobs chosen on the averaged posteriorgrams exactly as ``--finalize``
   chooses them (:func:`fasolfa.train.choose_thresholds`, ``--tie-tolerance``); these scores are
   the row's own keys, so ``tests/bench/ship_verdict.py OUT.json NAME`` judges a variant as it
-  judges a finalized checkpoint.
+  judges a finalized checkpoint. ``--no-choice`` leaves this out (the choices are most of the time).
 
 With ``--skip-pieces M`` (and ``--validation-pieces N``: more than the config's), the rendered
 excerpts are those of the validation pieces after the first ``M`` of the same draw, and with
@@ -116,6 +116,8 @@ def main() -> int:
     parser.add_argument("--validation-pieces", type=int, default=None, help="instead of the config's")
     parser.add_argument("--skip-pieces", type=int, default=0, help="leave out the first M validation pieces")
     parser.add_argument("--maps-start-s", type=float, default=0.0, help="where the MAPS excerpts start")
+    parser.add_argument("--no-choice", action="store_true",
+                        help="score at --thresholds-from's note creation only (no choices: much faster)")
     args = parser.parse_args()
     load_at_start = busy_warning()
 
@@ -156,17 +158,18 @@ def main() -> int:
     rows = {}
     for name, readings in variants.items():
         posteriors = mean_posteriorgrams([reading(path, cents) for path, cents in readings])
-        choice = choose_thresholds(items, posteriors, tie_tolerance=args.tie_tolerance)
         at_shipped = _validation_scores(items, posteriors, shipped, per_item=True)
         rows[name] = {"readings": [{"checkpoint": path, "sha256": file_sha256(path), "cents": cents}
                                    for path, cents in readings],
-                      "thresholds": {key: value for key, value in vars(choice["thresholds"]).items()},
                       "input_level_db": source.get("input_level_db"),
-                      **metric_row(choice["best_offset"]),
                       "at_thresholds_from": metric_row(at_shipped),
                       "at_thresholds_from_per_excerpt": at_shipped["per_item"]}
-        shown = {key.replace("_f1", ""): round(value, 4) for key, value in metric_row(choice["best_offset"]).items()}
-        print(name, shown, flush=True)
+        if not args.no_choice:
+            choice = choose_thresholds(items, posteriors, tie_tolerance=args.tie_tolerance)
+            rows[name].update(thresholds=dict(vars(choice["thresholds"])), **metric_row(choice["best_offset"]))
+        shown = {key.replace("_f1", ""): round(value, 4) for key, value in
+                 metric_row(rows[name] if not args.no_choice else at_shipped).items()}
+        print(name, "(at --thresholds-from)" if args.no_choice else "", shown, flush=True)
     report = {"config": str(args.config), "validation_pieces": args.validation_pieces,
               "skip_pieces": args.skip_pieces, "maps_start_s": args.maps_start_s,
               "excerpts": [item.name for item in items], "thresholds_from": str(args.thresholds_from),
