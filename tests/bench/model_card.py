@@ -2003,6 +2003,29 @@ def training_section(metadata: dict) -> list[str]:
     return lines
 
 
+def more_pieces_lines(checkpoint: Path) -> list[str]:
+    """These weights on all 24 validation pieces, 60 s each (``tests/bench/readings.py --no-choice``,
+    stop 35), when that measurement is of this very file: how far the 8-piece table above carries."""
+    result = _figures_json("second_cycle", "readings", "legs-24x60.json")
+    row = (result or {}).get("variants", {}).get("shipped")
+    if row is None or row["readings"][0]["sha256"] != file_sha256(checkpoint):
+        return []
+    scores = row["at_thresholds_from"]
+    n_rendered = sum(1 for name in row["at_thresholds_from_per_excerpt"] if not name.startswith("MAPS"))
+    n_maps = len(row["at_thresholds_from_per_excerpt"]) - n_rendered
+    cells = ", ".join(f"{label} {scores[key]:.3f}" for key, label in
+                      (("rendered/onset_f1", "onset"), ("rendered/onset_offset_f1", "+offset"),
+                       ("rendered/onset_offset_velocity_f1", "+velocity"), ("rendered/frame_f1", "frame"),
+                       ("rendered/pedal_f1", "pedal presses"), ("maps/onset_f1", "MAPS onset"),
+                       ("maps/onset_offset_f1", "MAPS +offset"), ("maps/onset_offset_velocity_f1", "MAPS +velocity"),
+                       ("maps/frame_f1", "MAPS frame")))
+    return [f"The validation table above reads 8 of the 24 validation pieces for 30 s. On all 24 for 60 s "
+            f"({n_rendered} rendered excerpts and the {n_maps} MAPS recordings, at the thresholds stored here; "
+            "`tests/bench/readings.py figures/second_cycle/readings/validation24x60-config.json OUT --no-choice`): "
+            f"{cells}. Differences of a few thousandths between two networks on the 8 pieces are within what "
+            "another draw of pieces moves (`tests/bench/piece_bootstrap.py`; README, stop 35).", ""]
+
+
 def main() -> int:
     import argparse
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -2131,6 +2154,7 @@ def main() -> int:
         "leaves out the register terms that would carry the soundfonts' own balance to it (*What the velocity "
         "head reads*).",
         "",
+        *more_pieces_lines(checkpoint),
         *robustness_lines(),
         "",
         *error_section(),
