@@ -474,21 +474,25 @@ def _posteriorgrams(model: FasolfaNet, hcqt: HCQT, items: list[ValidationItem], 
                                    else hcqt, device=device) for item in items]
 
 
-def excerpt(notes, pedal, seconds: float):
-    """Notes and pedal of the first ``seconds`` (later onsets dropped, offsets cut at the end)."""
+def excerpt(notes, pedal, seconds: float, start_s: float = 0.0):
+    """Notes and pedal of the ``seconds`` from ``start_s`` (those struck or pressed then, offsets cut
+    at the end), their times counted from ``start_s``; notes still sounding from before are left out."""
     from fasolfa.midi import Notes, Pedal
-    keep = notes.onset_s < seconds
-    notes = Notes(notes.onset_s[keep], np.minimum(notes.offset_s[keep], seconds), notes.pitch[keep],
-                  notes.velocity[keep], notes.channel[keep])
-    down = pedal.onset_s < seconds
-    pedal = Pedal(pedal.onset_s[down], np.minimum(pedal.offset_s[down], seconds), pedal.channel[down])
+    end_s = start_s + seconds
+    keep = (notes.onset_s >= start_s) & (notes.onset_s < end_s)
+    notes = Notes(notes.onset_s[keep] - start_s, np.minimum(notes.offset_s[keep], end_s) - start_s,
+                  notes.pitch[keep], notes.velocity[keep], notes.channel[keep])
+    down = (pedal.onset_s >= start_s) & (pedal.onset_s < end_s)
+    pedal = Pedal(pedal.onset_s[down] - start_s, np.minimum(pedal.offset_s[down], end_s) - start_s,
+                  pedal.channel[down])
     return notes, pedal
 
 
-def build_validation(cfg: TrainConfig, progress: bool = True) -> list[ValidationItem]:
+def build_validation(cfg: TrainConfig, progress: bool = True, maps_start_s: float = 0.0) -> list[ValidationItem]:
     """The validation excerpts: the first ``validation_seconds`` of ``validation_pieces``
     validation-split performances rendered with each training soundfont (program 0), and of
-    every MAPS validation recording. Rendered once and kept in the cache folder."""
+    every MAPS validation recording (or its ``validation_seconds`` from ``maps_start_s``, with the
+    notes struck then: other music of the same pianos). Rendered once and kept in the cache folder."""
     from tqdm.auto import tqdm
 
     from fasolfa import corpus, synth
@@ -523,10 +527,11 @@ def build_validation(cfg: TrainConfig, progress: bool = True) -> list[Validation
     if cfg.maps_validation and cfg.data != "example":
         from fasolfa.audio import load_audio
         for recording in corpus.MapsCorpus.from_csv().split("validation"):
-            audio = load_audio(recording.audio_path)[:int(seconds * config.SAMPLE_RATE)]
-            notes, _ = excerpt(corpus.read_maps_notes(recording.notes_path), Pedal.empty(), seconds)
-            items.append(ValidationItem(recording.audio_path.stem, "maps", audio, notes, Pedal.empty(),
-                                        has_pedal=False))
+            first = int(maps_start_s * config.SAMPLE_RATE)
+            audio = load_audio(recording.audio_path)[first:first + int(seconds * config.SAMPLE_RATE)]
+            notes, _ = excerpt(corpus.read_maps_notes(recording.notes_path), Pedal.empty(), seconds, maps_start_s)
+            name = recording.audio_path.stem + (f"@{maps_start_s:g}s" if maps_start_s else "")
+            items.append(ValidationItem(name, "maps", audio, notes, Pedal.empty(), has_pedal=False))
     return items
 
 

@@ -749,3 +749,19 @@ def test_piece_bootstrap_draws_a_pieces_excerpts_together():
     apart = pb.bootstrap(pb.paired_differences(a, b, "onset")["rendered"], draws=500, level=0.9)
     assert apart["low"] < apart["mean"] < apart["high"] and apart["mean"] == pytest.approx((6 * 0.01 - 2 * 0.2) / 8)
     assert "frame" not in str(pb.paired_differences(a, b, "frame"))         # a metric no excerpt has: nothing
+
+
+def test_an_excerpt_from_a_later_start_keeps_the_notes_struck_then():
+    """train.excerpt(..., start_s): the notes and presses begun in [start_s, start_s + seconds), their
+    times counted from start_s and cut at the end; a note still sounding from before is left out."""
+    from fasolfa.midi import Notes, Pedal
+    notes = Notes.from_arrays([1.0, 31.0, 40.0, 62.0], [33.0, 32.0, 70.0, 63.0], [60, 62, 64, 65])
+    pedal = Pedal.from_arrays([29.0, 35.0], [36.0, 80.0])
+    cut, cut_pedal = train.excerpt(notes, pedal, 30.0, start_s=30.0)
+    np.testing.assert_allclose(cut.onset_s, [1.0, 10.0])
+    np.testing.assert_allclose(cut.offset_s, [2.0, 30.0])
+    assert list(cut.pitch) == [62, 64]
+    np.testing.assert_allclose(cut_pedal.onset_s, [5.0])
+    np.testing.assert_allclose(cut_pedal.offset_s, [30.0])
+    first, _ = train.excerpt(notes, pedal, 30.0)                          # from 0: the first 30 s as before
+    np.testing.assert_allclose(first.offset_s, [30.0])

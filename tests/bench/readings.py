@@ -69,40 +69,18 @@ def metric_row(summary: dict) -> dict:
     return {key: value for key, value in summary.items() if "/" in key and key.endswith(SCORE_KEYS)}
 
 
-def maps_items(seconds: float, start_s: float) -> list:
-    """The MAPS validation recordings from ``start_s`` for ``seconds``, with the notes struck then."""
-    from fasolfa import config, corpus
-    from fasolfa.audio import load_audio
-    from fasolfa.midi import Notes, Pedal
-    from fasolfa.train import ValidationItem, excerpt
-    items = []
-    for recording in corpus.MapsCorpus.from_csv().split("validation"):
-        first = int(start_s * config.SAMPLE_RATE)
-        audio = load_audio(recording.audio_path)[first:first + int(seconds * config.SAMPLE_RATE)]
-        notes = corpus.read_maps_notes(recording.notes_path)
-        later = notes.onset_s >= start_s
-        notes = Notes(notes.onset_s[later] - start_s, notes.offset_s[later] - start_s, notes.pitch[later],
-                      notes.velocity[later], notes.channel[later])
-        notes, _ = excerpt(notes, Pedal.empty(), seconds)
-        items.append(ValidationItem(f"{recording.audio_path.stem}@{start_s:g}s", "maps", audio, notes,
-                                    Pedal.empty(), has_pedal=False))
-    return items
-
-
 def validation_items(cfg, n_pieces: int | None, skip_pieces: int, maps_start_s: float) -> list:
     """``cfg``'s validation excerpts (:func:`fasolfa.train.build_validation`), or with ``n_pieces``
     that many pieces of the same draw, less the first ``skip_pieces``; MAPS from ``maps_start_s``."""
     from dataclasses import replace
 
     from fasolfa.train import build_validation
-    cfg = replace(cfg, validation_pieces=n_pieces or cfg.validation_pieces,
-                  maps_validation=cfg.maps_validation and not maps_start_s)
-    items = build_validation(cfg, progress=False)
+    cfg = replace(cfg, validation_pieces=n_pieces or cfg.validation_pieces)
+    items = build_validation(cfg, progress=False, maps_start_s=maps_start_s)
     rendered = [item for item in items if item.group == "rendered"][skip_pieces * len(cfg.soundfonts):]
-    maps = [item for item in items if item.group == "maps"]
     if cfg.validation_pieces and not rendered:
         raise SystemExit(f"no validation pieces left after skipping {skip_pieces}")
-    return rendered + (maps_items(cfg.validation_seconds, maps_start_s) if maps_start_s else maps)
+    return rendered + [item for item in items if item.group == "maps"]
 
 
 def main() -> int:

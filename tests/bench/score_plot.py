@@ -29,14 +29,15 @@ VELOCITY_METRICS = {"rendered/onset_offset_velocity_f1": "+velocity", "maps/onse
 
 
 def shown_metrics(velocity: bool) -> dict[str, str]:
-    """The panels: :data:`METRICS`, with the +velocity ones after +offset when ``velocity``
+    """The panels: :data:`METRICS`, each +velocity one after its group's +offset when ``velocity``
     (left out by default: a training snapshot's velocity head is not yet fitted)."""
-    if not velocity:
-        return dict(METRICS)
-    order = ["rendered/onset_f1", "rendered/onset_offset_f1", "rendered/onset_offset_velocity_f1",
-             "rendered/frame_f1", "rendered/pedal_f1", "maps/onset_f1", "maps/onset_offset_f1",
-             "maps/onset_offset_velocity_f1", "maps/frame_f1"]
-    return {key: {**METRICS, **VELOCITY_METRICS}[key] for key in order}
+    shown = {}
+    for key, label in METRICS.items():
+        shown[key] = label
+        if velocity and key.endswith("/onset_offset_f1"):
+            velocity_key = key.replace("onset_offset", "onset_offset_velocity")
+            shown[velocity_key] = VELOCITY_METRICS[velocity_key]
+    return shown
 
 
 def spread(rows: list[dict], metrics=METRICS) -> dict[str, float]:
