@@ -751,6 +751,28 @@ def test_piece_bootstrap_draws_a_pieces_excerpts_together():
     assert "frame" not in str(pb.paired_differences(a, b, "frame"))         # a metric no excerpt has: nothing
 
 
+def test_a_reports_chosen_knobs_and_scores_are_read_by_name_with_one_line_errors(tmp_path):
+    """readings.py --knobs-from REPORT:VARIANT reads the knobs an earlier run chose for that variant;
+    piece_bootstrap.py --b-report reads a variant's per-excerpt scores from a second report. A
+    missing file, variant or choice is one line naming the file."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+    import piece_bootstrap
+    import readings
+    knobs = {"onset": 0.7, "frame": 0.6, "pedal": 0.3}
+    report = tmp_path / "r.json"
+    report.write_text(json.dumps({"variants": {"chosen": {"thresholds": knobs,
+                                                          "at_thresholds_from_per_excerpt": {"p/A": {"onset": 0.9}}},
+                                               "unchosen": {"at_thresholds_from_per_excerpt": {}}}}))
+    assert readings.knobs_from(f"{report}:chosen") == knobs
+    with pytest.raises(SystemExit, match="no knobs chosen for variant 'unchosen'"):
+        readings.knobs_from(f"{report}:unchosen")
+    with pytest.raises(SystemExit, match="REPORT.json:VARIANT"):
+        readings.knobs_from(f"{tmp_path / 'none.json'}:chosen")
+    assert piece_bootstrap.per_excerpt(report, "chosen") == {"p/A": {"onset": 0.9}}
+    with pytest.raises(SystemExit, match=r"r.json: no variant other \(variants: chosen, unchosen\)"):
+        piece_bootstrap.per_excerpt(report, "other")
+
+
 def test_an_excerpt_from_a_later_start_keeps_the_notes_struck_then():
     """train.excerpt(..., start_s): the notes and presses begun in [start_s, start_s + seconds), their
     times counted from start_s and cut at the end; a note still sounding from before is left out."""

@@ -2023,7 +2023,7 @@ def more_pieces_lines(checkpoint: Path) -> list[str]:
             f"({n_rendered} rendered excerpts and the {n_maps} MAPS recordings, at the thresholds stored here; "
             "`tests/bench/readings.py figures/second_cycle/readings/validation24x60-config.json OUT --no-choice`): "
             f"{cells}. Differences of a few thousandths between two networks on the 8 pieces are within what "
-            "another draw of pieces moves (`tests/bench/piece_bootstrap.py`; README, stop 35).", ""]
+            "another draw of pieces moves (`tests/bench/piece_bootstrap.py`; `figures/training_history.md`, stop 35).", ""]
 
 
 def main() -> int:

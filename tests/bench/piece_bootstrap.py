@@ -5,6 +5,10 @@ excerpts (one per soundfont) and a MAPS recording are drawn together, with repla
 interval says how much the mean difference would move on another draw of as many pieces::
 
     python tests/bench/piece_bootstrap.py REPORT.json A B [--draws 10000] [--level 0.9]
+    python tests/bench/piece_bootstrap.py REPORT.json A B --b-report OTHER.json
+
+``--b-report``: ``B`` is a variant of another report of the same excerpts (two readings.py runs with
+different ``--thresholds-from``: the same network at two sets of note-creation knobs).
 
 A diagnostic of stop 35 (``figures/second_cycle/readings/``): it judges nothing by itself.
 """
@@ -49,6 +53,15 @@ def bootstrap(pieces: dict[str, list[float]], draws: int, level: float, seed: in
             "pieces": len(groups), "excerpts": int(counts.sum())}
 
 
+def per_excerpt(report: Path, name: str) -> dict:
+    """Variant ``name``'s per-excerpt scores (at ``--thresholds-from``) in a readings.py report;
+    exits with one line naming the file when it has no such variant."""
+    variants = json.loads(report.read_text())["variants"]
+    if name not in variants:
+        raise SystemExit(f"{report}: no variant {name} (variants: {', '.join(variants)})")
+    return variants[name]["at_thresholds_from_per_excerpt"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("report", type=Path)
@@ -56,12 +69,11 @@ def main() -> int:
     parser.add_argument("b")
     parser.add_argument("--draws", type=int, default=10000)
     parser.add_argument("--level", type=float, default=0.9)
+    parser.add_argument("--b-report", type=Path, help="read B from this report instead (the same excerpts)")
     args = parser.parse_args()
-    variants = json.loads(args.report.read_text())["variants"]
-    missing = [name for name in (args.a, args.b) if name not in variants]
-    if missing:
-        raise SystemExit(f"{args.report}: no variant {', '.join(missing)} (variants: {', '.join(variants)})")
-    a, b = (variants[name]["at_thresholds_from_per_excerpt"] for name in (args.a, args.b))
+    a, b = per_excerpt(args.report, args.a), per_excerpt(args.b_report or args.report, args.b)
+    if set(a) != set(b):
+        raise SystemExit(f"{args.b_report}: other excerpts than {args.report}'s")
     print(f"{args.b} minus {args.a}, mean over excerpts, {args.level:.0%} interval over pieces drawn again:")
     for metric in METRICS:
         for group, pieces in sorted(paired_differences(a, b, metric).items()):

@@ -5,6 +5,7 @@ S35-1 in ``figures/second_cycle/readings/rules.txt``); it ships nothing::
     python tests/bench/readings.py CONFIG OUT.json --variant NAME CHECKPOINT@CENTS[,CHECKPOINT@CENTS...] ...
         [--thresholds-from fasolfa/checkpoints/fasolfa.pt] [--tie-tolerance 0.001]
         [--validation-pieces 24 --skip-pieces 8 --maps-start-s 30] [--no-choice]
+        [--knobs-from REPORT.json:VARIANT]
 
 A reading is a network (``CHECKPOINT``) and a tuning offset: the HCQT follows each excerpt's own
 tuning (as ``fasolfa transcribe`` reads a recording) plus ``CENTS`` (a bin is 33.3 cents; ``@0``
@@ -24,6 +25,10 @@ excerpts are those of the validation pieces after the first ``M`` of the same dr
 ``--maps-start-s S`` the MAPS excerpts start ``S`` seconds into each recording (the notes struck
 from then on; notes still sounding from before are left unlabelled): music the standard validation
 never chose anything on, to see whether a difference found there holds.
+
+``--knobs-from REPORT.json:VARIANT`` scores at the note-creation knobs an earlier report chose for
+that variant instead of ``--thresholds-from``'s (its input level stays): one network at two knob
+sets, compared excerpt by excerpt with ``piece_bootstrap.py ... --b-report`` (stop 36).
 
 Posteriorgrams of a reading are computed once per run (about 25 s per reading on 2 CPU cores for
 the 32 excerpts). The work a variant costs in ``fasolfa transcribe`` grows with its number of
@@ -83,6 +88,18 @@ def validation_items(cfg, n_pieces: int | None, skip_pieces: int, maps_start_s: 
     return rendered + [item for item in items if item.group == "maps"]
 
 
+def knobs_from(text: str) -> dict:
+    """``"REPORT.json:VARIANT"`` -> the note-creation knobs that report chose for that variant;
+    exits with one line naming the file when it has none."""
+    path, _, name = text.rpartition(":")
+    if not path or not Path(path).is_file():
+        raise SystemExit(f"{text}: --knobs-from is REPORT.json:VARIANT, a readings.py report that exists")
+    variant = json.loads(Path(path).read_text()).get("variants", {}).get(name)
+    if not variant or "thresholds" not in variant:
+        raise SystemExit(f"{path}: no knobs chosen for variant {name!r} (a run without --no-choice chooses them)")
+    return variant["thresholds"]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", type=Path, help="a training config: its validation excerpts are read")
@@ -94,6 +111,8 @@ def main() -> int:
     parser.add_argument("--validation-pieces", type=int, default=None, help="instead of the config's")
     parser.add_argument("--skip-pieces", type=int, default=0, help="leave out the first M validation pieces")
     parser.add_argument("--maps-start-s", type=float, default=0.0, help="where the MAPS excerpts start")
+    parser.add_argument("--knobs-from", metavar="REPORT:VARIANT",
+                        help="note creation's knobs chosen for VARIANT in an earlier report, not --thresholds-from's")
     parser.add_argument("--no-choice", action="store_true",
                         help="score at --thresholds-from's note creation only (no choices: much faster)")
     args = parser.parse_args()
@@ -117,7 +136,7 @@ def main() -> int:
     items = tuned(validation_items(cfg, args.validation_pieces, args.skip_pieces, args.maps_start_s))
     if "input_level_db" in source:
         items = leveled(items, source["input_level_db"])
-    shipped = NoteThresholds(**source["thresholds"])
+    shipped = NoteThresholds(**(knobs_from(args.knobs_from) if args.knobs_from else source["thresholds"]))
 
     networks, computed = {}, {}
 
@@ -151,7 +170,8 @@ def main() -> int:
     report = {"config": str(args.config), "validation_pieces": args.validation_pieces,
               "skip_pieces": args.skip_pieces, "maps_start_s": args.maps_start_s,
               "excerpts": [item.name for item in items], "thresholds_from": str(args.thresholds_from),
-              "thresholds_from_sha256": file_sha256(args.thresholds_from), "tie_tolerance": args.tie_tolerance,
+              "thresholds_from_sha256": file_sha256(args.thresholds_from), "knobs_from": args.knobs_from,
+              "thresholds_used": dict(vars(shipped)), "tie_tolerance": args.tie_tolerance,
               "machine": machine_info(load_at_start), "variants": rows}
     write_report(args.out, report)
     return 0
