@@ -35,6 +35,12 @@ reference scores 1.0 everywhere; an empty estimate of a non-empty reference has 
 recall 0 and F1 0; a non-empty estimate of an empty reference has precision 0, recall 1.0 and
 F1 0. (``mir_eval`` itself returns 0 for all three whenever either side is empty.) The counts
 come back with the scores, so :func:`pooled_scores` can sum them over pieces.
+
+How sure a difference between two transcribers' mean scores is (notebook 08, section 8): a
+validation or test set is a handful of pieces, and pieces differ far more from one another than two
+networks do. :func:`paired_differences` gathers, excerpt by excerpt, B's score minus A's, grouped by
+piece (a rendered piece's excerpts, one per soundfont, together); :func:`piece_bootstrap` draws as
+many pieces again with replacement and reports where the mean difference falls.
 """
 from __future__ import annotations
 
@@ -343,3 +349,42 @@ def pooled_scores(pieces: Iterable[dict]) -> dict:
     return {metric: scores_from_counts(*(sum(piece[metric]["counts"][name] for piece in pieces)
                                          for name in ("tp", "fp", "fn")))
             for metric in metrics}
+
+
+def piece_of(excerpt: str) -> tuple[str, str]:
+    """``(group, piece)`` of a validation excerpt's name: ``"piece/soundfont"`` is a rendered
+    excerpt of ``piece``; any other name (``MAPS_MUS-...``) is a recording, a piece of its own."""
+    if "/" in excerpt:
+        return "rendered", excerpt.split("/")[0]
+    return "maps", excerpt
+
+
+def paired_differences(a: dict, b: dict, metric: str) -> dict[str, dict[str, list[float]]]:
+    """``{group: {piece: [b - a, one per excerpt]}}`` for ``metric``, from two ``{excerpt name:
+    {metric: F1}}`` dicts of the same excerpts (an excerpt without ``metric`` on either side is left
+    out). Groups and pieces as :func:`piece_of` names them."""
+    out: dict[str, dict[str, list[float]]] = {}
+    for excerpt, scores in a.items():
+        if metric in scores and metric in b.get(excerpt, {}):
+            group, piece = piece_of(excerpt)
+            out.setdefault(group, {}).setdefault(piece, []).append(b[excerpt][metric] - scores[metric])
+    return out
+
+
+def piece_bootstrap(pieces: dict[str, list[float]], draws: int = 10000, level: float = 0.9,
+                    seed: int = 0) -> dict:
+    """The mean over excerpts of ``pieces``' differences (``{piece: [difference per excerpt]}``)
+    and its ``level`` interval when as many pieces are drawn again with replacement, ``draws``
+    times (a piece's excerpts always together). Returns ``{"mean", "low", "high", "pieces",
+    "excerpts"}``."""
+    if not pieces:
+        raise ValueError("piece_bootstrap needs at least one piece")
+    rng = np.random.default_rng(seed)
+    groups = list(pieces.values())
+    sums = np.array([sum(values) for values in groups])                 # (pieces,)
+    counts = np.array([len(values) for values in groups])               # (pieces,)
+    picks = rng.integers(0, len(groups), (draws, len(groups)))          # (draws, pieces)
+    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)         # (draws,)
+    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
+    return {"mean": float(sums.sum() / counts.sum()), "low": float(low), "high": float(high),
+            "pieces": len(groups), "excerpts": int(counts.sum())}

@@ -337,3 +337,41 @@ def test_error_analysis_tells_a_true_weak_restrike_from_a_false_one():
     assert weak_restrikes(onset, estimate, reference, np.array([True, True]), 0.7, 0.5, 0.05) == (0, 2)
     assert weak_restrikes(onset, estimate, reference, ref_hit, 0.7, 0.2, 0.05) == (1, 2)
     assert peak_near(onset, 1.0, 60) == pytest.approx(0.6) and peak_near(onset, 1.2, 60) == 0.0
+
+
+def test_piece_bootstrap_draws_a_pieces_excerpts_together():
+    """evaluate.paired_differences / piece_bootstrap: a render's excerpts (one per soundfont) form
+    one piece and a MAPS recording another; the mean is over excerpts; when every piece differs
+    alike the interval is that difference, and one piece far off widens it."""
+    from fasolfa.evaluate import paired_differences, piece_bootstrap, piece_of
+    assert piece_of("asap-Bach-X/FluidR3_GM") == ("rendered", "asap-Bach-X")
+    assert piece_of("MAPS_MUS-alb_esp3_AkPnCGdD") == ("maps", "MAPS_MUS-alb_esp3_AkPnCGdD")
+    a = {f"p{i}/{sf}": {"onset": 0.9} for i in range(4) for sf in ("A", "B")} | {"MAPS_x": {"onset": 0.8}}
+    b = {name: {"onset": scores["onset"] + 0.01} for name, scores in a.items()}
+    pieces = paired_differences(a, b, "onset")
+    assert set(pieces) == {"rendered", "maps"} and len(pieces["rendered"]) == 4
+    assert all(len(values) == 2 for values in pieces["rendered"].values())
+    alike = piece_bootstrap(pieces["rendered"], draws=500, level=0.9)
+    assert alike["low"] == pytest.approx(0.01) and alike["high"] == pytest.approx(0.01) and alike["excerpts"] == 8
+    b["p0/A"]["onset"] = b["p0/B"]["onset"] = 0.7                           # one piece far behind
+    apart = piece_bootstrap(paired_differences(a, b, "onset")["rendered"], draws=500, level=0.9)
+    assert apart["low"] < apart["mean"] < apart["high"] and apart["mean"] == pytest.approx((6 * 0.01 - 2 * 0.2) / 8)
+    assert "frame" not in str(paired_differences(a, b, "frame"))            # a metric no excerpt has: nothing
+    with pytest.raises(ValueError, match="at least one piece"):
+        piece_bootstrap({})
+
+
+def test_piece_bootstrap_interval_narrows_as_pieces_grow():
+    """Pieces whose differences scatter alike: nine times the pieces give an interval about a
+    third as wide (the standard error of a mean), centred near the same true difference."""
+    from fasolfa.evaluate import piece_bootstrap
+    rng = np.random.default_rng(1)
+    widths = {}
+    for n_pieces in (8, 72):
+        pieces = {f"p{i}": list(0.01 + 0.02 * rng.standard_normal(3)) for i in range(n_pieces)}
+        row = piece_bootstrap(pieces, draws=4000, level=0.9)
+        widths[n_pieces] = row["high"] - row["low"]
+        standard_error = 0.02 / np.sqrt(3 * n_pieces)
+        assert abs(row["mean"] - 0.01) < 4 * standard_error and row["low"] < row["mean"] < row["high"]
+        assert 2 * 1.645 * standard_error * 0.6 < widths[n_pieces] < 2 * 1.645 * standard_error * 1.4
+    assert 0.2 < widths[72] / widths[8] < 0.5

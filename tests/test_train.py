@@ -730,27 +730,6 @@ def test_readings_average_every_head_frame_by_frame_and_parse_their_tuning():
         readings.mean_posteriorgrams([one, two[:1]])
 
 
-def test_piece_bootstrap_draws_a_pieces_excerpts_together():
-    """tests/bench/piece_bootstrap.py: a render's excerpts (one per soundfont) form one piece and a
-    MAPS recording another; the mean is over excerpts; when every piece differs alike the interval
-    is that difference, and one piece far off widens it."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
-    import piece_bootstrap as pb
-    assert pb.piece_of("asap-Bach-X/FluidR3_GM") == ("rendered", "asap-Bach-X")
-    assert pb.piece_of("MAPS_MUS-alb_esp3_AkPnCGdD") == ("maps", "MAPS_MUS-alb_esp3_AkPnCGdD")
-    a = {f"p{i}/{sf}": {"onset": 0.9} for i in range(4) for sf in ("A", "B")} | {"MAPS_x": {"onset": 0.8}}
-    b = {name: {"onset": scores["onset"] + 0.01} for name, scores in a.items()}
-    pieces = pb.paired_differences(a, b, "onset")
-    assert set(pieces) == {"rendered", "maps"} and len(pieces["rendered"]) == 4
-    assert all(len(values) == 2 for values in pieces["rendered"].values())
-    alike = pb.bootstrap(pieces["rendered"], draws=500, level=0.9)
-    assert alike["low"] == pytest.approx(0.01) and alike["high"] == pytest.approx(0.01) and alike["excerpts"] == 8
-    b["p0/A"]["onset"] = b["p0/B"]["onset"] = 0.7                           # one piece far behind
-    apart = pb.bootstrap(pb.paired_differences(a, b, "onset")["rendered"], draws=500, level=0.9)
-    assert apart["low"] < apart["mean"] < apart["high"] and apart["mean"] == pytest.approx((6 * 0.01 - 2 * 0.2) / 8)
-    assert "frame" not in str(pb.paired_differences(a, b, "frame"))         # a metric no excerpt has: nothing
-
-
 def test_a_reports_chosen_knobs_and_scores_are_read_by_name_with_one_line_errors(tmp_path):
     """readings.py --knobs-from REPORT:VARIANT reads the knobs an earlier run chose for that variant;
     piece_bootstrap.py --b-report reads a variant's per-excerpt scores from a second report. A

@@ -8,9 +8,10 @@ interval says how much the mean difference would move on another draw of as many
     python tests/bench/piece_bootstrap.py REPORT.json A B --b-report OTHER.json
 
 ``--b-report``: ``B`` is a variant of another report of the same excerpts (two readings.py runs with
-different ``--thresholds-from``: the same network at two sets of note-creation knobs).
+different ``--knobs-from``: the same network at two sets of note-creation knobs).
 
-A diagnostic of stop 35 (``figures/second_cycle/readings/``): it judges nothing by itself.
+A diagnostic of stop 35 (``figures/second_cycle/readings/``): it judges nothing by itself. The
+arithmetic is :func:`fasolfa.evaluate.piece_bootstrap` (notebook 08, section 8).
 """
 from __future__ import annotations
 
@@ -18,39 +19,9 @@ import argparse
 import json
 from pathlib import Path
 
-import numpy as np
+from fasolfa.evaluate import paired_differences, piece_bootstrap
 
 METRICS = ("onset", "onset_offset", "onset_offset_velocity", "frame", "pedal")
-
-
-def piece_of(excerpt: str) -> tuple[str, str]:
-    """``(group, piece)`` of an excerpt name: ``"piece/soundfont"`` for a render, the recording's
-    name for MAPS."""
-    return ("maps", excerpt) if excerpt.startswith("MAPS") else ("rendered", excerpt.split("/")[0])
-
-
-def paired_differences(a: dict, b: dict, metric: str) -> dict[str, dict[str, list[float]]]:
-    """``{group: {piece: [b - a per excerpt]}}`` for ``metric`` (excerpts without it left out)."""
-    out: dict[str, dict[str, list[float]]] = {}
-    for excerpt, scores in a.items():
-        if metric in scores and metric in b.get(excerpt, {}):
-            group, piece = piece_of(excerpt)
-            out.setdefault(group, {}).setdefault(piece, []).append(b[excerpt][metric] - scores[metric])
-    return out
-
-
-def bootstrap(pieces: dict[str, list[float]], draws: int, level: float, seed: int = 0) -> dict:
-    """Mean over excerpts of the differences, and its ``level`` interval when the pieces are drawn
-    again with replacement (``draws`` times)."""
-    rng = np.random.default_rng(seed)
-    groups = list(pieces.values())
-    sums = np.array([sum(values) for values in groups])
-    counts = np.array([len(values) for values in groups])
-    picks = rng.integers(0, len(groups), (draws, len(groups)))          # (draws, pieces)
-    means = sums[picks].sum(axis=1) / counts[picks].sum(axis=1)
-    low, high = np.quantile(means, [(1 - level) / 2, (1 + level) / 2])
-    return {"mean": float(sums.sum() / counts.sum()), "low": float(low), "high": float(high),
-            "pieces": len(groups), "excerpts": int(counts.sum())}
 
 
 def per_excerpt(report: Path, name: str) -> dict:
@@ -77,7 +48,7 @@ def main() -> int:
     print(f"{args.b} minus {args.a}, mean over excerpts, {args.level:.0%} interval over pieces drawn again:")
     for metric in METRICS:
         for group, pieces in sorted(paired_differences(a, b, metric).items()):
-            row = bootstrap(pieces, args.draws, args.level)
+            row = piece_bootstrap(pieces, args.draws, args.level)
             print(f"  {group:8s} {metric:22s} {row['mean']:+.4f}  [{row['low']:+.4f}, {row['high']:+.4f}]"
                   f"  ({row['pieces']} pieces, {row['excerpts']} excerpts)")
     return 0
