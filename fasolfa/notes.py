@@ -25,8 +25,15 @@ without running it again. The rules are those of Basic Pitch's note creation (Bi
    the note posteriorgram fades at once (high keys, whose sound dies fast), so it is kept with
    the length ``min_note_ms``.
 5. **Velocity** — ``round(127 * velocity[key, onset_frame])``, clipped to 1..127.
+6. **Partials** (off unless :attr:`NoteThresholds.partial_onset` is set) — a note whose onset
+   peak is below ``partial_onset`` is dropped when, within :data:`PARTIAL_FRAMES` frames of it,
+   the onset posteriorgram of a key :data:`PARTIAL_KEYS` keys lower (where that key's 2nd to 6th
+   partials sound: an octave, a twelfth, two octaves, two octaves and a major third, two octaves
+   and a fifth) reaches at least its own peak: a strike at least as clear below, of which it may
+   be a partial. A low bass note with a weak fundamental otherwise brings notes at its partials;
+   a real octave struck with it has, most of the time, the clearer onset.
 
-Rules 3 and 4 are written so that raising the onset threshold never adds a note.
+Rules 3, 4 and 6 are written so that raising the onset threshold never adds a note.
 Unlike Basic Pitch, no note is created without an onset, and ``contour`` is not used (a piano
 key has no pitch bend); it is accepted and shape-checked only.
 
@@ -49,6 +56,8 @@ from fasolfa.midi import Notes, Pedal, SUSTAIN_CONTROLLER
 DEFAULT_VELOCITY = 80           # MIDI velocity of every note when velocity is not estimated
 NOTE_KEYS = ("onset", "note", "velocity")
 KEY_BLOCK = 8                   # keys decoded at a time (bounds memory for hours of posteriorgrams)
+PARTIAL_KEYS = (12, 19, 24, 28, 31)   # keys above a note where its 2nd..6th partials sound (rule 6)
+PARTIAL_FRAMES = 2              # onsets this many frames apart (23 ms) count as struck together
 PEDAL_KEYS = ("pedal", "pedal_onset", "pedal_offset")
 
 
@@ -69,6 +78,8 @@ class NoteThresholds:
     * ``strong_onset`` — an onset peak at least this high makes a note even when the note
       posteriorgram does not hold it for ``min_note_ms`` (it then lasts ``min_note_ms``);
       ``None``: never (every note must be held). Must not be below ``onset``.
+    * ``partial_onset`` — a note struck with a lower note whose partial it may be (rule 6) is
+      kept only if its onset peak reaches this; ``None``: every note is kept (rule 6 off).
     * ``max_gap_frames`` — a dip of the note posteriorgram below ``frame`` lasting at most this
       many frames, followed by a frame above it, does not end the note.
     * ``refine_onsets`` — place each onset between frames, at the vertex of the parabola through
@@ -89,6 +100,7 @@ class NoteThresholds:
     offset: float | None = None
     min_note_ms: float = 50.0
     strong_onset: float | None = None
+    partial_onset: float | None = None
     max_gap_frames: int = 2
     refine_onsets: bool = False
     pedal: float = 0.5
@@ -106,6 +118,8 @@ class NoteThresholds:
             raise ValueError(f"NoteThresholds.offset must lie in [0, 1] (or be None), got {self.offset}")
         if self.strong_onset is not None and not self.onset <= self.strong_onset <= 1.0:
             raise ValueError("NoteThresholds.strong_onset must lie in [onset, 1] (or be None)")
+        if self.partial_onset is not None and not 0.0 <= self.partial_onset <= 1.0:
+            raise ValueError(f"NoteThresholds.partial_onset must lie in [0, 1] (or be None), got {self.partial_onset}")
         if self.pedal_release is not None and not 0.0 <= self.pedal_release <= self.pedal:
             raise ValueError("NoteThresholds.pedal_release must lie in [0, pedal]")
         if self.min_note_ms < 0 or self.min_pedal_ms < 0:
@@ -284,13 +298,34 @@ def _notes_from_arrays(arrays: dict[str, np.ndarray], thresholds: NoteThresholds
             midi_velocity = np.clip(np.rint(127.0 * key_velocity), 1, 127)
         else:
             midi_velocity = np.full(len(keys), DEFAULT_VELOCITY)
-        parts.append((onset_frame, offset_frame, keys + key0, midi_velocity))
+        parts.append((onset_frame, offset_frame, keys + key0, midi_velocity, firsts, onset[keys, firsts]))
     if not parts:
         return Notes.empty()
-    onset_frame, offset_frame, keys, midi_velocity = (np.concatenate(column) for column in zip(*parts))
+    onset_frame, offset_frame, keys, midi_velocity, firsts, peaks = (np.concatenate(column) for column in zip(*parts))
+    if thresholds.partial_onset is not None:
+        keep = ~partial_notes(arrays["onset"], keys, firsts, peaks, thresholds.partial_onset)
+        onset_frame, offset_frame, keys, midi_velocity = (column[keep] for column in
+                                                          (onset_frame, offset_frame, keys, midi_velocity))
     return Notes.from_arrays(start_s + onset_frame / frames_per_second,
                              start_s + offset_frame / frames_per_second,
                              keys + config.MIDI_PITCH_MIN, midi_velocity)
+
+
+def partial_notes(onset: np.ndarray, keys: np.ndarray, onset_frames: np.ndarray, peaks: np.ndarray,
+                  threshold: float) -> np.ndarray:
+    """Rule 6: boolean ``(n_notes,)``, True for the notes dropped as partials — those whose onset
+    peak (``peaks``) is below ``threshold`` while ``onset`` ``(N_KEYS, n_frames)`` reaches at least
+    that peak at a key :data:`PARTIAL_KEYS` keys lower within :data:`PARTIAL_FRAMES` frames.
+    ``keys`` (0-based), ``onset_frames``, ``peaks``: one entry per note. The onset threshold plays
+    no part, so raising it never brings a dropped note back."""
+    n_frames = onset.shape[-1]
+    dropped = np.zeros(len(keys), bool)
+    for i in np.flatnonzero(peaks < threshold):
+        first, last = max(int(onset_frames[i]) - PARTIAL_FRAMES, 0), min(int(onset_frames[i]) + PARTIAL_FRAMES + 1, n_frames)
+        lower = [int(keys[i]) - interval for interval in PARTIAL_KEYS if keys[i] - interval >= 0]
+        if lower and np.max(np.asarray(onset[lower, first:last], np.float64)) >= peaks[i]:
+            dropped[i] = True
+    return dropped
 
 
 # --- pedal -------------------------------------------------------------------------------

@@ -217,6 +217,49 @@ def test_raising_the_onset_threshold_never_adds_notes():
     assert n_exercised >= 20          # the thresholds did remove notes in most cases
 
 
+def test_a_weaker_strike_at_a_partial_of_a_clearer_lower_one_is_dropped():
+    """Rule 6 (partial_onset): a note struck with a lower key 12, 19, 24, 28 or 31 keys below whose
+    onset is at least as clear, and itself below partial_onset, is taken for that key's partial;
+    a clearer strike, a later one, one at another interval, or rule 6 off keeps it."""
+    bass = 37                                                  # C#2
+    def transcribe(upper_pitch, upper_first=20, upper_onset=0.8, bass_onset=0.95, partial_onset=0.85):
+        grams = add_note(empty_posteriorgrams(100), bass, 20, 80, onset=bass_onset)
+        add_note(grams, upper_pitch, upper_first, 80, onset=upper_onset)
+        notes, _ = posteriorgrams_to_notes(grams, NoteThresholds(onset=0.5, frame=0.5, partial_onset=partial_onset),
+                                           pedal=False)
+        return sorted(notes.pitch.tolist())
+    for interval in (12, 19, 24, 28, 31):
+        assert transcribe(bass + interval) == [bass]                              # dropped
+        assert transcribe(bass + interval, upper_first=22) == [bass]              # 2 frames apart: together
+    assert transcribe(bass + 12, upper_onset=0.9) == [bass, bass + 12]            # clear enough
+    assert transcribe(bass + 12, upper_first=23) == [bass, bass + 12]             # struck 3 frames later
+    assert transcribe(bass + 13) == [bass, bass + 13]                             # no partial there
+    assert transcribe(bass + 12, bass_onset=0.75) == [bass, bass + 12]            # the lower strike is less clear
+    assert transcribe(bass + 12, partial_onset=None) == [bass, bass + 12]         # rule 6 off
+    with pytest.raises(ValueError, match="partial_onset"):
+        NoteThresholds(partial_onset=1.5)
+
+
+def test_raising_the_onset_threshold_never_adds_notes_with_the_partial_rule():
+    """Rule 6 does not depend on the onset threshold, so rules 1-6 together stay monotone: on
+    random posteriorgrams with notes at partial intervals, a higher onset threshold never adds a
+    note."""
+    rng = np.random.default_rng(1)
+    n_exercised = 0
+    for _ in range(30):
+        grams = random_posteriorgrams(rng)
+        for name in ("onset", "note"):                # copies 12 and 19 keys up, a little weaker
+            for interval in (12, 19):
+                grams[name][interval:] = np.maximum(grams[name][interval:], 0.9 * grams[name][:-interval])
+        counts = [len(posteriorgrams_to_notes(grams, NoteThresholds(onset=onset, frame=0.2, partial_onset=0.95),
+                                              pedal=False)[0]) for onset in np.linspace(0.05, 0.95, 12)]
+        assert all(later <= earlier for earlier, later in zip(counts, counts[1:])), counts
+        off = len(posteriorgrams_to_notes(grams, NoteThresholds(onset=0.3, frame=0.2), pedal=False)[0])
+        n_exercised += off > len(posteriorgrams_to_notes(grams, NoteThresholds(onset=0.3, frame=0.2,
+                                                                               partial_onset=0.95), pedal=False)[0])
+    assert n_exercised >= 20          # the rule did drop notes in most cases
+
+
 def test_refined_onset_moves_toward_the_larger_neighbour():
     grams = empty_posteriorgrams(40)
     key = KEY_C4

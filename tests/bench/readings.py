@@ -5,7 +5,7 @@ S35-1 in ``figures/second_cycle/readings/rules.txt``); it ships nothing::
     python tests/bench/readings.py CONFIG OUT.json --variant NAME CHECKPOINT@CENTS[,CHECKPOINT@CENTS...] ...
         [--thresholds-from fasolfa/checkpoints/fasolfa.pt] [--tie-tolerance 0.001]
         [--validation-pieces 24 --skip-pieces 8 --maps-start-s 30] [--no-choice]
-        [--knobs-from REPORT.json:VARIANT]
+        [--knobs-from REPORT.json:VARIANT] [--knob NAME=VALUE ...]
 
 A reading is a network (``CHECKPOINT``) and a tuning offset: the HCQT follows each excerpt's own
 tuning (as ``fasolfa transcribe`` reads a recording) plus ``CENTS`` (a bin is 33.3 cents; ``@0``
@@ -29,6 +29,7 @@ never chose anything on, to see whether a difference found there holds.
 ``--knobs-from REPORT.json:VARIANT`` scores at the note-creation knobs an earlier report chose for
 that variant instead of ``--thresholds-from``'s (its input level stays): one network at two knob
 sets, compared excerpt by excerpt with ``piece_bootstrap.py ... --b-report`` (stop 36).
+``--knob partial_onset=0.85`` (repeatable) then changes one knob of those (``none``: ``None``).
 
 Posteriorgrams of a reading are computed once per run (about 25 s per reading on 2 CPU cores for
 the 32 excerpts). The work a variant costs in ``fasolfa transcribe`` grows with its number of
@@ -100,6 +101,19 @@ def knobs_from(text: str) -> dict:
     return variant["thresholds"]
 
 
+def parse_knobs(texts: list[str]) -> dict:
+    """``["partial_onset=0.85", "offset=none"]`` -> ``{"partial_onset": 0.85, "offset": None}``
+    (numbers as floats, ``none`` as ``None``); exits with one line on a name note creation lacks."""
+    from fasolfa.notes import NoteThresholds
+    knobs = {}
+    for text in texts:
+        name, _, value = text.partition("=")
+        if name not in NoteThresholds.__dataclass_fields__ or not value:
+            raise SystemExit(f"--knob {text}: NAME=VALUE with NAME one of {', '.join(NoteThresholds.__dataclass_fields__)}")
+        knobs[name] = None if value.lower() == "none" else float(value)
+    return knobs
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("config", type=Path, help="a training config: its validation excerpts are read")
@@ -113,6 +127,8 @@ def main() -> int:
     parser.add_argument("--maps-start-s", type=float, default=0.0, help="where the MAPS excerpts start")
     parser.add_argument("--knobs-from", metavar="REPORT:VARIANT",
                         help="note creation's knobs chosen for VARIANT in an earlier report, not --thresholds-from's")
+    parser.add_argument("--knob", action="append", default=[], metavar="NAME=VALUE",
+                        help="one note-creation knob changed (e.g. partial_onset=0.85; none: None)")
     parser.add_argument("--no-choice", action="store_true",
                         help="score at --thresholds-from's note creation only (no choices: much faster)")
     args = parser.parse_args()
@@ -136,7 +152,8 @@ def main() -> int:
     items = tuned(validation_items(cfg, args.validation_pieces, args.skip_pieces, args.maps_start_s))
     if "input_level_db" in source:
         items = leveled(items, source["input_level_db"])
-    shipped = NoteThresholds(**(knobs_from(args.knobs_from) if args.knobs_from else source["thresholds"]))
+    shipped = NoteThresholds(**{**(knobs_from(args.knobs_from) if args.knobs_from else source["thresholds"]),
+                                **parse_knobs(args.knob)})
 
     networks, computed = {}, {}
 
