@@ -750,6 +750,8 @@ def test_a_reports_chosen_knobs_and_scores_are_read_by_name_with_one_line_errors
     assert readings.parse_knobs(["partial_onset=0.85", "offset=none"]) == {"partial_onset": 0.85, "offset": None}
     with pytest.raises(SystemExit, match="NAME=VALUE with NAME one of"):
         readings.parse_knobs(["loudness=3"])
+    with pytest.raises(SystemExit, match="neither a number nor none"):
+        readings.parse_knobs(["onset=high"])
     assert piece_bootstrap.per_excerpt(report, "chosen") == {"p/A": {"onset": 0.9}}
     with pytest.raises(SystemExit, match=r"r.json: no variant other \(variants: chosen, unchosen\)"):
         piece_bootstrap.per_excerpt(report, "other")

@@ -44,7 +44,7 @@ def main() -> int:
     args = parser.parse_args()
     a, b = per_excerpt(args.report, args.a), per_excerpt(args.b_report or args.report, args.b)
     if set(a) != set(b):
-        raise SystemExit(f"{args.b_report}: other excerpts than {args.report}'s")
+        raise SystemExit(f"{args.b_report or args.report}: other excerpts than {args.report}'s")
     print(f"{args.b} minus {args.a}, mean over excerpts, {args.level:.0%} interval over pieces drawn again:")
     for metric in METRICS:
         for group, pieces in sorted(paired_differences(a, b, metric).items()):

@@ -110,7 +110,10 @@ def parse_knobs(texts: list[str]) -> dict:
         name, _, value = text.partition("=")
         if name not in NoteThresholds.__dataclass_fields__ or not value:
             raise SystemExit(f"--knob {text}: NAME=VALUE with NAME one of {', '.join(NoteThresholds.__dataclass_fields__)}")
-        knobs[name] = None if value.lower() == "none" else float(value)
+        try:
+            knobs[name] = None if value.lower() == "none" else float(value)
+        except ValueError:
+            raise SystemExit(f"--knob {text}: {value!r} is neither a number nor none") from None
     return knobs
 
 
