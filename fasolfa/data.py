@@ -280,6 +280,30 @@ def transposed_pieces(cache: RenderCache, entries, soundfonts, programs=(0,), ma
             for entry, soundfont, program, semitones in items]
 
 
+def lowered_pieces(cache: RenderCache, entries, soundfonts, programs=(0,), semitones_down=(12, 24),
+                   seed: int = 0, *, progress: bool = True, workers: int = 1) -> list["Piece"]:
+    """One rendition of every entry played lower, for the bass register the corpus rarely
+    visits (6 of the 6,324 notes of the rendered validation excerpts lie below A1): entry ``i``
+    is transposed down by ``semitones_down[0] .. semitones_down[1]`` semitones (notes leaving
+    the 88 keys dropped) and played with one ``(soundfont, program)`` of the given ones, both
+    drawn from ``np.random.default_rng([seed, 13, i])``. Rendered into ``cache`` where missing;
+    for :class:`WindowDataset` (``TrainConfig.lowered_semitones``, ``lowered_share``).
+    Raises ``ValueError`` for a range that is not ``1 <= low <= high``."""
+    low, high = (int(value) for value in semitones_down)
+    if not 1 <= low <= high:
+        raise ValueError(f"semitones_down must be (low, high) with 1 <= low <= high, got {semitones_down}")
+    presets = [(soundfont, int(program)) for soundfont in soundfonts for program in programs]
+    items = []
+    for i, entry in enumerate(entries):
+        rng = np.random.default_rng([int(seed), 13, i])
+        semitones = -int(rng.integers(low, high + 1))
+        soundfont, program = presets[int(rng.integers(len(presets)))]
+        items.append((entry, soundfont, program, semitones))
+    cache.render_all(items, progress=progress, workers=workers)
+    return [_cached_piece(cache, entry, [(soundfont, program)], semitones)
+            for entry, soundfont, program, semitones in items]
+
+
 def _render_in_worker(cache: RenderCache, item) -> Path:
     return cache._render_one(*item)
 

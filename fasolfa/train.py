@@ -71,6 +71,10 @@ class TrainConfig:
     transpose_semitones: int = 12       # also render each sampled piece once transposed by ±1..this
                                         # many semitones (0: none): notes in the rare registers
     transposed_share: float = 0.3       # share of the rendered windows drawn from those
+    lowered_semitones: tuple = ()       # (low, high): also render each sampled piece once transposed
+                                        # down by low..high semitones (data.lowered_pieces): the bass
+                                        # register and its partials; (): none
+    lowered_share: float = 0.15         # share of the rendered windows drawn from those
     use_maps: bool = True               # add the MAPS train recordings (no pedal labels)
     maps_share: float = 0.25            # share of windows drawn from MAPS when it is used
     release_unknown_s: float = 0.0      # > 0: in sources without pedal labels (MAPS) the note and contour
@@ -134,7 +138,7 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, values: dict) -> "TrainConfig":
-        known = {k: tuple(v) if k in ("soundfonts", "programs", "train_only") else v
+        known = {k: tuple(v) if k in ("soundfonts", "programs", "train_only", "lowered_semitones") else v
                  for k, v in values.items() if k in cls.__dataclass_fields__}
         return cls(**known)
 
@@ -342,6 +346,8 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
     """The training :class:`torch.utils.data.Dataset`: windows of the sampled MIDI corpus rendered
     with every soundfont and program (with ``transpose_semitones``, a ``transposed_share`` of
     them from one transposed rendition of each piece, :func:`fasolfa.data.transposed_pieces`;
+    with ``lowered_semitones``, a ``lowered_share`` of them from one rendition played lower,
+    :func:`fasolfa.data.lowered_pieces`;
     with ``use_maps``, windows of the MAPS train recordings), each with ``CONTEXT_N_SAMPLES``
     of audio context. ``cfg.data == "example"`` uses the shipped example phrase instead (seconds
     of data: CI and QUICK notebooks).
@@ -371,6 +377,11 @@ def build_training_data(cfg: TrainConfig, progress: bool = True):
                                          cfg.seed, progress=progress, workers=cfg.render_workers)
         rendered = MixedWindows(rendered, data.WindowDataset(shifted, windows_per_epoch, window_seed + 2, **common),
                                 cfg.transposed_share, window_seed + 2)
+    if cfg.lowered_semitones:
+        lowered = data.lowered_pieces(cache, entries, cfg.soundfonts, cfg.programs, cfg.lowered_semitones,
+                                      cfg.seed, progress=progress, workers=cfg.render_workers)
+        rendered = MixedWindows(rendered, data.WindowDataset(lowered, windows_per_epoch, window_seed + 3, **common),
+                                cfg.lowered_share, window_seed + 3)
     if not cfg.use_maps or cfg.data == "example":
         return rendered
     maps = corpus.MapsCorpus.from_csv().split("train")

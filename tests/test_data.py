@@ -830,3 +830,20 @@ def test_transposed_pieces_are_one_drawn_shift_and_preset_per_entry(corpus_dir, 
         assert piece.renditions[0].audio_path.is_file()
     with pytest.raises(ValueError):
         data.transposed_pieces(cache, entries, [soundfont], max_semitones=0)
+
+
+def test_lowered_pieces_move_every_entry_down_within_the_range(corpus_dir, cache, soundfont):
+    """Each entry once, transposed down by a drawn 3..5 semitones (the same draw every call), its
+    notes the original's moved by that much; a range that is not 1 <= low <= high is refused."""
+    entries = MidiCorpus.from_split_csv(corpus_dir / "split.csv").entries
+    pieces = data.lowered_pieces(cache, entries, [soundfont], (0, 1), (3, 5), seed=3, progress=False)
+    again = data.lowered_pieces(cache, entries, [soundfont], (0, 1), (3, 5), seed=3, progress=False)
+    assert [p.renditions for p in pieces] == [p.renditions for p in again]
+    for entry, piece in zip(entries, pieces):
+        shift = int(piece.name[len(entry.path.stem):])
+        assert -5 <= shift <= -3 and len(piece.renditions) == 1
+        original = cache.load_notes(entry)[0].transposed(shift)
+        assert data.read_notes(piece.notes_path)[0].pitch.tolist() == original.pitch.tolist()
+    for bad in [(0, 4), (5, 3)]:
+        with pytest.raises(ValueError):
+            data.lowered_pieces(cache, entries, [soundfont], (0,), bad)

@@ -517,6 +517,26 @@ def test_training_data_mixes_in_transposed_renditions(tmp_path, monkeypatch):
     assert mixed.second.epoch == 3 and mixed.epoch == 3
 
 
+def test_training_data_mixes_in_lowered_renditions(tmp_path, monkeypatch):
+    """``lowered_semitones``: at ``lowered_share`` 1 every rendered window comes from the piece
+    played lower by a drawn shift in the range; the setting survives a config.json round trip."""
+    monkeypatch.setenv("FASOLFA_CACHE", str(tmp_path / "cache"))
+    from fasolfa.train import MixedWindows, TrainConfig, build_training_data
+    from fasolfa.data import read_notes
+    cfg = tiny_config(tmp_path, transpose_semitones=0, lowered_semitones=(2, 4), lowered_share=1.0)
+    assert TrainConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))).lowered_semitones == (2, 4)
+    mixed = build_training_data(cfg, progress=False)
+    plain = build_training_data(tiny_config(tmp_path, transpose_semitones=0), progress=False)
+    assert isinstance(mixed, MixedWindows)
+    piece = mixed.second.pieces[0]
+    shift = int(piece.name[len("phrase"):])
+    assert -4 <= shift <= -2
+    original, lowered = (read_notes(p.notes_path)[0] for p in (plain.pieces[0], piece))
+    assert lowered.pitch.tolist() == original.transposed(shift).pitch.tolist()
+    for i in range(4):
+        assert torch.equal(mixed[i]["onset"], mixed.second[i]["onset"])
+
+
 def test_train_only_moves_those_parameters_and_no_normalisation_statistics(tmp_path):
     """train_only: the named parameters learn; every other parameter and every frozen batch
     norm's running statistics end bit for bit where they started, so the frozen part computes
