@@ -375,3 +375,36 @@ def test_piece_bootstrap_interval_narrows_as_pieces_grow():
         assert abs(row["mean"] - 0.01) < 4 * standard_error and row["low"] < row["mean"] < row["high"]
         assert 2 * 1.645 * standard_error * 0.6 < widths[n_pieces] < 2 * 1.645 * standard_error * 1.4
     assert 0.2 < widths[72] / widths[8] < 0.5
+
+
+def test_partial_ghost_counts_false_notes_on_a_lower_notes_partials():
+    """tests/bench/partial_ghosts.py: an unmatched note an octave above a lower estimate with the
+    same onset is a ghost at a partial; one a tritone above is false but not at a partial; a
+    matched octave is not false; bass references below A1 are counted and found."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+    from partial_ghosts import count
+    from fasolfa.midi import Notes
+    references = Notes.from_arrays([0.5, 0.5, 2.0], [1.5, 1.5, 3.0], [25, 40, 60])
+    estimates = Notes.from_arrays([0.5, 0.51, 0.5, 2.0, 2.01], [1.5, 1.5, 1.5, 3.0, 3.0], [25, 37, 40, 60, 66])
+    counts = count(references, estimates, (12, 19, 24, 28, 31), 2, 86.1328125)
+    assert counts == {"estimates": 5, "false": 2, "false_at_partials": 1, "references": 3,
+                      "bass_references": 1, "bass_found": 1}
+    late = Notes.from_arrays([0.5, 0.6], [1.5, 1.5], [25, 37])        # 0.1 s later: past 2 frames
+    assert count(Notes.from_arrays([0.5], [1.5], [25]), late, (12,), 2, 86.1328125)["false_at_partials"] == 0
+
+
+def test_bass_probe_clip_counts_found_keys_and_ghosts_at_partials():
+    """tests/bench/bass_probe.py: the struck keys found at the strike, every other note a ghost,
+    those 12/19/24/28/31 keys above the lowest struck key at its partials."""
+    import sys
+    from pathlib import Path
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+    from bass_probe import ONSET_S, clip_counts
+    from fasolfa.midi import Notes
+    estimates = Notes.from_arrays([ONSET_S, ONSET_S, ONSET_S + 0.01, ONSET_S], [2.0] * 4, [25, 37, 44, 30])
+    assert clip_counts(estimates, [25]) == {"found": [True], "ghosts": 3, "ghosts_at_partials": 2,
+                                            "ghost_keys": [30, 37, 44]}
+    assert clip_counts(estimates, [25, 37])["found"] == [True, True]
+    assert clip_counts(Notes.from_arrays([ONSET_S + 0.2], [2.0], [25]), [25])["found"] == [False]
