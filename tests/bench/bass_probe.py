@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import busy_warning, file_sha256, machine_info, write_report  # noqa: E402
+from common import busy_warning, file_sha256, machine_info, named_checkpoints, write_report  # noqa: E402
 
 PARTIALS = (12, 19, 24, 28, 31)
 ONSET_S, OFFSET_S, TOLERANCE_S = 0.3, 2.0, 0.05
@@ -63,12 +63,7 @@ def main() -> None:
     from fasolfa.errors import FasolfaError
     from fasolfa.midi import Notes, Pedal
 
-    named = []
-    for text in args.checkpoints:
-        name, sep, path = text.partition("=")
-        if not sep or not name or not path:
-            raise SystemExit(f"{text}: give each checkpoint as NAME=PATH")
-        named.append((name, path))
+    named = named_checkpoints(args.checkpoints)
     keys = range(args.lowest, args.highest + 1)
     soundfonts = args.soundfonts.split(",")
     report = {"check": "bass keys alone and in octaves, rendered, transcribed", "velocity": args.velocity,

@@ -48,6 +48,17 @@ def checkpoint_parser(description: str) -> argparse.ArgumentParser:
     return parser
 
 
+def named_checkpoints(texts) -> list[tuple[str, str]]:
+    """``["NAME=PATH", ...]`` -> ``[(NAME, PATH), ...]``; exits with one line naming a malformed one."""
+    named = []
+    for text in texts:
+        name, sep, path = text.partition("=")
+        if not sep or not name or not path:
+            raise SystemExit(f"{text}: give each checkpoint as NAME=PATH")
+        named.append((name, path))
+    return named
+
+
 def save_png(fig, path: str | Path, dpi: int = 80) -> None:
     """Write a matplotlib figure as PNG atomically, then close it."""
     import matplotlib.pyplot as plt

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import busy_warning, file_sha256, machine_info, write_report  # noqa: E402
+from common import busy_warning, file_sha256, machine_info, named_checkpoints, write_report  # noqa: E402
 
 BASS_BELOW = 33          # A1: the lowest octave of the keyboard and a half, the corpus's rarest
 
@@ -82,12 +82,7 @@ def main() -> None:
     from fasolfa.notes import PARTIAL_FRAMES, PARTIAL_KEYS, NoteThresholds, posteriorgrams_to_notes
     from fasolfa.train import TrainConfig, _posteriorgrams, build_validation, leveled, load_weights, tuned
 
-    named = []
-    for text in args.checkpoints:
-        name, sep, path = text.partition("=")
-        if not sep or not name or not path:
-            raise SystemExit(f"{text}: give each checkpoint as NAME=PATH")
-        named.append((name, path))
+    named = named_checkpoints(args.checkpoints)
     try:
         cfg = TrainConfig.read(args.config)
         items = tuned(build_validation(cfg, progress=False))
