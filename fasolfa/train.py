@@ -33,6 +33,7 @@ from fasolfa.distributed import Group
 from fasolfa.errors import FasolfaError
 from fasolfa.hcqt import HCQT
 from fasolfa.model import FasolfaNet, ModelConfig, can_widen, count_parameters, widen
+from fasolfa.notes import PARTIAL_FRAMES, PARTIAL_KEYS
 
 TARGET_NAMES = ("contour", "note", "onset", "velocity", "pedal", "pedal_onset", "pedal_offset")
 
@@ -107,6 +108,9 @@ class TrainConfig:
     label_smoothing: float = 0.05
     restrike_weight: float = 1.0        # onset cells of a key already sounding the frame before (a re-strike
                                         # under the pedal, a repeated note) weigh this many times more
+    partial_weight: float = 1.0         # non-onset cells at a struck note's 2nd..6th partials (notes.PARTIAL_KEYS
+                                        # keys above it, within notes.PARTIAL_FRAMES frames; see partial_cells)
+                                        # weigh this many times more: the ghost notes of a low bass note
     ema_decay: float = 0.0              # > 0: validate and save an exponential moving average of the
                                         # weights (:func:`update_average`), e.g. 0.999; 0: the weights as trained
     train_only: tuple = ()              # parameter-name prefixes trained (e.g. ["velocity_"]); every other
@@ -169,6 +173,9 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
       "no" — on one window, 300 steps left every onset at 0.34 with weight 5 and at 0.95 with 20);
       re-strikes (onsets of a key whose note target is on in the frame before) weigh
       ``restrike_weight`` times more: a struck key that already sounds changes the spectrum least;
+    * with ``partial_weight``, the non-onset cells where a struck note's partials sound
+      (:func:`partial_cells`) weigh ``partial_weight`` times more: a low note's 2nd..6th partials
+      are the network's commonest false onsets (tests/bench/partial_ghosts.py);
     * ``velocity``: squared error of ``sigmoid(logit)`` against ``velocity / 127``, only at onset
       frames (elsewhere the target means nothing); with ``velocity_from_level > 0``, only in the
       windows left at their recorded level (``level_kept``): a gain drawn at random hides how
@@ -205,6 +212,8 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
         restrike = torch.zeros_like(onset)                              # (B, 88, T)
         restrike[..., 1:] = onset[..., 1:] * (batch["note"][..., :-1] > 0.5)
         weight = weight * (1.0 + (cfg.restrike_weight - 1.0) * restrike)
+    if cfg.partial_weight != 1.0:
+        weight = weight * (1.0 + (cfg.partial_weight - 1.0) * partial_cells(onset))
     out["onset"] = bce(logits["onset"], smoothed(onset, s), weight=weight)
     mask = onset > 0.5                                                   # (B, 88, T)
     if cfg.velocity_from_level > 0:
@@ -220,6 +229,22 @@ def losses(logits: dict[str, torch.Tensor], batch: dict[str, torch.Tensor], cfg:
             per_frame = per_frame * (1.0 + (cfg.onset_positive_weight - 1.0) * batch[name])
         out[name] = (per_frame * known).sum() * group.world_size / n_known.clamp(min=1.0)
     return out
+
+
+def partial_cells(onset: torch.Tensor) -> torch.Tensor:
+    """1.0 where a key that is not struck (no onset within ``notes.PARTIAL_FRAMES`` frames) sits
+    ``notes.PARTIAL_KEYS`` keys (an octave, a twelfth, two octaves, ...) above a key struck within
+    ``PARTIAL_FRAMES`` frames, else 0.0: where a low note's partials could fool the onset head.
+
+    ``onset``: ``(batch, 88, frames)`` targets (a cell above 0.5 is an onset); returns the same shape.
+    """
+    struck = (onset > 0.5).float()                                      # (B, 88, T)
+    span = 2 * PARTIAL_FRAMES + 1
+    near = nn.functional.max_pool1d(struck, span, stride=1, padding=PARTIAL_FRAMES)   # (B, 88, T): struck within ± frames
+    above = torch.zeros_like(near)
+    for interval in PARTIAL_KEYS:
+        above[:, interval:] = torch.maximum(above[:, interval:], near[:, :-interval])
+    return above * (1.0 - near)
 
 
 def total_loss(parts: dict[str, torch.Tensor], weights: dict[str, float]) -> torch.Tensor:

@@ -290,6 +290,42 @@ def test_restrike_weight_weighs_only_onsets_of_a_sounding_key():
     assert float(difference) == pytest.approx(expected, rel=1e-5)
 
 
+def test_partial_cells_mark_a_struck_notes_partials_but_not_a_struck_key():
+    """partial_cells: the keys 12, 19, 24, 28 and 31 above a strike, 2 frames either side, are
+    marked; the struck key itself is not, nor an upper key struck itself near that time (a real
+    octave), nor anything later than 2 frames."""
+    from fasolfa.train import partial_cells
+    onset = torch.zeros(1, 88, 20)
+    onset[0, 10, 5] = 1.0                    # a low key struck at frame 5
+    onset[0, 22, 6] = 1.0                    # its octave really struck, a frame later
+    cells = partial_cells(onset)
+    for key in (29, 38):                     # the low key's twelfth and 2 octaves + a third: frames 3..7
+        assert cells[0, key].nonzero().flatten().tolist() == [3, 4, 5, 6, 7], key
+    for key in (34, 41):                     # also the octave's own octave and twelfth: frames 3..8
+        assert cells[0, key].nonzero().flatten().tolist() == [3, 4, 5, 6, 7, 8], key
+    assert cells[0, 22].nonzero().flatten().tolist() == [3]      # the octave's own strike covers 4..8
+    assert cells[0, 10].sum() == 0 and cells[0, 11].sum() == 0
+    marked_keys = set(cells[0].sum(dim=1).nonzero().flatten().tolist())
+    assert marked_keys == {22, 29, 34, 38, 41} | {22 + k for k in (12, 19, 24, 28, 31)}
+    assert partial_cells(torch.zeros(2, 88, 7)).sum() == 0
+
+
+def test_partial_weight_weighs_the_partial_cells_only():
+    """With logits at 0 every onset cell costs log 2 times its weight: partial_weight adds
+    (w - 1) log 2 for each marked cell and nothing elsewhere."""
+    from fasolfa.train import partial_cells
+    onset = torch.zeros(1, 88, 12)
+    onset[0, 5, 4] = 1.0
+    batch = {**fake_batch(batch=1, frames=12), "onset": onset}
+    logits = {name: torch.zeros_like(value) for name, value in batch.items() if name != "pedal_known"}
+    plain = TrainConfig(label_smoothing=0.0)
+    heavier = replace(plain, partial_weight=4.0)
+    difference = losses(logits, batch, heavier)["onset"] - losses(logits, batch, plain)["onset"]
+    n_marked = float(partial_cells(onset).sum())
+    assert n_marked == 5 * 5
+    assert float(difference) == pytest.approx(3.0 * math.log(2.0) * n_marked / onset.numel(), rel=1e-5)
+
+
 def test_update_average_is_an_exponential_moving_average():
     """update_average: a <- d a + (1 - d) w with d = min(decay, (1 + step) / (10 + step)) on every
     float tensor (batch-norm statistics too); integer buffers are copied; a constant model is a
