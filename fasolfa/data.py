@@ -268,16 +268,10 @@ def transposed_pieces(cache: RenderCache, entries, soundfonts, programs=(0,), ma
     (``TrainConfig.transposed_share``). Explained in notebooks/04_rendering_a_dataset.ipynb."""
     if max_semitones < 1:
         raise ValueError(f"max_semitones must be at least 1, got {max_semitones}")
-    presets = [(soundfont, int(program)) for soundfont in soundfonts for program in programs]
-    items = []
-    for i, entry in enumerate(entries):
-        rng = np.random.default_rng([int(seed), 12, i])
-        semitones = int(rng.integers(1, max_semitones + 1)) * (1 if rng.random() < 0.5 else -1)
-        soundfont, program = presets[int(rng.integers(len(presets)))]
-        items.append((entry, soundfont, program, semitones))
-    cache.render_all(items, progress=progress, workers=workers)
-    return [_cached_piece(cache, entry, [(soundfont, program)], semitones)
-            for entry, soundfont, program, semitones in items]
+    return _one_rendition_each(
+        cache, entries, soundfonts, programs, [int(seed), 12],
+        lambda rng: int(rng.integers(1, max_semitones + 1)) * (1 if rng.random() < 0.5 else -1),
+        progress=progress, workers=workers)
 
 
 def lowered_pieces(cache: RenderCache, entries, soundfonts, programs=(0,), semitones_down=(12, 24),
@@ -292,11 +286,21 @@ def lowered_pieces(cache: RenderCache, entries, soundfonts, programs=(0,), semit
     low, high = (int(value) for value in semitones_down)
     if not 1 <= low <= high:
         raise ValueError(f"semitones_down must be (low, high) with 1 <= low <= high, got {semitones_down}")
+    return _one_rendition_each(cache, entries, soundfonts, programs, [int(seed), 13],
+                               lambda rng: -int(rng.integers(low, high + 1)),
+                               progress=progress, workers=workers)
+
+
+def _one_rendition_each(cache: RenderCache, entries, soundfonts, programs, stream: list[int],
+                        draw_semitones, *, progress: bool, workers: int) -> list["Piece"]:
+    """Entry ``i`` rendered once, moved by ``draw_semitones(rng)`` semitones and then played with
+    one preset drawn from the same ``rng = np.random.default_rng(stream + [i])`` (in that order,
+    so that a cache rendered before keeps its files)."""
     presets = [(soundfont, int(program)) for soundfont in soundfonts for program in programs]
     items = []
     for i, entry in enumerate(entries):
-        rng = np.random.default_rng([int(seed), 13, i])
-        semitones = -int(rng.integers(low, high + 1))
+        rng = np.random.default_rng([*stream, i])
+        semitones = draw_semitones(rng)
         soundfont, program = presets[int(rng.integers(len(presets)))]
         items.append((entry, soundfont, program, semitones))
     cache.render_all(items, progress=progress, workers=workers)
