@@ -765,6 +765,36 @@ def test_the_ship_rule_judges_against_the_shipped_checkpoints_own_scores():
     assert model_card.ship_verdict(start, behind, allowed) == (False, ["maps/frame_f1"])
 
 
+def test_the_reading_rule_asks_a_gain_that_holds_over_pieces_and_no_loss_beyond_the_allowances():
+    """ship_verdict.py --reading (rule S39-4): paired per-excerpt differences become one row per
+    finalized metric; the same scores do not ship, a gain on every piece does, a gain carried by one
+    piece does not count, and a mean loss beyond a metric's allowance vetoes even inside noise."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent / "bench"))
+    import model_card
+    import ship_verdict
+    metrics = ("onset", "onset_offset", "onset_offset_velocity", "frame", "pedal")
+    shipped = {f"p{i}/{font}": {m: 0.8 for m in metrics} for i in range(12) for font in "AB"}
+    shipped.update({f"MAPS_MUS-r{i}": {m: 0.6 for m in metrics[:4]} for i in range(6)})
+    allowed = {key: model_card.VALIDATION_NOISE for key in model_card.FINALIZED_COLUMNS}
+
+    def judged(change):
+        candidate = {name: {m: v + change(name, m) for m, v in row.items()} for name, row in shipped.items()}
+        return model_card.reading_verdict(ship_verdict.reading_rows(shipped, candidate, draws=2000), allowed)
+
+    rows = ship_verdict.reading_rows(shipped, shipped, draws=200)
+    assert set(rows) == set(model_card.FINALIZED_COLUMNS) - {"selection"}
+    assert rows["rendered/onset_f1"]["excerpts"] == 24 and rows["maps/frame_f1"]["pieces"] == 6
+    assert judged(lambda name, m: 0.0) == (False, [])
+    gain = lambda name, m: 0.01 if m == "onset" and "/" in name else 0.0          # noqa: E731
+    assert judged(gain) == (True, [])
+    one_piece = lambda name, m: 0.24 if m == "onset" and name.startswith("p0/") else 0.0  # noqa: E731
+    assert judged(one_piece)[0] is False                       # mean +0.02, but the interval holds 0
+    loss = lambda name, m: gain(name, m) - (0.02 if m == "frame" and name == "MAPS_MUS-r0" else 0.0)  # noqa: E731
+    assert judged(loss) == (False, ["maps/frame_f1"])          # mean -0.0033 on MAPS frames
+    with pytest.raises(SystemExit, match="other excerpts"):
+        ship_verdict.reading_rows(shipped, {**shipped, "extra/A": {"onset": 1.0}})
+
+
 def test_readings_average_every_head_frame_by_frame_and_parse_their_tuning():
     """tests/bench/readings.py: a reading is ``PATH@CENTS`` (0 cents when left out), and several
     readings' posteriorgrams are averaged head by head, excerpt by excerpt; readings of different

@@ -1683,6 +1683,21 @@ def ship_verdict(start: dict, row: dict, jitter: dict[str, float]) -> tuple[bool
     return not behind and ahead, behind
 
 
+def reading_verdict(rows: dict[str, dict], jitter: dict[str, float]) -> tuple[bool, list[str]]:
+    """The ship rule of stop 39 (rule S39-4 in ``figures/second_cycle/partial_pedal/rules.txt``) on
+    the 24 x 60 s reading: ``rows`` maps a metric of :data:`FINALIZED_COLUMNS` to the candidate's
+    difference from the shipped checkpoint there, ``{"mean", "low", "high"}`` (mean over excerpts and
+    its interval over pieces, :func:`fasolfa.evaluate.piece_bootstrap`). Behind: a mean below
+    ``-max(VALIDATION_NOISE, jitter[metric])`` (:func:`ship_verdict`'s allowances, on three times
+    the music); ahead: one of :data:`SHIP_METRICS` with a mean above :data:`VALIDATION_NOISE` and
+    its whole interval above 0. Returns (passes, the metrics behind)."""
+    behind = [key for key in FINALIZED_COLUMNS if key in rows
+              and rows[key]["mean"] < -max(VALIDATION_NOISE, jitter.get(key, 0.0))]
+    ahead = any(rows[key]["mean"] > VALIDATION_NOISE and rows[key]["low"] > 0
+                for key in SHIP_METRICS if key in rows)
+    return not behind and ahead, behind
+
+
 def velocity_fit_section(metadata: dict) -> list[str]:
     """The velocity head's linear logit fitted by least squares (``fasolfa.velocity_fit``)."""
     result = _figures_json("velocity_fit", "ablations.json")
