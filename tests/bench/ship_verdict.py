@@ -20,7 +20,9 @@ CANDIDATE --variant NAME CANDIDATE``), paired excerpt by excerpt with the shippe
 the same allowances on the mean differences (:func:`model_card.reading_verdict`); the gain must
 also hold on another draw of pieces (its 90 % interval over pieces above 0)::
 
-    python tests/bench/ship_verdict.py --reading READING.json [NAME] [--out VERDICT.json] The shipped checkpoint's row is
+    python tests/bench/ship_verdict.py --reading READING.json [NAME] [--out VERDICT.json]
+
+Without ``--reading``, the shipped checkpoint's row is
 ``figures/second_cycle/release_tails/midpoint.json`` at alpha 0 (its finalized validation,
 SHA-256 checked against ``fasolfa/checkpoints/fasolfa.pt``). Prints one line per metric and the
 verdict; exits 0 either way. A tool for the rule, not a measurement: it reads scores only.

@@ -5,6 +5,10 @@ cd "$(dirname "$0")/../../.."
 : "${FASOLFA_CACHE:?set FASOLFA_CACHE to the render cache}"
 R=figures/second_cycle/replicate; d=${OUT:-out/replicate39}; mkdir -p $d
 run=$FASOLFA_CACHE/runs/replicate39
+# a machine without the run folder resumes from the training state committed at the end of stop 39
+if [ ! -f $run/state.pt ] && [ ! -f $run/snapshots/step-001200.pt ]; then
+  mkdir -p $run && cp $R/state-step-000648.pt $run/state.pt && cp $R/replicate-log.csv $run/log.csv
+fi
 echo "$(date +%T) train (resumes)"
 .venv/bin/python -m fasolfa.train $R/replicate-config.json --no-progress >> $d/train.log 2>&1
 test -f $run/snapshots/step-001200.pt
